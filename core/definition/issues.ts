@@ -1,0 +1,42 @@
+import type { z } from 'zod';
+import type { DefinitionIssue } from '../errors.js';
+
+/** `['stages', 4, 'bake', 'minDataPoints']` → `stages[4].bake.minDataPoints`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(definition)' : out;
+}
+
+/** Renders a received value for a message: short, JSON-like, never the whole object. */
+export function formatReceived(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Turns zod's issues into ours: the path, what was expected, what was received.
+ * Issues without a reported input (a missing field) say "got nothing".
+ */
+export function toDefinitionIssues(issues: readonly z.core.$ZodIssue[]): DefinitionIssue[] {
+  return issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((key) => `'${key}'`).join(', ');
+      return {
+        path: formatPath(issue.path),
+        message: `unknown field ${keys}; remove it or check its spelling`,
+      };
+    }
+    const received = 'input' in issue ? formatReceived(issue.input) : 'nothing';
+    return { path: formatPath(issue.path), message: `${issue.message}, got ${received}` };
+  });
+}

@@ -1,0 +1,90 @@
+import { NotFoundError } from '../errors.js';
+import type { PipelineDefinition, StageDefinition, TargetDefinition } from './schema.js';
+
+/**
+ * A validated definition with the lookups the rules need: stages by name, the stages
+ * each one promotes to, the first and last stages. Stages form a tree (one upstream
+ * each): fan-in would need two parallel stages to approve the *same* release, which
+ * supersede makes unlikely, so a wave that must converge is one stage with many targets.
+ */
+export class Topology {
+  readonly definition: PipelineDefinition;
+  readonly roots: readonly string[];
+  readonly leaves: readonly string[];
+  readonly #stages = new Map<string, StageDefinition>();
+  readonly #downstream = new Map<string, string[]>();
+
+  constructor(definition: PipelineDefinition) {
+    this.definition = definition;
+    for (const stage of definition.stages) {
+      this.#stages.set(stage.name, stage);
+      this.#downstream.set(stage.name, []);
+    }
+    for (const stage of definition.stages) {
+      if (stage.after !== null) this.#downstream.get(stage.after)?.push(stage.name);
+    }
+    this.roots = definition.stages
+      .filter((stage) => stage.after === null)
+      .map((stage) => stage.name);
+    this.leaves = definition.stages
+      .filter((stage) => this.downstreamOf(stage.name).length === 0)
+      .map((stage) => stage.name);
+  }
+
+  get pipeline(): string {
+    return this.definition.name;
+  }
+
+  /** Stage names in definition order (upstream before downstream). */
+  get stageNames(): string[] {
+    return this.definition.stages.map((stage) => stage.name);
+  }
+
+  stage(name: string): StageDefinition {
+    const stage = this.#stages.get(name);
+    if (stage === undefined) {
+      throw new NotFoundError(
+        `Pipeline ${this.pipeline} has no stage "${name}"; its stages are ${this.stageNames.join(', ')}.`,
+      );
+    }
+    return stage;
+  }
+
+  target(stageName: string, targetId: string): TargetDefinition {
+    const stage = this.stage(stageName);
+    const target = stage.targets.find((candidate) => candidate.id === targetId);
+    if (target === undefined) {
+      throw new NotFoundError(
+        `Stage ${stageName} has no target "${targetId}"; its targets are ${stage.targets.map((t) => t.id).join(', ')}.`,
+      );
+    }
+    return target;
+  }
+
+  /** The stage that holds a target, for commands that name a target alone. */
+  stageOfTarget(targetId: string): string {
+    const stage = this.definition.stages.find((candidate) =>
+      candidate.targets.some((target) => target.id === targetId),
+    );
+    if (stage === undefined)
+      throw new NotFoundError(`Pipeline ${this.pipeline} has no target "${targetId}".`);
+    return stage.name;
+  }
+
+  downstreamOf(name: string): readonly string[] {
+    return this.#downstream.get(name) ?? [];
+  }
+
+  /** The stages after `name`, transitively, in definition order. */
+  descendantsOf(name: string): string[] {
+    const found = new Set<string>();
+    const visit = (stage: string) => {
+      for (const next of this.downstreamOf(stage)) {
+        found.add(next);
+        visit(next);
+      }
+    };
+    visit(name);
+    return this.stageNames.filter((stage) => found.has(stage));
+  }
+}

@@ -1,0 +1,82 @@
+import { DefinitionError, type DefinitionIssue } from '../errors.js';
+import { formatReceived, toDefinitionIssues } from './issues.js';
+import { type PipelineDefinition, pipelineSchema } from './schema.js';
+
+/**
+ * Parses and validates a pipeline definition: the schema first, then the rules that
+ * relate fields to each other. Throws one {@link DefinitionError} listing every issue.
+ *
+ * @example
+ * parsePipelineDefinition(JSON.parse(text));
+ * // DefinitionError: The pipeline definition is not valid:
+ * //   stages[4].bake.minDataPoints: expected a whole number ≥ 0, got -3
+ */
+export function parsePipelineDefinition(input: unknown): PipelineDefinition {
+  const parsed = pipelineSchema.safeParse(input, { reportInput: true });
+  if (!parsed.success) throw new DefinitionError(toDefinitionIssues(parsed.error.issues));
+  const issues = crossFieldIssues(parsed.data);
+  if (issues.length > 0) throw new DefinitionError(issues);
+  return parsed.data;
+}
+
+function crossFieldIssues(definition: PipelineDefinition): DefinitionIssue[] {
+  const issues: DefinitionIssue[] = [];
+  const issue = (path: string, expected: string, received: unknown) =>
+    issues.push({ path, message: `expected ${expected}, got ${formatReceived(received)}` });
+
+  const seenStages: string[] = [];
+  const phaseOf = new Map<string, { phase: string; wave: number | null }>();
+  const targetIds = new Map<string, string>();
+
+  definition.stages.forEach((stage, index) => {
+    const at = `stages[${index}]`;
+    if (seenStages.includes(stage.name)) {
+      issue(`${at}.name`, 'a name no other stage uses', stage.name);
+    }
+
+    if (index === 0 && stage.after !== null) {
+      issue(`${at}.after`, 'null: the first stage is fed by new releases', stage.after);
+    } else if (stage.after !== null && !seenStages.includes(stage.after)) {
+      const choices = seenStages.length > 0 ? ` (one of: ${seenStages.join(', ')})` : '';
+      issue(`${at}.after`, `the name of an earlier stage${choices}`, stage.after);
+    }
+
+    if (stage.phase === 'production' && stage.wave === null) {
+      issue(`${at}.wave`, 'a wave number for a production stage', stage.wave);
+    }
+    if (stage.phase === 'pre-production' && stage.wave !== null) {
+      issue(`${at}.wave`, 'null for a pre-production stage', stage.wave);
+    }
+    const upstream = stage.after === null ? undefined : phaseOf.get(stage.after);
+    if (upstream?.phase === 'production' && stage.phase === 'pre-production') {
+      issue(`${at}.phase`, `production after the production stage "${stage.after}"`, stage.phase);
+    }
+    if (upstream?.wave != null && stage.wave !== null && stage.wave < upstream.wave) {
+      issue(`${at}.wave`, `a wave ≥ ${upstream.wave}, the wave of "${stage.after}"`, stage.wave);
+    }
+
+    const stepNames = new Set<string>();
+    stage.approvalSteps.forEach((step, stepIndex) => {
+      if (stepNames.has(step.name)) {
+        issue(`${at}.approvalSteps[${stepIndex}].name`, 'a name unique in the stage', step.name);
+      }
+      stepNames.add(step.name);
+    });
+
+    stage.targets.forEach((target, targetIndex) => {
+      const owner = targetIds.get(target.id);
+      if (owner !== undefined) {
+        issue(
+          `${at}.targets[${targetIndex}].id`,
+          `an id not already used by "${owner}"`,
+          target.id,
+        );
+      }
+      targetIds.set(target.id, stage.name);
+    });
+
+    seenStages.push(stage.name);
+    phaseOf.set(stage.name, { phase: stage.phase, wave: stage.wave });
+  });
+  return issues;
+}

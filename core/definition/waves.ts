@@ -1,0 +1,167 @@
+import type { Region } from './regions.js';
+import type {
+  ApprovalStepDefinition,
+  BakeDefinition,
+  StageInput,
+  TargetInput,
+  TimeWindow,
+} from './schema.js';
+
+/** Wave sizes in Regions, e.g. `[1, 1, 3, 12, 'rest']`; `'rest'` may only come last. */
+export type WavePlan = readonly (number | 'rest')[];
+
+/** Where a target sits: what a pipeline's target factory is asked to build. */
+export interface Placement {
+  readonly phase: 'pre-production' | 'production';
+  /** The stage the target belongs to, e.g. `gamma` or `prod-w2-z1-onebox`. */
+  readonly stage: string;
+  readonly region: Region;
+  /** The zone id or cell; `null` for a target that spans the Region. */
+  readonly zone: string | null;
+  /** 1-based; `null` before production. */
+  readonly wave: number | null;
+  readonly oneBox: boolean;
+}
+
+export type WaveBake = Pick<BakeDefinition, 'durationSeconds' | 'minDataPoints'> &
+  Partial<Pick<BakeDefinition, 'dataPointMetric'>>;
+
+export interface WaveBakes {
+  /** After each one-box step. */
+  readonly oneBox: WaveBake;
+  /** After each zone (or cell) step inside a wave, except the wave's last. */
+  readonly zone: WaveBake;
+  /** After the last step of wave `n`: longest after the first wave, shorter later. */
+  readonly afterWave: (wave: number) => WaveBake;
+}
+
+export interface WavesOptions {
+  /** Builds the target for one placement (one Region's zone, one-box or fleet). */
+  readonly target: (placement: Placement) => TargetInput;
+  readonly bakes: WaveBakes;
+  /** The stage the first wave follows, usually `gamma`. */
+  readonly after: string;
+  /** @default - every zone the central Region list has */
+  readonly zonesPerRegion?: number;
+  /** @default - 'zone': one Availability Zone per step; 'cell' with `cells` steps per Region */
+  readonly unit?: { readonly kind: 'zone' } | { readonly kind: 'cell'; readonly cells: number };
+  /** @default null - deployments may start at any time */
+  readonly timeWindow?: TimeWindow | null;
+  /** @default [] */
+  readonly approvalSteps?: readonly ApprovalStepDefinition[];
+  /** @default 'prod' */
+  readonly namePrefix?: string;
+}
+
+/**
+ * Splits Regions into waves of growing size and each wave into steps that deploy one
+ * zone (or cell) of every Region in the wave at a time, one-box before fleet. Each step
+ * is one stage whose targets are that zone in each of the wave's Regions, so a wave
+ * never touches two zones of one Region at once.
+ *
+ * @example
+ * waves(regions('eu-west-1', 'us-east-1', 'us-west-2'), [1, 'rest'], options).map((s) => s.name);
+ * // wave 1 (eu-west-1, 3 zones), wave 2 (us-east-1 and us-west-2):
+ * // ['prod-w1-z1-onebox', 'prod-w1-z1', 'prod-w1-z2-onebox', 'prod-w1-z2', 'prod-w1-z3-onebox',
+ * //  'prod-w1-z3', 'prod-w2-z1-onebox', 'prod-w2-z1', …]
+ */
+export function waves(
+  regions: readonly Region[],
+  plan: WavePlan,
+  options: WavesOptions,
+): StageInput[] {
+  const groups = splitIntoWaves(regions, plan);
+  const prefix = options.namePrefix ?? 'prod';
+  const unit = options.unit ?? { kind: 'zone' };
+  const stages: StageInput[] = [];
+  let after = options.after;
+
+  groups.forEach((group, waveIndex) => {
+    const wave = waveIndex + 1;
+    const unitsOf = (region: Region): (string | null)[] => {
+      if (unit.kind === 'cell') return Array.from({ length: unit.cells }, (_, i) => `cell${i + 1}`);
+      const zones = options.zonesPerRegion ?? region.zones.length;
+      return region.zones.slice(0, zones);
+    };
+    const steps = Math.max(...group.map((region) => unitsOf(region).length));
+    const letter = unit.kind === 'cell' ? 'c' : 'z';
+
+    for (let step = 0; step < steps; step++) {
+      const present = group.filter((region) => unitsOf(region)[step] !== undefined);
+      for (const oneBox of [true, false]) {
+        const name = `${prefix}-w${wave}-${letter}${step + 1}${oneBox ? '-onebox' : ''}`;
+        const lastOfWave = step === steps - 1 && !oneBox;
+        const bake = oneBox
+          ? options.bakes.oneBox
+          : lastOfWave
+            ? options.bakes.afterWave(wave)
+            : options.bakes.zone;
+        stages.push({
+          name,
+          after,
+          phase: 'production',
+          wave,
+          oneBox,
+          targets: present.map((region) =>
+            options.target({
+              phase: 'production',
+              stage: name,
+              region,
+              zone: unitsOf(region)[step] ?? null,
+              wave,
+              oneBox,
+            }),
+          ),
+          bake: { ...bake },
+          approvalSteps: [...(options.approvalSteps ?? [])],
+          timeWindow: options.timeWindow ?? null,
+        });
+        after = name;
+      }
+    }
+  });
+  return stages;
+}
+
+/** Applies a wave plan to an ordered Region list; every Region lands in exactly one wave. */
+export function splitIntoWaves(regions: readonly Region[], plan: WavePlan): Region[][] {
+  if (plan.length === 0)
+    throw new RangeError('The wave plan is empty: give at least one wave, e.g. [1, "rest"].');
+  const groups: Region[][] = [];
+  let next = 0;
+  plan.forEach((size, index) => {
+    if (size === 'rest') {
+      if (index !== plan.length - 1) {
+        throw new RangeError(
+          `Wave plan [${plan.join(', ')}]: 'rest' must be the last wave, found at position ${index + 1}.`,
+        );
+      }
+      if (next >= regions.length) {
+        throw new RangeError(
+          `Wave plan [${plan.join(', ')}]: no Regions are left for 'rest' (${regions.length} given); drop 'rest' or add Regions.`,
+        );
+      }
+      groups.push(regions.slice(next));
+      next = regions.length;
+      return;
+    }
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(
+        `Wave plan [${plan.join(', ')}]: wave ${index + 1} has size ${size}; expected a whole number ≥ 1 or 'rest'.`,
+      );
+    }
+    if (next + size > regions.length) {
+      throw new RangeError(
+        `Wave plan [${plan.join(', ')}] needs at least ${next + size} Regions by wave ${index + 1}, but ${regions.length} were given.`,
+      );
+    }
+    groups.push(regions.slice(next, next + size));
+    next += size;
+  });
+  if (next < regions.length) {
+    throw new RangeError(
+      `Wave plan [${plan.join(', ')}] covers ${next} of ${regions.length} Regions; end it with 'rest' or add waves.`,
+    );
+  }
+  return groups;
+}

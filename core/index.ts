@@ -1,0 +1,33 @@
+/**
+ * The pure domain of Release Captain: the model, pipeline definitions, the promotion
+ * rules, blockers, bakes, the rollout planner and the ports. It imports no AWS SDK, no
+ * CDK and no middy (a lint rule enforces it), so both engines, the cloud and the local
+ * runtime, run the same decisions.
+ */
+export * from './bake/evaluate-bake.js';
+export * from './blockers/evaluate.js';
+export * from './blockers/time-window.js';
+export * from './definition/regions.js';
+export * from './definition/schema.js';
+export * from './definition/team-pipeline.js';
+export * from './definition/topology.js';
+export * from './definition/validate.js';
+export * from './definition/waves.js';
+export * from './errors.js';
+export * from './model/controls.js';
+export * from './model/duration.js';
+export * from './model/events.js';
+export * from './model/release.js';
+export * from './model/stage-state.js';
+export * from './planner/rollout-planner.js';
+export * from './ports/memory/logs.js';
+export * from './ports/memory/promotion-store.js';
+export * from './ports/memory/release-store.js';
+export * from './ports/memory/services.js';
+export * from './ports/services.js';
+export * from './ports/stores.js';
+export * from './promotion/controls.js';
+export * from './promotion/flow.js';
+export * from './promotion/rollback.js';
+export * from './promotion/run.js';
+export * from './promotion/transition.js';

@@ -1,0 +1,90 @@
+/**
+ * A release: the immutable outcome of one build of the pipeline's branch. Its number,
+ * commits and artifacts never change after creation; what changes is its progress
+ * through the stages, which lives in {@link ReleaseProgress}.
+ */
+
+/** Release numbers grow by one per pipeline: r1, r2, … */
+export type ReleaseNumber = number;
+
+/** `42` → `"r42"`, the label people read in the CLI, the console and events. */
+export function releaseLabel(release: ReleaseNumber): string {
+  return `r${release}`;
+}
+
+/** Who approved the pull request a commit was merged through, if anyone. */
+export interface Review {
+  readonly pullRequest: string;
+  readonly approvedBy: readonly string[];
+}
+
+export interface Commit {
+  readonly sha: string;
+  readonly author: string;
+  readonly message: string;
+  /** `null` when the commit reached the branch without an approved pull request. */
+  readonly review: Review | null;
+}
+
+/** A container image pinned by digest; tags are never trusted. */
+export interface ImageArtifact {
+  readonly name: string;
+  readonly repository: string;
+  /** `sha256:…` */
+  readonly digest: string;
+}
+
+/** A file (Lambda zip, CloudFormation template, configuration bundle) stored under a content-addressed key. */
+export interface FileArtifact {
+  readonly name: string;
+  readonly key: string;
+  /** Hex sha256 of the file's bytes; the key is derived from it. */
+  readonly sha256: string;
+}
+
+/** A third-party dependency the build resolved, e.g. `{ name: 'jackson-databind', version: '2.9.10' }`. */
+export interface Dependency {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** Everything a release deploys. Deploy stages read this, never the repository. */
+export interface ArtifactManifest {
+  readonly images: readonly ImageArtifact[];
+  readonly files: readonly FileArtifact[];
+  readonly dependencies: readonly Dependency[];
+}
+
+export interface Release {
+  readonly pipeline: string;
+  readonly number: ReleaseNumber;
+  readonly headCommit: string;
+  /** Commits new since the previous release, oldest first. */
+  readonly commits: readonly Commit[];
+  readonly artifacts: ArtifactManifest;
+  readonly createdAt: string;
+}
+
+/** Where a release stands at one stage. Property 5: every release ends in one of these at every stage it reached. */
+export type StageOutcome =
+  | { readonly status: 'pending'; readonly at: string }
+  | { readonly status: 'in-flight'; readonly at: string }
+  | { readonly status: 'approved'; readonly at: string }
+  | { readonly status: 'rejected'; readonly at: string; readonly reason: string }
+  | { readonly status: 'superseded'; readonly at: string; readonly by: ReleaseNumber }
+  | { readonly status: 'blocked'; readonly at: string; readonly reason: string };
+
+export type StageOutcomeStatus = StageOutcome['status'];
+
+/** The mutable side of a release: its outcome at each stage it reached. */
+export interface ReleaseProgress {
+  readonly release: ReleaseNumber;
+  readonly stages: Readonly<Record<string, StageOutcome>>;
+}
+
+/** Commits of a release that did not go through an approved review (safety property 8). */
+export function unreviewedCommits(release: Pick<Release, 'commits'>): readonly Commit[] {
+  return release.commits.filter(
+    (commit) => commit.review === null || commit.review.approvedBy.length === 0,
+  );
+}

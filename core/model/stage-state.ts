@@ -1,0 +1,111 @@
+import type { ReleaseNumber } from './release.js';
+
+/** Who closed a promotion gate and why; open gates carry nothing. */
+export type PromotionGate =
+  | { readonly enabled: true }
+  | { readonly enabled: false; readonly by: string; readonly reason: string; readonly at: string };
+
+/** What one target of a run is doing. */
+export type TargetStatus =
+  | 'waiting' // blocked or not yet admitted: nothing was deployed
+  | 'deploying'
+  | 'deployed'
+  | 'rolling-back'
+  | 'rolled-back'
+  | 'rollback-failed';
+
+export interface TargetRun {
+  readonly status: TargetStatus;
+  /** What the target ran when this run started: the fallback of a rollback. */
+  readonly before: ReleaseNumber | null;
+  /** The release a rollback deploys to this target (set when the rollback starts). */
+  readonly rollbackTo: ReleaseNumber | null;
+  /** When the current deployment or rollback of this target started. */
+  readonly startedAt: string | null;
+}
+
+export type RunStep = 'waiting' | 'deploying' | 'baking' | 'approving' | 'rolling-back';
+
+/** A blocker as shown to people: which target, what kind, why, until when. */
+export interface BlockerNotice {
+  readonly target: string;
+  readonly kind: string;
+  readonly reason: string;
+  /** When it should lift by itself (a time window's next opening), if known. */
+  readonly until: string | null;
+}
+
+/**
+ * One stage working on one release: a normal run deploys `release` to every target, a
+ * rollback run deploys each target's `rollbackTo`. A stage has at most one run.
+ */
+export interface StageRun {
+  /** Per stage, grows by one for every run, normal or rollback. */
+  readonly seq: number;
+  readonly kind: 'normal' | 'rollback';
+  /** The release being deployed (normal) or rolled back from (rollback). */
+  readonly release: ReleaseNumber;
+  /** Execution attempt of this run; a restart after a crash is a new, recorded attempt. */
+  readonly attempt: number;
+  readonly step: RunStep;
+  readonly startedAt: string;
+  readonly bakeStartedAt: string | null;
+  /** Approval steps (by name) that passed. */
+  readonly approvalsPassed: readonly string[];
+  readonly targets: Readonly<Record<string, TargetRun>>;
+  readonly blockers: readonly BlockerNotice[];
+  /** Why the run failed, once it did. */
+  readonly failure: string | null;
+  /** For a manual rollback: who asked and why. */
+  readonly requestedBy: { readonly by: string; readonly reason: string } | null;
+}
+
+/** The most approved releases kept per target for rollback selection. */
+export const APPROVED_HISTORY_LIMIT = 25;
+
+export interface TargetState {
+  /** What the target runs, as far as the control plane knows. */
+  readonly deployed: ReleaseNumber | null;
+  /**
+   * Releases that were deployed to this target and approved there (or restored by a
+   * rollback), oldest first, at most {@link APPROVED_HISTORY_LIMIT}.
+   */
+  readonly approved: readonly ReleaseNumber[];
+}
+
+/** The promotion state of one stage: one DynamoDB item, written with a version check. */
+export interface StageState {
+  readonly stage: string;
+  /** Incremented by every change; writes are conditional on it. */
+  readonly version: number;
+  readonly promotionsIn: PromotionGate;
+  readonly promotionsOut: PromotionGate;
+  /** The newest release approved upstream and waiting to enter. */
+  readonly pending: ReleaseNumber | null;
+  readonly run: StageRun | null;
+  /** Last run number used; the next run is `runSeq + 1`. */
+  readonly runSeq: number;
+  readonly lastApproved: ReleaseNumber | null;
+  /** The last approved release handed to the next stages (less than `lastApproved` while promotions out are disabled). */
+  readonly lastPromoted: ReleaseNumber | null;
+  /** The newest release whose deployment started here (safety property 2). */
+  readonly newestStarted: ReleaseNumber | null;
+  readonly targets: Readonly<Record<string, TargetState>>;
+}
+
+/** A fresh stage: nothing deployed, gates open. */
+export function initialStageState(stage: string, targetIds: readonly string[]): StageState {
+  return {
+    stage,
+    version: 0,
+    promotionsIn: { enabled: true },
+    promotionsOut: { enabled: true },
+    pending: null,
+    run: null,
+    runSeq: 0,
+    lastApproved: null,
+    lastPromoted: null,
+    newestStarted: null,
+    targets: Object.fromEntries(targetIds.map((id) => [id, { deployed: null, approved: [] }])),
+  };
+}

@@ -1,0 +1,50 @@
+import { ConflictError } from '../../errors.js';
+import type { Release, ReleaseNumber, ReleaseProgress, StageOutcome } from '../../model/release.js';
+import type { OutcomeChange } from '../../promotion/transition.js';
+import type { ReleaseStore } from '../stores.js';
+
+/** Releases and progress in memory; the same contract as the DynamoDB adapter. */
+export class InMemoryReleaseStore implements ReleaseStore {
+  readonly #releases = new Map<string, Release>();
+  readonly #progress = new Map<string, Record<string, StageOutcome>>();
+
+  async createRelease(release: Release): Promise<void> {
+    const id = key(release.pipeline, release.number);
+    const existing = this.#releases.get(id);
+    if (existing !== undefined) {
+      if (JSON.stringify(existing) === JSON.stringify(release)) return;
+      throw new ConflictError(
+        `Release r${release.number} of ${release.pipeline} already exists with other contents; releases are immutable.`,
+      );
+    }
+    this.#releases.set(id, structuredClone(release));
+  }
+
+  async getRelease(pipeline: string, release: ReleaseNumber): Promise<Release | null> {
+    return this.#releases.get(key(pipeline, release)) ?? null;
+  }
+
+  async listReleases(
+    pipeline: string,
+    options: { limit: number; before?: ReleaseNumber },
+  ): Promise<Release[]> {
+    return [...this.#releases.values()]
+      .filter((release) => release.pipeline === pipeline)
+      .filter((release) => options.before === undefined || release.number < options.before)
+      .sort((a, b) => b.number - a.number)
+      .slice(0, options.limit);
+  }
+
+  async recordOutcomes(pipeline: string, changes: readonly OutcomeChange[]): Promise<void> {
+    for (const change of changes) {
+      const id = key(pipeline, change.release);
+      this.#progress.set(id, { ...this.#progress.get(id), [change.stage]: change.outcome });
+    }
+  }
+
+  async getProgress(pipeline: string, release: ReleaseNumber): Promise<ReleaseProgress> {
+    return { release, stages: { ...this.#progress.get(key(pipeline, release)) } };
+  }
+}
+
+const key = (pipeline: string, release: number) => `${pipeline}\u0000${release}`;

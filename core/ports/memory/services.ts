@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import type { TargetDefinition } from '../../definition/schema.js';
+import { NotFoundError, TerminalError } from '../../errors.js';
+import type { ArtifactManifest, FileArtifact, ReleaseNumber } from '../../model/release.js';
+import type { RunStart } from '../../promotion/transition.js';
+import type {
+  AlarmMonitor,
+  AlarmStatus,
+  ArtifactStore,
+  Clock,
+  Deployer,
+  DeploymentRequest,
+  DeploymentStatus,
+  MetricSource,
+  WorkflowStarter,
+} from '../services.js';
+
+/** A clock that moves only when told to. */
+export class ManualClock implements Clock {
+  #now: number;
+
+  constructor(start: Date | string) {
+    this.#now = new Date(start).getTime();
+  }
+
+  now(): Date {
+    return new Date(this.#now);
+  }
+
+  advance(seconds: number): void {
+    this.#now += seconds * 1000;
+  }
+}
+
+/**
+ * A deployer whose deployments finish when the test says so. One idempotency key starts
+ * one deployment, however often it is asked.
+ */
+export class FakeDeployer implements Deployer {
+  readonly requests: DeploymentRequest[] = [];
+  readonly #byKey = new Map<string, string>();
+  readonly #status = new Map<string, DeploymentStatus>();
+
+  async startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }> {
+    const existing = this.#byKey.get(request.idempotencyKey);
+    if (existing !== undefined) return { deploymentId: existing };
+    const deploymentId = `d-${this.requests.length + 1}`;
+    this.requests.push(request);
+    this.#byKey.set(request.idempotencyKey, deploymentId);
+    this.#status.set(deploymentId, { status: 'in-progress' });
+    return { deploymentId };
+  }
+
+  async getDeployment(_target: TargetDefinition, deploymentId: string): Promise<DeploymentStatus> {
+    const status = this.#status.get(deploymentId);
+    if (status === undefined) throw new NotFoundError(`No deployment ${deploymentId}.`);
+    return status;
+  }
+
+  /** Finishes a deployment with the given status. */
+  finish(deploymentId: string, status: DeploymentStatus): void {
+    if (!this.#status.has(deploymentId)) throw new NotFoundError(`No deployment ${deploymentId}.`);
+    this.#status.set(deploymentId, status);
+  }
+}
+
+/** Alarm states set by the test; names never set are `MISSING`. */
+export class FakeAlarmMonitor implements AlarmMonitor {
+  readonly #alarms = new Map<string, AlarmStatus>();
+
+  set(name: string, state: AlarmStatus['state'], at: string | null = null): void {
+    const previous = this.#alarms.get(name);
+    const lastAlarmAt =
+      state === 'ALARM' ? (at ?? previous?.lastAlarmAt ?? null) : (previous?.lastAlarmAt ?? null);
+    this.#alarms.set(name, { state, lastAlarmAt });
+  }
+
+  async describeAlarms(names: readonly string[]): Promise<Record<string, AlarmStatus>> {
+    return Object.fromEntries(
+      names.map((name) => [
+        name,
+        this.#alarms.get(name) ?? { state: 'MISSING' as const, lastAlarmAt: null },
+      ]),
+    );
+  }
+}
+
+/** Data points recorded as (metric, target, time); counts those inside the window. */
+export class FakeMetricSource implements MetricSource {
+  readonly #points: { metric: string; target: string; at: number; count: number }[] = [];
+
+  add(metric: string, target: string, at: Date, count = 1): void {
+    this.#points.push({ metric, target, at: at.getTime(), count });
+  }
+
+  async countDataPoints(query: {
+    metric: string;
+    targets: readonly TargetDefinition[];
+    from: Date;
+    to: Date;
+  }): Promise<number> {
+    const ids = new Set(query.targets.map((target) => target.id));
+    return this.#points
+      .filter(
+        (point) =>
+          point.metric === query.metric &&
+          ids.has(point.target) &&
+          point.at >= query.from.getTime() &&
+          point.at < query.to.getTime(),
+      )
+      .reduce((sum, point) => sum + point.count, 0);
+  }
+}
+
+/** Content-addressed artifacts in memory, verified on read like the S3 adapter. */
+export class InMemoryArtifactStore implements ArtifactStore {
+  readonly #objects = new Map<string, Uint8Array>();
+
+  async putFile(pipeline: string, name: string, bytes: Uint8Array): Promise<FileArtifact> {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const key = `${pipeline}/artifacts/sha256/${sha256}`;
+    if (!this.#objects.has(key)) this.#objects.set(key, Uint8Array.from(bytes));
+    return { name, key, sha256 };
+  }
+
+  async getFile(artifact: FileArtifact): Promise<Uint8Array> {
+    const bytes = this.#objects.get(artifact.key);
+    if (bytes === undefined) throw new NotFoundError(`No artifact at ${artifact.key}.`);
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== artifact.sha256) {
+      throw new TerminalError(
+        `Artifact ${artifact.key} has sha256 ${actual}, expected ${artifact.sha256}: refusing to deploy it.`,
+      );
+    }
+    return bytes;
+  }
+
+  async putManifest(
+    pipeline: string,
+    release: ReleaseNumber,
+    manifest: ArtifactManifest,
+  ): Promise<string> {
+    const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+    const file = await this.putFile(pipeline, `r${release}-manifest.json`, bytes);
+    return file.key;
+  }
+
+  /** Corrupts a stored object, to test that reads verify. */
+  tamper(key: string, bytes: Uint8Array): void {
+    this.#objects.set(key, bytes);
+  }
+}
+
+/** Records started executions; a name can start once, like Step Functions' StartExecution. */
+export class InMemoryWorkflowStarter implements WorkflowStarter {
+  readonly started: (RunStart & { pipeline: string })[] = [];
+  readonly #names = new Set<string>();
+
+  async startRun(pipeline: string, run: RunStart): Promise<'started' | 'already-started'> {
+    if (this.#names.has(run.executionName)) return 'already-started';
+    this.#names.add(run.executionName);
+    this.started.push({ ...run, pipeline });
+    return 'started';
+  }
+}

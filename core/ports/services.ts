@@ -1,0 +1,74 @@
+import type { AlarmState } from '../blockers/evaluate.js';
+import type { TargetDefinition } from '../definition/schema.js';
+import type { PipelineEvent } from '../model/events.js';
+import type { ArtifactManifest, FileArtifact, Release, ReleaseNumber } from '../model/release.js';
+import type { RunStart } from '../promotion/transition.js';
+
+export interface DeploymentRequest {
+  readonly pipeline: string;
+  readonly target: TargetDefinition;
+  readonly release: Release;
+  readonly kind: 'normal' | 'rollback';
+  /** The same key twice starts one deployment: `<execution>/<target>`. */
+  readonly idempotencyKey: string;
+}
+
+export type DeploymentStatus =
+  | { readonly status: 'in-progress' }
+  | { readonly status: 'succeeded' }
+  | { readonly status: 'failed'; readonly reason: string };
+
+/** Deploys a release's artifacts to one target (CodeDeploy, ECS, a local fleet). */
+export interface Deployer {
+  startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }>;
+  getDeployment(target: TargetDefinition, deploymentId: string): Promise<DeploymentStatus>;
+}
+
+export interface AlarmStatus {
+  readonly state: AlarmState;
+  readonly lastAlarmAt: string | null;
+}
+
+/** Reads alarm states (CloudWatch composite and metric alarms). */
+export interface AlarmMonitor {
+  /** Every name asked for is in the answer; an alarm that does not exist is `MISSING`. */
+  describeAlarms(names: readonly string[]): Promise<Record<string, AlarmStatus>>;
+}
+
+/** Counts data points (e.g. requests) for a bake's minimum. */
+export interface MetricSource {
+  countDataPoints(query: {
+    readonly metric: string;
+    readonly targets: readonly TargetDefinition[];
+    readonly from: Date;
+    readonly to: Date;
+  }): Promise<number>;
+}
+
+/** Stores artifacts and manifests under content-addressed keys. */
+export interface ArtifactStore {
+  /** Stores bytes under a key derived from their sha256; storing the same bytes twice is a no-op. */
+  putFile(pipeline: string, name: string, bytes: Uint8Array): Promise<FileArtifact>;
+  /** Reads a file back and verifies its sha256; throws if the stored bytes do not match. */
+  getFile(artifact: FileArtifact): Promise<Uint8Array>;
+  putManifest(
+    pipeline: string,
+    release: ReleaseNumber,
+    manifest: ArtifactManifest,
+  ): Promise<string>;
+}
+
+/** Publishes pipeline events; consumers dedupe by event id. */
+export interface EventPublisher {
+  publish(events: readonly PipelineEvent[]): Promise<void>;
+}
+
+/** Starts stage executions under deterministic names. */
+export interface WorkflowStarter {
+  /** `already-started` when an execution with that name exists: the name is the idempotency key. */
+  startRun(pipeline: string, run: RunStart): Promise<'started' | 'already-started'>;
+}
+
+export interface Clock {
+  now(): Date;
+}

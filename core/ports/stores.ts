@@ -1,0 +1,54 @@
+import type { Topology } from '../definition/topology.js';
+import type { PipelineMeta } from '../model/controls.js';
+import type { Release, ReleaseNumber, ReleaseProgress } from '../model/release.js';
+import type {
+  AuditEntry,
+  DeploymentRecord,
+  OutcomeChange,
+  PipelineState,
+  Transition,
+} from '../promotion/transition.js';
+
+/** Releases and their progress. Releases are written once; progress is set per stage. */
+export interface ReleaseStore {
+  /** Writes a new release; writing the same release again is a no-op, a different one with the same number a `ConflictError`. */
+  createRelease(release: Release): Promise<void>;
+  getRelease(pipeline: string, release: ReleaseNumber): Promise<Release | null>;
+  /** Newest first; `before` pages back from a release number. */
+  listReleases(
+    pipeline: string,
+    options: { limit: number; before?: ReleaseNumber },
+  ): Promise<Release[]>;
+  /** Sets each release's outcome at a stage (blind, idempotent writes). */
+  recordOutcomes(pipeline: string, changes: readonly OutcomeChange[]): Promise<void>;
+  getProgress(pipeline: string, release: ReleaseNumber): Promise<ReleaseProgress>;
+}
+
+/** The promotion state: one item per stage plus the pipeline's meta item. */
+export interface PromotionStore {
+  /** Every stage of the pipeline (fresh ones for stages never written) and the meta item. */
+  load(topology: Topology): Promise<PipelineState>;
+  /**
+   * Writes the items a transition changed, each on the condition that its stored version
+   * is the one in `read`. Throws `ConflictError` if another writer moved first: reload,
+   * re-apply the rule, save again.
+   */
+  save(pipeline: string, read: PipelineState, transition: Transition): Promise<void>;
+}
+
+/** The record of every deployment of every target (`captain history`). */
+export interface DeploymentLog {
+  /** Idempotent: the same record (target, kind, to, finishedAt) written twice is kept once. */
+  record(pipeline: string, records: readonly DeploymentRecord[]): Promise<void>;
+  /** Newest first. */
+  history(pipeline: string, target: string, limit: number): Promise<DeploymentRecord[]>;
+}
+
+/** Who did what and why: overrides, rollbacks, promotion toggles, approvals. */
+export interface AuditLog {
+  append(pipeline: string, entries: readonly AuditEntry[]): Promise<void>;
+  /** Newest first. */
+  list(pipeline: string, limit: number): Promise<AuditEntry[]>;
+}
+
+export type { PipelineMeta };

@@ -1,0 +1,179 @@
+import { RuleViolationError } from '../errors.js';
+import type { KnownBad, Override } from '../model/controls.js';
+import { type Release, releaseLabel } from '../model/release.js';
+import { admitNewRelease, promoteOut, take } from './flow.js';
+import { rule } from './rule.js';
+
+/**
+ * Records a new release and lets it enter the first stages. Release numbers come from
+ * the pipeline item: a release must be exactly the next one, and recording the same
+ * release twice changes nothing.
+ *
+ * @example
+ * createRelease(ctx, state, { release: r43 }); // Release Created; r43 pending (or in flight) at beta
+ */
+export const createRelease = rule((draft, input: { readonly release: Release }) => {
+  const number = input.release.number;
+  const latest = draft.meta.latestRelease ?? 0;
+  if (number <= latest) {
+    draft.note = `${releaseLabel(number)} was already created`;
+    return;
+  }
+  if (number !== latest + 1) {
+    throw new RuleViolationError(
+      `Release numbers go up by one: the next release of ${draft.pipeline} is ${releaseLabel(latest + 1)}, got ${releaseLabel(number)}.`,
+    );
+  }
+  draft.setMeta({ latestRelease: number });
+  draft.emit({
+    type: 'Release Created',
+    release: number,
+    data: { commit: input.release.headCommit, commits: input.release.commits.length },
+  });
+  admitNewRelease(draft, number);
+});
+
+export interface PromotionsRequest {
+  readonly stage: string;
+  readonly direction: 'in' | 'out';
+  readonly enabled: boolean;
+  readonly by: string;
+  readonly reason: string;
+}
+
+/**
+ * Opens or closes a stage's promotion gate. Opening the way in lets the stage take its
+ * pending release; opening the way out hands on the release approved while it was closed.
+ */
+export const setPromotions = rule((draft, input: PromotionsRequest) => {
+  const key = input.direction === 'in' ? 'promotionsIn' : 'promotionsOut';
+  const gate = draft.stage(input.stage)[key];
+  if (gate.enabled === input.enabled) {
+    draft.note = `promotions ${input.direction} of ${input.stage} are already ${input.enabled ? 'enabled' : 'disabled'}`;
+    return;
+  }
+  const state = draft.setStage(input.stage, {
+    [key]: input.enabled
+      ? { enabled: true }
+      : { enabled: false, by: input.by, reason: input.reason, at: draft.now },
+  });
+  draft.emit({
+    type: input.enabled ? 'Promotions Enabled' : 'Promotions Disabled',
+    stage: input.stage,
+    occurrence: `${input.direction}:${state.version}`,
+    reason: `${input.by}: ${input.reason}`,
+    data: { direction: input.direction },
+  });
+  draft.audit.push({
+    at: draft.now,
+    by: input.by,
+    action: `${input.enabled ? 'enable' : 'disable'} promotions ${input.direction} of ${input.stage}`,
+    reason: input.reason,
+  });
+  if (input.enabled && input.direction === 'in') take(draft, input.stage);
+  if (input.enabled && input.direction === 'out') promoteOut(draft, input.stage);
+});
+
+/** Records an override (who, why, until when); blockers it matches stop blocking until then. */
+export const recordOverride = rule((draft, input: { readonly override: Override }) => {
+  const { override } = input;
+  if (draft.meta.overrides.some((existing) => existing.id === override.id)) {
+    draft.note = `override ${override.id} was already recorded`;
+    return;
+  }
+  if (Date.parse(override.until) <= Date.parse(draft.now)) {
+    throw new RuleViolationError(
+      `Override ${override.id} ends at ${override.until}, which is not after now (${draft.now}); give an end in the future.`,
+    );
+  }
+  if (override.reason.trim() === '' || override.by.trim() === '') {
+    throw new RuleViolationError(
+      'An override needs who asked for it and why: give --reason and a user.',
+    );
+  }
+  const live = draft.meta.overrides.filter(
+    (existing) => Date.parse(existing.until) > Date.parse(draft.now),
+  );
+  draft.setMeta({ overrides: [...live, override] });
+  draft.audit.push({
+    at: draft.now,
+    by: override.by,
+    action: `override ${override.kind}${override.subject ? ` ${override.subject}` : ''}${override.stage ? ` at ${override.stage}` : ''} until ${override.until}`,
+    reason: override.reason,
+  });
+});
+
+/** Adds or removes a known-bad release, artifact or dependency; releases containing one are blocked. */
+export const setKnownBad = rule(
+  (draft, input: { readonly entry: KnownBad; readonly present: boolean }) => {
+    const same = (entry: KnownBad) =>
+      entry.kind === input.entry.kind && entry.value === input.entry.value;
+    const exists = draft.meta.knownBad.some(same);
+    if (exists === input.present) {
+      draft.note = `${input.entry.value} is ${input.present ? 'already' : 'not'} on the known-bad list`;
+      return;
+    }
+    draft.setMeta({
+      knownBad: input.present
+        ? [...draft.meta.knownBad, input.entry]
+        : draft.meta.knownBad.filter((entry) => !same(entry)),
+    });
+    draft.audit.push({
+      at: draft.now,
+      by: input.entry.by,
+      action: `${input.present ? 'add' : 'remove'} known-bad ${input.entry.kind} ${input.entry.value}`,
+      reason: input.entry.reason,
+    });
+  },
+);
+
+export interface ExpediteRequest {
+  readonly release: number;
+  readonly approver: string;
+  readonly reason: string;
+  /** Multiplies bake durations, in (0, 1]; e.g. 0.1 turns a 12 h bake into 72 minutes. */
+  readonly bakeFactor: number;
+}
+
+/**
+ * Expedites the newest release after a recorded approval: its bakes are shortened, it
+ * still takes every step, and no other release enters a stage until it is done.
+ */
+export const expedite = rule((draft, input: ExpediteRequest) => {
+  const current = draft.meta.expedite;
+  if (current !== null) {
+    if (current.release === input.release) {
+      draft.note = `${releaseLabel(input.release)} is already expedited`;
+      return;
+    }
+    throw new RuleViolationError(
+      `${releaseLabel(current.release)} is already expedited; one expedite at a time. Wait for it or let it be rejected.`,
+    );
+  }
+  if (input.release !== draft.meta.latestRelease) {
+    throw new RuleViolationError(
+      `Only the newest release can be expedited (${releaseLabel(draft.meta.latestRelease ?? 0)}), got ${releaseLabel(input.release)}: an expedite must not skip newer changes.`,
+    );
+  }
+  if (!(input.bakeFactor > 0 && input.bakeFactor <= 1)) {
+    throw new RuleViolationError(`The bake factor must be in (0, 1], got ${input.bakeFactor}.`);
+  }
+  if (input.approver.trim() === '' || input.reason.trim() === '') {
+    throw new RuleViolationError('An expedite needs an approver and a reason.');
+  }
+  draft.setMeta({
+    expedite: {
+      release: input.release,
+      approver: input.approver,
+      reason: input.reason,
+      at: draft.now,
+      bakeFactor: input.bakeFactor,
+    },
+  });
+  draft.audit.push({
+    at: draft.now,
+    by: input.approver,
+    action: `expedite ${releaseLabel(input.release)} (bakes × ${input.bakeFactor})`,
+    reason: input.reason,
+  });
+});

@@ -1,0 +1,175 @@
+import { type ReleaseNumber, releaseLabel } from '../model/release.js';
+import type { StageRun } from '../model/stage-state.js';
+import { type Draft, executionName } from './transition.js';
+
+/**
+ * The movement of releases between stages: offering a release to a stage, a stage
+ * taking its pending release, and handing an approved release on. Every function here is
+ * idempotent: applying it to the state it produced changes nothing.
+ */
+
+/** Whether the run has deployed nothing yet, so a newer release may still replace it. */
+export function runHasNotStarted(run: StageRun): boolean {
+  return run.kind === 'normal' && Object.values(run.targets).every((t) => t.status === 'waiting');
+}
+
+/**
+ * A release approved upstream (or newly created, for a first stage) arrives at `stage`.
+ * It becomes pending there, superseding an older pending release; a release no newer than
+ * one the stage already started is superseded at once (safety property 2). A run that is
+ * still waiting on blockers has deployed nothing, so a newer release replaces it too.
+ *
+ * @example
+ * // gamma is baking r41 and has r42 pending; r43 is approved in beta:
+ * offer(draft, 'gamma', 43); // r42 → superseded by r43 at gamma; gamma.pending = 43
+ */
+export function offer(draft: Draft, stage: string, release: ReleaseNumber): void {
+  const state = draft.stage(stage);
+  const run = state.run;
+  const isRunRelease = run !== null && run.kind === 'normal' && run.release === release;
+  if (state.pending === release || state.newestStarted === release || isRunRelease) return;
+
+  const newer = Math.max(
+    state.newestStarted ?? 0,
+    state.pending ?? 0,
+    run !== null && run.kind === 'normal' ? run.release : 0,
+  );
+  if (release < newer) {
+    supersede(draft, stage, release, newer);
+    return;
+  }
+
+  if (state.pending !== null) supersede(draft, stage, state.pending, release);
+  draft.setStage(stage, { pending: release });
+  draft.outcome(release, stage, { status: 'pending', at: draft.now });
+
+  if (run !== null && runHasNotStarted(run) && run.release < release) {
+    // The run's execution sees that its run is gone at its next step and ends.
+    supersede(draft, stage, run.release, release);
+    draft.setStage(stage, { run: null });
+  }
+  take(draft, stage);
+}
+
+function supersede(draft: Draft, stage: string, release: ReleaseNumber, by: ReleaseNumber): void {
+  draft.outcome(release, stage, { status: 'superseded', at: draft.now, by });
+  draft.emit({
+    type: 'Release Superseded',
+    stage,
+    release,
+    reason: `${releaseLabel(by)} is newer`,
+    data: { by },
+  });
+}
+
+/**
+ * An idle stage takes its pending release, unless promotions into it are disabled or an
+ * expedited release is in flight and this is not it.
+ */
+export function take(draft: Draft, stage: string): void {
+  const state = draft.stage(stage);
+  if (state.run !== null || state.pending === null || !state.promotionsIn.enabled) return;
+  const expedite = draft.meta.expedite;
+  if (expedite !== null && expedite.release !== state.pending) return;
+
+  const release = state.pending;
+  const run: StageRun = {
+    seq: state.runSeq + 1,
+    kind: 'normal',
+    release,
+    attempt: 1,
+    step: 'waiting',
+    startedAt: draft.now,
+    bakeStartedAt: null,
+    approvalsPassed: [],
+    targets: Object.fromEntries(
+      draft.topology.stage(stage).targets.map((target) => [
+        target.id,
+        {
+          status: 'waiting' as const,
+          before: state.targets[target.id]?.deployed ?? null,
+          rollbackTo: null,
+          startedAt: null,
+        },
+      ]),
+    ),
+    blockers: [],
+    failure: null,
+    requestedBy: null,
+  };
+  draft.setStage(stage, { run, runSeq: run.seq, pending: null });
+  draft.outcome(release, stage, { status: 'in-flight', at: draft.now });
+  draft.emit({ type: 'Stage Started', stage, release, occurrence: run.seq });
+  startRun(draft, stage, run);
+}
+
+export function startRun(draft: Draft, stage: string, run: StageRun): void {
+  draft.starts.push({
+    stage,
+    seq: run.seq,
+    kind: run.kind,
+    release: run.release,
+    attempt: run.attempt,
+    executionName: executionName(draft.pipeline, stage, run),
+  });
+}
+
+/**
+ * Hands the stage's last approved release to the next stages, unless promotions out are
+ * disabled or an expedited release is in flight and this is not it (then it waits here
+ * and goes on when the gate opens).
+ */
+export function promoteOut(draft: Draft, stage: string): void {
+  const state = draft.stage(stage);
+  const release = state.lastApproved;
+  if (release === null || (state.lastPromoted ?? 0) >= release || !state.promotionsOut.enabled)
+    return;
+  const expedite = draft.meta.expedite;
+  if (expedite !== null && expedite.release !== release) return;
+
+  draft.setStage(stage, { lastPromoted: release });
+  for (const next of draft.topology.downstreamOf(stage)) {
+    draft.emit({ type: 'Release Promoted', stage, release, data: { to: next } });
+    offer(draft, next, release);
+  }
+}
+
+/**
+ * A new release enters the pipeline at its first stages, unless an expedited release is
+ * in flight: then it waits in the pipeline item until the expedite ends.
+ */
+export function admitNewRelease(draft: Draft, release: ReleaseNumber): void {
+  if (draft.meta.expedite !== null) return;
+  for (const root of draft.topology.roots) offer(draft, root, release);
+}
+
+/**
+ * Ends an expedite once its release is approved at every last stage or rejected or
+ * superseded anywhere, then lets the held releases move: the newest release enters the
+ * first stages and every stage hands on what it approved meanwhile.
+ */
+export function settleExpedite(draft: Draft): void {
+  const expedite = draft.meta.expedite;
+  if (expedite === null) return;
+  const ended = draft.outcomes.some(
+    (change) =>
+      change.release === expedite.release &&
+      (change.outcome.status === 'rejected' || change.outcome.status === 'superseded'),
+  );
+  const everywhere = draft.topology.leaves.every(
+    (leaf) => (draft.stage(leaf).lastApproved ?? 0) >= expedite.release,
+  );
+  if (!ended && !everywhere) return;
+
+  draft.setMeta({ expedite: null });
+  const latest = draft.meta.latestRelease ?? expedite.release;
+  // Releases created during the expedite were held; only the newest of them goes on.
+  for (let held = expedite.release + 1; held < latest; held++) {
+    for (const root of draft.topology.roots) supersede(draft, root, held, latest);
+  }
+  admitNewRelease(draft, latest);
+  for (const stage of draft.topology.stageNames) {
+    promoteOut(draft, stage);
+    take(draft, stage);
+  }
+}

@@ -1,0 +1,199 @@
+import { RuleViolationError } from '../errors.js';
+import { type ReleaseNumber, releaseLabel } from '../model/release.js';
+import type { StageRun, TargetRun } from '../model/stage-state.js';
+import { startRun } from './flow.js';
+import { rule } from './rule.js';
+import { automaticRollbackTarget } from './run.js';
+import type { Draft } from './transition.js';
+
+/**
+ * The release a manual rollback deploys to one target: the operator's choice if it was
+ * deployed and approved there and is older than what runs now, otherwise the newest such
+ * release.
+ *
+ * @example
+ * chooseRollbackRelease('use1-az1', 7, [3, 5, 7], null); // 5
+ * chooseRollbackRelease('use1-az1', 7, [3, 5, 7], 3);    // 3 (a latent change: go further back)
+ * chooseRollbackRelease('use1-az1', 7, [3, 5, 7], 4);    // throws: r4 was never approved in use1-az1
+ */
+export function chooseRollbackRelease(
+  target: string,
+  current: ReleaseNumber | null,
+  approved: readonly ReleaseNumber[],
+  requested: ReleaseNumber | null,
+): ReleaseNumber {
+  if (current === null) {
+    throw new RuleViolationError(
+      `Target ${target} has no release deployed; there is nothing to roll back.`,
+    );
+  }
+  const older = approved.filter((release) => release < current).sort((a, b) => b - a);
+  const choices = older.length > 0 ? older.map(releaseLabel).join(', ') : 'none';
+  if (requested === null) {
+    const newest = older[0];
+    if (newest === undefined) {
+      throw new RuleViolationError(
+        `No release older than ${releaseLabel(current)} was deployed and approved in ${target}; there is nothing to roll back to.`,
+      );
+    }
+    return newest;
+  }
+  if (requested === current) {
+    throw new RuleViolationError(`Target ${target} already runs ${releaseLabel(current)}.`);
+  }
+  if (requested > current) {
+    throw new RuleViolationError(
+      `${releaseLabel(requested)} is newer than ${releaseLabel(current)}, which ${target} runs: a rollback goes back. Let the pipeline deploy newer releases.`,
+    );
+  }
+  if (!older.includes(requested)) {
+    throw new RuleViolationError(
+      `${releaseLabel(requested)} was never deployed and approved in ${target}; choose one of: ${choices}.`,
+    );
+  }
+  return requested;
+}
+
+export interface RollbackRequest {
+  /** The targets to roll back; the CLI expands a stage into all its targets. */
+  readonly targets: readonly { readonly stage: string; readonly target: string }[];
+  /** @default - the last release deployed and approved in each target */
+  readonly to: ReleaseNumber | null;
+  readonly by: string;
+  readonly reason: string;
+}
+
+/** What a target runs now: the in-flight release once its deployment has begun. */
+function currentRelease(draft: Draft, stage: string, target: string): ReleaseNumber | null {
+  const state = draft.stage(stage);
+  const run = state.run;
+  const inRun = run?.targets[target];
+  if (run !== null && run.kind === 'normal' && inRun !== undefined && inRun.status !== 'waiting') {
+    return run.release;
+  }
+  return state.targets[target]?.deployed ?? null;
+}
+
+/**
+ * A manual rollback: each chosen target goes back to an older approved release, any
+ * normal run in those stages is stopped and its release rejected there (its other touched
+ * targets roll back automatically), and promotions into and out of the stages are
+ * disabled until someone enables them again.
+ */
+export const manualRollback = rule((draft, input: RollbackRequest) => {
+  if (input.targets.length === 0)
+    throw new RuleViolationError('Name at least one stage or target to roll back.');
+  if (input.by.trim() === '' || input.reason.trim() === '') {
+    throw new RuleViolationError(
+      'A rollback needs who asks for it and why: give --reason and a user.',
+    );
+  }
+  const byStage = new Map<string, string[]>();
+  for (const { stage, target } of input.targets) {
+    draft.topology.target(stage, target);
+    byStage.set(stage, [...(byStage.get(stage) ?? []), target]);
+  }
+
+  for (const [stage, targets] of byStage) {
+    const state = draft.stage(stage);
+    const run = state.run;
+    if (run !== null && (run.kind === 'rollback' || run.step === 'rolling-back')) {
+      throw new RuleViolationError(
+        `Stage ${stage} is already rolling back (run ${run.seq}); wait for it to finish, then roll back again if needed.`,
+      );
+    }
+    const chosen = new Map(
+      targets.map((target) => [
+        target,
+        chooseRollbackRelease(
+          target,
+          currentRelease(draft, stage, target),
+          state.targets[target]?.approved ?? [],
+          input.to,
+        ),
+      ]),
+    );
+    startManualRollback(draft, stage, run, chosen, input);
+  }
+});
+
+function startManualRollback(
+  draft: Draft,
+  stage: string,
+  interrupted: StageRun | null,
+  chosen: ReadonlyMap<string, ReleaseNumber>,
+  input: RollbackRequest,
+): void {
+  const state = draft.stage(stage);
+  const why = `manual rollback by ${input.by}: ${input.reason}`;
+  const targets: Record<string, TargetRun> = {};
+  let from = 0;
+
+  if (interrupted !== null) {
+    draft.outcome(interrupted.release, stage, { status: 'rejected', at: draft.now, reason: why });
+    for (const [id, target] of Object.entries(interrupted.targets)) {
+      if (target.status === 'waiting' || chosen.has(id)) continue;
+      targets[id] = {
+        status: 'rolling-back',
+        before: target.before,
+        rollbackTo: automaticRollbackTarget(target, state.targets[id]),
+        startedAt: draft.now,
+      };
+      from = Math.max(from, interrupted.release);
+    }
+  }
+  for (const [id, release] of chosen) {
+    const current = currentRelease(draft, stage, id) ?? 0;
+    from = Math.max(from, current);
+    targets[id] = {
+      status: 'rolling-back',
+      before: current,
+      rollbackTo: release,
+      startedAt: draft.now,
+    };
+  }
+
+  const run: StageRun = {
+    seq: state.runSeq + 1,
+    kind: 'rollback',
+    release: from,
+    attempt: 1,
+    step: 'rolling-back',
+    startedAt: draft.now,
+    bakeStartedAt: null,
+    approvalsPassed: [],
+    targets,
+    blockers: [],
+    failure: null,
+    requestedBy: { by: input.by, reason: input.reason },
+  };
+  draft.setStage(stage, { run, runSeq: run.seq });
+  for (const direction of ['in', 'out'] as const) {
+    const key = direction === 'in' ? 'promotionsIn' : 'promotionsOut';
+    if (!draft.stage(stage)[key].enabled) continue;
+    draft.setStage(stage, { [key]: { enabled: false, by: input.by, reason: why, at: draft.now } });
+    draft.emit({
+      type: 'Promotions Disabled',
+      stage,
+      occurrence: `${direction}:rollback${run.seq}`,
+      reason: why,
+      data: { direction },
+    });
+  }
+  const plan = [...chosen].map(([id, release]) => `${id} → ${releaseLabel(release)}`).join(', ');
+  draft.emit({
+    type: 'Rollback Started',
+    stage,
+    release: from,
+    occurrence: `rollback${run.seq}`,
+    reason: why,
+    data: { plan },
+  });
+  draft.audit.push({
+    at: draft.now,
+    by: input.by,
+    action: `roll back ${plan}`,
+    reason: input.reason,
+  });
+  startRun(draft, stage, run);
+}
