@@ -389,13 +389,14 @@ export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
     );
     return;
   }
-  if (input.by !== '')
+  if (steps.find((step) => step.name === input.step)?.kind === 'manual-approval') {
     draft.audit.push({
       at: draft.now,
       by: input.by,
       action: `approve ${input.step} of ${releaseLabel(run.release)} at ${input.stage}`,
       reason: input.reason,
     });
+  }
   const passed = [...new Set([...run.approvalsPassed, input.step])];
   draft.setRun(input.stage, { approvalsPassed: passed });
   if (steps.every((step) => passed.includes(step.name))) approve(draft, input.stage);

@@ -161,8 +161,10 @@ export class Draft {
     const meta = this.#metaChanged
       ? { ...this.#meta, version: this.#original.meta.version + 1 }
       : this.#original.meta;
+    const unchanged = this.#changed.size === 0 && !this.#metaChanged;
     return {
-      state: { stages, meta },
+      // An unchanged state is the same object: a duplicate request is visibly a no-op.
+      state: unchanged ? this.#original : { stages, meta },
       changedStages: [...this.#changed],
       metaChanged: this.#metaChanged,
       outcomes: this.outcomes,

@@ -1,0 +1,480 @@
+import { describe, expect, it } from 'vitest';
+import {
+  admitTargets,
+  automaticRollbackTarget,
+  type Blocker,
+  type BlockerEvaluation,
+  failStage,
+  hours,
+  type Override,
+  parsePipelineDefinition,
+  recordApprovalStep,
+  recordBake,
+  recordDeployment,
+  restartRun,
+  setPromotions,
+  type TargetRun,
+} from '../../../core/index.js';
+import {
+  allTargets,
+  drive,
+  open,
+  Sandbox,
+  smallDefinition,
+  stage,
+  T0,
+} from '../../support/fixtures.js';
+
+const windowClosed: Blocker = {
+  kind: 'time-window',
+  subject: 'prod-1',
+  reason: 'outside the allow windows',
+  until: '2026-11-24T09:00:00.000Z',
+};
+
+describe('admitTargets', () => {
+  it('starts unblocked targets and keeps blocked ones waiting with their reason', () => {
+    // Prepare: r1 reaches prod-1, whose two targets are in different time zones.
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    const run = sb.run('prod-1');
+
+    // Act
+    const t = sb.apply(admitTargets, {
+      stage: 'prod-1',
+      seq: run.seq,
+      evaluations: { 'prod-1-a': open, 'prod-1-b': { blockers: [windowClosed], overridden: [] } },
+    });
+
+    // Assess
+    expect(sb.run('prod-1').targets['prod-1-a']?.status).toBe('deploying');
+    expect(sb.run('prod-1').targets['prod-1-b']?.status).toBe('waiting');
+    expect(sb.run('prod-1').step).toBe('deploying');
+    expect(sb.run('prod-1').blockers).toEqual([
+      {
+        target: 'prod-1-b',
+        kind: 'time-window',
+        reason: 'outside the allow windows',
+        until: '2026-11-24T09:00:00.000Z',
+      },
+    ]);
+    expect(t.events.map((e) => [e.type, e.detail.target])).toEqual([
+      ['Deployment Started', 'prod-1-a'],
+    ]);
+    expect(sb.stage('prod-1').newestStarted).toBe(1);
+  });
+
+  it('keeps every target waiting while all are blocked, and starts none', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta', { blockers: [windowClosed], overridden: [] });
+    expect(sb.run('beta').step).toBe('waiting');
+    expect(sb.stage('beta').newestStarted).toBeNull();
+  });
+
+  it('starts nobody while promotions in are disabled, whatever the caller evaluated (property 6)', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    sb.apply(setPromotions, {
+      stage: 'beta',
+      direction: 'in',
+      enabled: false,
+      by: 'ana',
+      reason: 'incident',
+    });
+
+    drive.admit(sb, 'beta', open);
+
+    expect(sb.run('beta').step).toBe('waiting');
+    expect(sb.run('beta').blockers.map((b) => b.kind)).toEqual(['promotions-disabled']);
+  });
+
+  it('reports each override it used once per run and target', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    const override: Override = {
+      id: 'o-1',
+      kind: 'time-window',
+      subject: null,
+      stage: null,
+      release: null,
+      by: 'ana',
+      reason: 'sev2 mitigation',
+      at: T0,
+      until: '2026-11-24T00:00:00.000Z',
+    };
+    const evaluation: BlockerEvaluation = {
+      blockers: [],
+      overridden: [{ blocker: windowClosed, override }],
+    };
+
+    const t = drive.admit(sb, 'beta', evaluation);
+
+    const overridden = t.events.filter((e) => e.type === 'Blocker Overridden');
+    expect(overridden).toHaveLength(1);
+    expect(overridden[0]?.detail.reason).toBe(
+      'outside the allow windows; overridden by ana: sev2 mitigation',
+    );
+  });
+
+  it('keeps the blockers of targets the caller did not evaluate this time', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    const seq = sb.run('prod-1').seq;
+    sb.apply(admitTargets, {
+      stage: 'prod-1',
+      seq,
+      evaluations: allTargets(sb.topology, 'prod-1', { blockers: [windowClosed], overridden: [] }),
+    });
+
+    sb.apply(admitTargets, { stage: 'prod-1', seq, evaluations: { 'prod-1-a': open } });
+
+    expect(sb.run('prod-1').blockers.map((b) => b.target)).toEqual(['prod-1-b']);
+  });
+
+  it.each([
+    {
+      name: 'a stale run number',
+      seq: 99,
+      note: 'run 99 of beta is no longer active (superseded, finished or replaced)',
+    },
+  ])('changes nothing for $name', ({ seq, note }) => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    const t = sb.apply(admitTargets, {
+      stage: 'beta',
+      seq,
+      evaluations: allTargets(sb.topology, 'beta'),
+    });
+    expect(t.changedStages).toEqual([]);
+    expect(t.note).toBe(note);
+  });
+
+  it('does not admit targets of a baking run', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+    drive.finish(sb, 'beta');
+    const t = drive.admit(sb, 'beta');
+    expect(t.note).toBe('run 1 of beta is baking; targets start only while waiting or deploying');
+  });
+});
+
+describe('recordDeployment', () => {
+  it('starts the bake when the last target succeeds', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+
+    const [t] = drive.finish(sb, 'beta');
+
+    expect(t?.events.map((e) => e.type)).toEqual(['Deployment Succeeded', 'Bake Started']);
+    expect(sb.run('beta')).toMatchObject({ step: 'baking', bakeStartedAt: T0 });
+    expect(sb.stage('beta').targets['beta-t1']?.deployed).toBe(1);
+    expect(t?.deployments).toEqual([
+      {
+        target: 'beta-t1',
+        stage: 'beta',
+        kind: 'normal',
+        from: null,
+        to: 1,
+        result: 'succeeded',
+        startedAt: T0,
+        finishedAt: T0,
+        reason: null,
+      },
+    ]);
+  });
+
+  it('changes nothing when the same result arrives twice (property 7)', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+    const seq = sb.run('beta').seq;
+    sb.apply(recordDeployment, { stage: 'beta', seq, target: 'beta-t1', result: 'succeeded' });
+    const before = sb.state;
+
+    const t = sb.apply(recordDeployment, {
+      stage: 'beta',
+      seq,
+      target: 'beta-t1',
+      result: 'succeeded',
+    });
+
+    expect(t.state).toBe(before);
+    expect(t.events).toEqual([]);
+    expect(t.note).toBe('target beta-t1 is deployed; this result was already recorded');
+  });
+
+  it('rejects the release and rolls every touched target back when one fails (property 4)', () => {
+    // Prepare: r1 approved everywhere up to prod-1; r2 fails on one of prod-1's targets.
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    for (const s of ['beta', 'gamma', 'prod-1']) drive.pass(sb, s);
+    drive.create(sb, 2);
+    for (const s of ['beta', 'gamma']) drive.pass(sb, s);
+    drive.admit(sb, 'prod-1');
+    const seq = sb.run('prod-1').seq;
+    sb.apply(recordDeployment, { stage: 'prod-1', seq, target: 'prod-1-a', result: 'succeeded' });
+
+    // Act
+    const t = sb.apply(recordDeployment, {
+      stage: 'prod-1',
+      seq,
+      target: 'prod-1-b',
+      result: 'failed',
+      reason: 'health checks failed',
+    });
+
+    // Assess
+    expect(t.events.map((e) => e.type)).toEqual(['Deployment Failed', 'Rollback Started']);
+    expect(t.outcomes).toContainEqual({
+      release: 2,
+      stage: 'prod-1',
+      outcome: {
+        status: 'rejected',
+        at: T0,
+        reason: 'deployment to prod-1-b failed: health checks failed',
+      },
+    });
+    expect(sb.run('prod-1').targets).toMatchObject({
+      'prod-1-a': { status: 'rolling-back', rollbackTo: 1 },
+      'prod-1-b': { status: 'rolling-back', rollbackTo: 1 },
+    });
+
+    drive.finish(sb, 'prod-1');
+    expect(sb.stage('prod-1').run).toBeNull();
+    expect(sb.stage('prod-1').targets['prod-1-a']?.deployed).toBe(1);
+    expect(sb.stage('prod-1').targets['prod-1-b']?.deployed).toBe(1);
+    expect(sb.stage('prod-1').lastApproved).toBe(1);
+    expect(sb.stage('prod-2').pending).toBeNull();
+  });
+
+  it('closes the stage when a rollback itself fails, so a person looks at it', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+    drive.finish(sb, 'beta', 'failed', 'boom');
+
+    const [t] = drive.finish(sb, 'beta', 'failed', 'rollback boom');
+
+    expect(sb.stage('beta').run).toBeNull();
+    expect(sb.stage('beta').promotionsIn).toMatchObject({ enabled: false, by: 'release-captain' });
+    expect(t?.events.map((e) => e.type)).toEqual([
+      'Deployment Failed',
+      'Rollback Completed',
+      'Promotions Disabled',
+    ]);
+  });
+
+  it('refuses a target the run does not have', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    expect(() =>
+      sb.apply(recordDeployment, { stage: 'beta', seq: 1, target: 'nope', result: 'succeeded' }),
+    ).toThrow('Stage beta has no target "nope" in run 1; its targets are beta-t1.');
+  });
+});
+
+describe('automaticRollbackTarget', () => {
+  const run = (before: number | null): TargetRun => ({
+    status: 'deploying',
+    before,
+    rollbackTo: null,
+    startedAt: T0,
+  });
+  // Worked example: a target that ran r3 (approved there) rolls back to r3.
+  it.each([
+    { before: 3, approved: [1, 2, 3], expected: 3, why: 'what it ran before, approved there' },
+    {
+      before: 1,
+      approved: [1, 2, 3],
+      expected: 1,
+      why: 'an older approved release it had been rolled back to',
+    },
+    {
+      before: 4,
+      approved: [1, 2, 3],
+      expected: 3,
+      why: 'its newest approved release, when what it ran was never approved',
+    },
+    { before: null, approved: [], expected: null, why: 'its state before the first deployment' },
+    { before: 2, approved: [], expected: 2, why: 'what it ran before, when nothing was approved' },
+  ])('before r$before, approved $approved → $expected ($why)', ({ before, approved, expected }) => {
+    expect(automaticRollbackTarget(run(before), { deployed: before, approved })).toBe(expected);
+  });
+});
+
+describe('recordBake and approval steps', () => {
+  it.each([
+    { verdict: { verdict: 'passed' as const }, step: null, approved: 1 },
+    {
+      verdict: {
+        verdict: 'baking' as const,
+        remainingSeconds: 10,
+        missingDataPoints: 0,
+        checkAt: T0,
+      },
+      step: 'baking',
+      approved: null,
+    },
+    {
+      verdict: { verdict: 'failed' as const, reason: 'alarm x' },
+      step: 'rolling-back',
+      approved: null,
+    },
+  ])(
+    'a $verdict.verdict bake → step $step, last approved $approved',
+    ({ verdict, step, approved }) => {
+      const sb = new Sandbox();
+      drive.create(sb, 1);
+      drive.admit(sb, 'beta');
+      drive.finish(sb, 'beta');
+
+      sb.apply(recordBake, { stage: 'beta', seq: 1, verdict });
+
+      expect(sb.stage('beta').run?.step ?? null).toBe(step);
+      expect(sb.stage('beta').lastApproved).toBe(approved);
+    },
+  );
+
+  it('ignores a bake verdict for a run that is not baking', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    const t = sb.apply(recordBake, { stage: 'beta', seq: 1, verdict: { verdict: 'passed' } });
+    expect(t.note).toBe('run 1 of beta is waiting, not baking');
+  });
+
+  const withApprovals = () =>
+    new Sandbox(
+      parsePipelineDefinition({
+        ...smallDefinition(),
+        stages: [
+          stage('beta', null, {
+            approvalSteps: [
+              { kind: 'integration-tests', name: 'api-tests', timeoutSeconds: 600 },
+              { kind: 'manual-approval', name: 'release-manager', timeoutSeconds: hours(24) },
+            ],
+          }),
+          stage('gamma', 'beta'),
+        ],
+      }),
+    );
+
+  it('approves only when every approval step passed', () => {
+    const sb = withApprovals();
+    drive.create(sb, 1);
+    drive.pass(sb, 'beta');
+    expect(sb.run('beta').step).toBe('approving');
+
+    sb.apply(recordApprovalStep, {
+      stage: 'beta',
+      seq: 1,
+      step: 'api-tests',
+      passed: true,
+      by: 'tests',
+      reason: '412 passed',
+    });
+    expect(sb.run('beta').step).toBe('approving');
+    const t = sb.apply(recordApprovalStep, {
+      stage: 'beta',
+      seq: 1,
+      step: 'release-manager',
+      passed: true,
+      by: 'ana',
+      reason: 'looks good',
+    });
+
+    expect(sb.stage('beta').lastApproved).toBe(1);
+    expect(t.audit).toEqual([
+      { at: T0, by: 'ana', action: 'approve release-manager of r1 at beta', reason: 'looks good' },
+    ]);
+    expect(sb.run('gamma').release).toBe(1);
+  });
+
+  it('fails the stage when an approval step fails', () => {
+    const sb = withApprovals();
+    drive.create(sb, 1);
+    drive.pass(sb, 'beta');
+    sb.apply(recordApprovalStep, {
+      stage: 'beta',
+      seq: 1,
+      step: 'api-tests',
+      passed: false,
+      by: 'tests',
+      reason: '3 failed',
+    });
+    expect(sb.run('beta')).toMatchObject({
+      step: 'rolling-back',
+      failure: 'approval step api-tests failed (tests): 3 failed',
+    });
+  });
+
+  it('refuses an approval step the stage does not have, and ignores one that comes too early', () => {
+    const sb = withApprovals();
+    drive.create(sb, 1);
+    expect(() =>
+      sb.apply(recordApprovalStep, {
+        stage: 'beta',
+        seq: 1,
+        step: 'nope',
+        passed: true,
+        by: 'x',
+        reason: 'x',
+      }),
+    ).toThrow('Stage beta has no approval step "nope"; its steps are api-tests, release-manager.');
+    const t = sb.apply(recordApprovalStep, {
+      stage: 'beta',
+      seq: 1,
+      step: 'api-tests',
+      passed: true,
+      by: 'x',
+      reason: 'x',
+    });
+    expect(t.note).toBe('run 1 of beta is waiting, not waiting for approvals');
+  });
+});
+
+describe('failStage', () => {
+  it('rolls back on an alarm during the deployment, once', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+
+    sb.apply(failStage, { stage: 'beta', seq: 1, reason: 'alarm beta-t1-rollback in ALARM' });
+    const again = sb.apply(failStage, {
+      stage: 'beta',
+      seq: 1,
+      reason: 'alarm beta-t1-rollback in ALARM',
+    });
+
+    expect(sb.run('beta').step).toBe('rolling-back');
+    expect(again.note).toBe('run 1 of beta is already rolling back');
+  });
+
+  it('ends at once a run that had deployed nothing', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    const t = sb.apply(failStage, { stage: 'beta', seq: 1, reason: 'blocked for too long' });
+    expect(sb.stage('beta').run).toBeNull();
+    expect(t.events.map((e) => e.type)).toEqual(['Rollback Started', 'Rollback Completed']);
+  });
+});
+
+describe('restartRun', () => {
+  it('starts the next attempt once, under a new execution name', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+
+    const first = sb.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
+    const duplicate = sb.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
+
+    expect(first.starts.map((s) => s.executionName)).toEqual(['api-beta-r1-2']);
+    expect(duplicate.starts).toEqual([]);
+    expect(duplicate.note).toBe('run 1 of beta is at attempt 2, not 1');
+  });
+});
