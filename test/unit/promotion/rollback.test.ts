@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest';
+import { chooseRollbackRelease, manualRollback, setPromotions } from '../../../core/index.js';
+import { drive, Sandbox, T0 } from '../../support/fixtures.js';
+
+describe('chooseRollbackRelease', () => {
+  // Worked example from the TSDoc: use1-az1 runs r7, approved there: r3, r5, r7.
+  it.each([
+    { current: 7, approved: [3, 5, 7], requested: null, expected: 5 },
+    { current: 7, approved: [3, 5, 7], requested: 3, expected: 3 },
+    { current: 5, approved: [3, 5, 7], requested: null, expected: 3 },
+  ])(
+    'runs r$current, approved $approved, asked $requested → r$expected',
+    ({ current, approved, requested, expected }) => {
+      expect(chooseRollbackRelease('use1-az1', current, approved, requested)).toBe(expected);
+    },
+  );
+
+  it.each([
+    {
+      current: null,
+      approved: [],
+      requested: null,
+      message: 'Target use1-az1 has no release deployed; there is nothing to roll back.',
+    },
+    {
+      current: 3,
+      approved: [3],
+      requested: null,
+      message:
+        'No release older than r3 was deployed and approved in use1-az1; there is nothing to roll back to.',
+    },
+    { current: 7, approved: [3, 5, 7], requested: 7, message: 'Target use1-az1 already runs r7.' },
+    {
+      current: 5,
+      approved: [3, 5, 7],
+      requested: 7,
+      message:
+        'r7 is newer than r5, which use1-az1 runs: a rollback goes back. Let the pipeline deploy newer releases.',
+    },
+    {
+      current: 7,
+      approved: [3, 5, 7],
+      requested: 4,
+      message: 'r4 was never deployed and approved in use1-az1; choose one of: r5, r3.',
+    },
+  ])(
+    'refuses: runs $current, approved $approved, asked $requested',
+    ({ current, approved, requested, message }) => {
+      expect(() => chooseRollbackRelease('use1-az1', current, approved, requested)).toThrow(
+        message,
+      );
+    },
+  );
+});
+
+/** r1, r2 and r3 approved at every stage up to prod-1. */
+function threeReleasesOut(): Sandbox {
+  const sb = new Sandbox();
+  for (const n of [1, 2, 3]) {
+    drive.create(sb, n);
+    for (const s of ['beta', 'gamma', 'prod-1']) drive.pass(sb, s);
+    drive.pass(sb, 'prod-2');
+  }
+  return sb;
+}
+
+describe('manualRollback', () => {
+  it('goes back to the last approved release by default and disables promotions in and out', () => {
+    const sb = threeReleasesOut();
+
+    const t = sb.apply(manualRollback, {
+      targets: [
+        { stage: 'prod-1', target: 'prod-1-a' },
+        { stage: 'prod-1', target: 'prod-1-b' },
+      ],
+      to: null,
+      by: 'ana',
+      reason: 'latency regression',
+    });
+
+    expect(sb.run('prod-1')).toMatchObject({
+      kind: 'rollback',
+      release: 3,
+      step: 'rolling-back',
+      requestedBy: { by: 'ana', reason: 'latency regression' },
+    });
+    expect(sb.run('prod-1').targets['prod-1-a']).toMatchObject({
+      status: 'rolling-back',
+      rollbackTo: 2,
+      before: 3,
+    });
+    expect(sb.stage('prod-1').promotionsIn).toMatchObject({ enabled: false, by: 'ana' });
+    expect(sb.stage('prod-1').promotionsOut).toMatchObject({ enabled: false, by: 'ana' });
+    expect(t.events.map((e) => e.type)).toEqual([
+      'Promotions Disabled',
+      'Promotions Disabled',
+      'Rollback Started',
+    ]);
+    expect(t.starts.map((s) => s.executionName)).toEqual(['api-prod-1-rollback4-1']);
+    expect(t.audit[0]).toMatchObject({
+      by: 'ana',
+      action: 'roll back prod-1-a → r2, prod-1-b → r2',
+    });
+
+    drive.finish(sb, 'prod-1');
+    expect(sb.stage('prod-1').run).toBeNull();
+    expect(sb.stage('prod-1').targets['prod-1-a']?.deployed).toBe(2);
+    expect(sb.stage('prod-1').newestStarted).toBe(3);
+  });
+
+  it('goes further back to an older release the operator names (latent change)', () => {
+    const sb = threeReleasesOut();
+    sb.apply(manualRollback, {
+      targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+      to: 1,
+      by: 'ana',
+      reason: 'latent bug since r2',
+    });
+    drive.finish(sb, 'prod-1');
+    expect(sb.stage('prod-1').targets['prod-1-a']?.deployed).toBe(1);
+    expect(sb.stage('prod-1').targets['prod-1-b']?.deployed).toBe(3);
+  });
+
+  it('stops a normal run in flight: its release is rejected there and its other touched targets roll back too', () => {
+    const sb = threeReleasesOut();
+    drive.create(sb, 4);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    drive.admit(sb, 'prod-1'); // r4 deploying to both prod-1 targets
+
+    const t = sb.apply(manualRollback, {
+      targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+      to: null,
+      by: 'ana',
+      reason: 'bad',
+    });
+
+    expect(t.outcomes).toContainEqual({
+      release: 4,
+      stage: 'prod-1',
+      outcome: { status: 'rejected', at: T0, reason: 'manual rollback by ana: bad' },
+    });
+    expect(sb.run('prod-1').targets).toEqual({
+      'prod-1-a': { status: 'rolling-back', before: 4, rollbackTo: 3, startedAt: T0 },
+      'prod-1-b': { status: 'rolling-back', before: 3, rollbackTo: 3, startedAt: T0 },
+    });
+  });
+
+  it('keeps a newer release out until promotions are enabled again (property 6)', () => {
+    const sb = threeReleasesOut();
+    sb.apply(manualRollback, {
+      targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+      to: null,
+      by: 'ana',
+      reason: 'bad',
+    });
+    drive.finish(sb, 'prod-1');
+    drive.create(sb, 4);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    expect(sb.stage('prod-1')).toMatchObject({ pending: 4, run: null });
+
+    sb.apply(setPromotions, {
+      stage: 'prod-1',
+      direction: 'in',
+      enabled: true,
+      by: 'ana',
+      reason: 'fixed in r4',
+    });
+
+    expect(sb.run('prod-1').release).toBe(4);
+  });
+
+  it.each([
+    {
+      name: 'no target',
+      request: { targets: [], to: null, by: 'ana', reason: 'x' },
+      message: 'Name at least one stage or target to roll back.',
+    },
+    {
+      name: 'no reason',
+      request: {
+        targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+        to: null,
+        by: 'ana',
+        reason: ' ',
+      },
+      message: 'A rollback needs who asks for it and why: give --reason and a user.',
+    },
+    {
+      name: 'an unknown target',
+      request: { targets: [{ stage: 'prod-1', target: 'nope' }], to: null, by: 'ana', reason: 'x' },
+      message: 'Stage prod-1 has no target "nope"; its targets are prod-1-a, prod-1-b.',
+    },
+  ])('refuses $name', ({ request, message }) => {
+    const sb = threeReleasesOut();
+    expect(() => sb.apply(manualRollback, request)).toThrow(message);
+  });
+
+  it('refuses a second rollback while one is running', () => {
+    const sb = threeReleasesOut();
+    const request = {
+      targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+      to: null,
+      by: 'ana',
+      reason: 'x',
+    };
+    sb.apply(manualRollback, request);
+    expect(() => sb.apply(manualRollback, request)).toThrow(
+      /^Stage prod-1 is already rolling back \(run 4\)/,
+    );
+  });
+});
