@@ -88,7 +88,10 @@ export interface StageState {
   readonly lastApproved: ReleaseNumber | null;
   /** The last approved release handed to the next stages (less than `lastApproved` while promotions out are disabled). */
   readonly lastPromoted: ReleaseNumber | null;
-  /** The newest release whose deployment started here (safety property 2). */
+  /**
+   * The newest release this stage took into a run (safety property 2): an older one, or
+   * the same one again, never enters, even if its run failed before deploying anything.
+   */
   readonly newestStarted: ReleaseNumber | null;
   readonly targets: Readonly<Record<string, TargetState>>;
 }

@@ -1,7 +1,7 @@
 import { RuleViolationError } from '../errors.js';
 import type { KnownBad, Override } from '../model/controls.js';
 import { type Release, releaseLabel } from '../model/release.js';
-import { admitNewRelease, promoteOut, take } from './flow.js';
+import { admitNewRelease, inFlight, promoteOut, take } from './flow.js';
 import { rule } from './rule.js';
 
 /**
@@ -153,6 +153,11 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
   if (input.release !== draft.meta.latestRelease) {
     throw new RuleViolationError(
       `Only the newest release can be expedited (${releaseLabel(draft.meta.latestRelease ?? 0)}), got ${releaseLabel(input.release)}: an expedite must not skip newer changes.`,
+    );
+  }
+  if (!inFlight(draft, input.release)) {
+    throw new RuleViolationError(
+      `${releaseLabel(input.release)} is not in flight (approved everywhere, rejected or superseded): there is nothing to expedite.`,
     );
   }
   if (!(input.bakeFactor > 0 && input.bakeFactor <= 1)) {

@@ -51,7 +51,13 @@ export function offer(draft: Draft, stage: string, release: ReleaseNumber): void
   take(draft, stage);
 }
 
-function supersede(draft: Draft, stage: string, release: ReleaseNumber, by: ReleaseNumber): void {
+/** Records that `release` goes no further at `stage` because `by` is newer. */
+export function supersede(
+  draft: Draft,
+  stage: string,
+  release: ReleaseNumber,
+  by: ReleaseNumber,
+): void {
   draft.outcome(release, stage, { status: 'superseded', at: draft.now, by });
   draft.emit({
     type: 'Release Superseded',
@@ -97,7 +103,7 @@ export function take(draft: Draft, stage: string): void {
     failure: null,
     requestedBy: null,
   };
-  draft.setStage(stage, { run, runSeq: run.seq, pending: null });
+  draft.setStage(stage, { run, runSeq: run.seq, pending: null, newestStarted: release });
   draft.outcome(release, stage, { status: 'in-flight', at: draft.now });
   draft.emit({ type: 'Stage Started', stage, release, occurrence: run.seq });
   startRun(draft, stage, run);
@@ -144,22 +150,38 @@ export function admitNewRelease(draft: Draft, release: ReleaseNumber): void {
 }
 
 /**
- * Ends an expedite once its release is approved at every last stage or rejected or
- * superseded anywhere, then lets the held releases move: the newest release enters the
- * first stages and every stage hands on what it approved meanwhile.
+ * Whether a release can still move: pending or running somewhere, or approved and held
+ * at a stage whose promotions out are closed.
+ */
+export function inFlight(draft: Draft, release: ReleaseNumber): boolean {
+  return draft.topology.stageNames.some((name) => {
+    const state = draft.stage(name);
+    const held =
+      state.lastApproved === release &&
+      (state.lastPromoted ?? 0) < release &&
+      draft.topology.downstreamOf(name).length > 0;
+    return (
+      state.pending === release ||
+      (state.run?.kind === 'normal' && state.run.release === release) ||
+      held
+    );
+  });
+}
+
+/** Whether every last stage has approved the release (or a newer one). */
+export function everywhere(draft: Draft, release: ReleaseNumber): boolean {
+  return draft.topology.leaves.every((leaf) => (draft.stage(leaf).lastApproved ?? 0) >= release);
+}
+
+/**
+ * Ends an expedite once its release is approved at every last stage or can no longer
+ * move (rejected or superseded), then lets the held releases go: the newest release
+ * enters the first stages and every stage hands on what it approved meanwhile.
  */
 export function settleExpedite(draft: Draft): void {
   const expedite = draft.meta.expedite;
   if (expedite === null) return;
-  const ended = draft.outcomes.some(
-    (change) =>
-      change.release === expedite.release &&
-      (change.outcome.status === 'rejected' || change.outcome.status === 'superseded'),
-  );
-  const everywhere = draft.topology.leaves.every(
-    (leaf) => (draft.stage(leaf).lastApproved ?? 0) >= expedite.release,
-  );
-  if (!ended && !everywhere) return;
+  if (inFlight(draft, expedite.release) && !everywhere(draft, expedite.release)) return;
 
   draft.setMeta({ expedite: null });
   const latest = draft.meta.latestRelease ?? expedite.release;

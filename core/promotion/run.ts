@@ -8,7 +8,7 @@ import {
   type TargetRun,
   type TargetState,
 } from '../model/stage-state.js';
-import { promoteOut, startRun, take } from './flow.js';
+import { promoteOut, startRun, supersede, take } from './flow.js';
 import { rule } from './rule.js';
 import type { Draft } from './transition.js';
 
@@ -52,7 +52,6 @@ export const admitTargets = rule(
     const state = draft.stage(input.stage);
     const targets: Record<string, TargetRun> = { ...run.targets };
     const blockers = [];
-    let started = false;
     for (const [id, target] of Object.entries(run.targets)) {
       if (target.status !== 'waiting') continue;
       const evaluation = input.evaluations[id];
@@ -92,7 +91,6 @@ export const admitTargets = rule(
         });
       }
       targets[id] = { ...target, status: 'deploying', startedAt: draft.now };
-      started = true;
       draft.emit({
         type: 'Deployment Started',
         stage: input.stage,
@@ -108,16 +106,16 @@ export const admitTargets = rule(
       blockers,
       step: anyDeploying ? 'deploying' : 'waiting',
     });
-    if (started) {
-      draft.setStage(input.stage, {
-        newestStarted: Math.max(state.newestStarted ?? 0, run.release),
-      });
-    }
   },
 );
 
 export interface DeploymentResult extends RunRef {
   readonly target: string;
+  /**
+   * Which deployment of the target this result is about. A late duplicate of "the
+   * deployment failed" must not be read as "the rollback failed".
+   */
+  readonly kind: 'normal' | 'rollback';
   readonly result: 'succeeded' | 'failed';
   /** Why it failed: the deployer's message or the alarm that fired. */
   readonly reason?: string;
@@ -136,12 +134,13 @@ export const recordDeployment = rule((draft, input: DeploymentResult) => {
       `Stage ${input.stage} has no target "${input.target}" in run ${run.seq}; its targets are ${Object.keys(run.targets).join(', ')}.`,
     );
   }
-  if (target.status === 'rolling-back') {
-    recordRollbackResult(draft, input, run, target);
+  const expected = input.kind === 'normal' ? 'deploying' : 'rolling-back';
+  if (target.status !== expected) {
+    draft.note = `target ${input.target} is ${target.status}; a ${input.kind} result for it was already recorded or does not apply`;
     return;
   }
-  if (target.status !== 'deploying') {
-    draft.note = `target ${input.target} is ${target.status}; this result was already recorded`;
+  if (input.kind === 'rollback') {
+    recordRollbackResult(draft, input, run, target);
     return;
   }
   const stage = draft.stage(input.stage);
@@ -413,6 +412,13 @@ function approve(draft: Draft, stage: string): void {
       deployed: run.release,
       approved: [...approved, run.release].slice(-APPROVED_HISTORY_LIMIT),
     };
+  }
+  // A release approved earlier but held here (promotions out disabled, an expedite) will
+  // never be handed on now that a newer one is approved: it ends superseded downstream.
+  const held = state.lastApproved;
+  if (held !== null && held > (state.lastPromoted ?? 0) && held < run.release) {
+    for (const next of draft.topology.downstreamOf(stage))
+      supersede(draft, next, held, run.release);
   }
   draft.setStage(stage, { run: null, lastApproved: run.release, targets });
   draft.outcome(run.release, stage, { status: 'approved', at: draft.now });

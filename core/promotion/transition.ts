@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Topology } from '../definition/topology.js';
 import type { PipelineMeta } from '../model/controls.js';
 import { type EventInput, type PipelineEvent, pipelineEvent } from '../model/events.js';
@@ -125,7 +126,13 @@ export class Draft {
   }
 
   setStage(name: string, update: Partial<StageState>): StageState {
-    const next = { ...this.stage(name), ...update };
+    const current = this.stage(name);
+    // Writing what is already there is no change: a repeated request leaves versions alone.
+    const same = Object.entries(update).every(([field, value]) =>
+      isDeepStrictEqual(current[field as keyof StageState], value),
+    );
+    if (same) return current;
+    const next = { ...current, ...update };
     this.#stages[name] = next;
     this.#changed.add(name);
     return next;
@@ -153,20 +160,25 @@ export class Draft {
   }
 
   finish(): Transition {
+    // Compare with what was read, so that a change undone within the rule is no change.
+    const changed = [...this.#changed].filter(
+      (name) => !isDeepStrictEqual(this.#stages[name], this.#original.stages[name]),
+    );
+    const metaChanged = this.#metaChanged && !isDeepStrictEqual(this.#meta, this.#original.meta);
     const stages: Record<string, StageState> = { ...this.#original.stages };
-    for (const name of this.#changed) {
+    for (const name of changed) {
       const state = this.#stages[name] as StageState;
       stages[name] = { ...state, version: (this.#original.stages[name]?.version ?? 0) + 1 };
     }
-    const meta = this.#metaChanged
+    const meta = metaChanged
       ? { ...this.#meta, version: this.#original.meta.version + 1 }
       : this.#original.meta;
-    const unchanged = this.#changed.size === 0 && !this.#metaChanged;
+    const unchanged = changed.length === 0 && !metaChanged;
     return {
       // An unchanged state is the same object: a duplicate request is visibly a no-op.
       state: unchanged ? this.#original : { stages, meta },
-      changedStages: [...this.#changed],
-      metaChanged: this.#metaChanged,
+      changedStages: changed,
+      metaChanged,
       outcomes: this.outcomes,
       events: this.events,
       starts: this.starts,

@@ -192,6 +192,7 @@ export const drive = {
           stage: stageName,
           seq: run.seq,
           target: id,
+          kind: t.status === 'deploying' ? ('normal' as const) : ('rollback' as const),
           result,
           ...(reason === undefined ? {} : { reason }),
         }),

@@ -71,7 +71,7 @@ describe('admitTargets', () => {
     drive.create(sb, 1);
     drive.admit(sb, 'beta', { blockers: [windowClosed], overridden: [] });
     expect(sb.run('beta').step).toBe('waiting');
-    expect(sb.stage('beta').newestStarted).toBeNull();
+    expect(sb.stage('beta').targets['beta-t1']?.deployed).toBeNull();
   });
 
   it('starts nobody while promotions in are disabled, whatever the caller evaluated (property 6)', () => {
@@ -195,19 +195,28 @@ describe('recordDeployment', () => {
     drive.create(sb, 1);
     drive.admit(sb, 'beta');
     const seq = sb.run('beta').seq;
-    sb.apply(recordDeployment, { stage: 'beta', seq, target: 'beta-t1', result: 'succeeded' });
+    sb.apply(recordDeployment, {
+      stage: 'beta',
+      seq,
+      target: 'beta-t1',
+      kind: 'normal',
+      result: 'succeeded',
+    });
     const before = sb.state;
 
     const t = sb.apply(recordDeployment, {
       stage: 'beta',
       seq,
       target: 'beta-t1',
+      kind: 'normal',
       result: 'succeeded',
     });
 
     expect(t.state).toBe(before);
     expect(t.events).toEqual([]);
-    expect(t.note).toBe('target beta-t1 is deployed; this result was already recorded');
+    expect(t.note).toBe(
+      'target beta-t1 is deployed; a normal result for it was already recorded or does not apply',
+    );
   });
 
   it('rejects the release and rolls every touched target back when one fails (property 4)', () => {
@@ -219,13 +228,20 @@ describe('recordDeployment', () => {
     for (const s of ['beta', 'gamma']) drive.pass(sb, s);
     drive.admit(sb, 'prod-1');
     const seq = sb.run('prod-1').seq;
-    sb.apply(recordDeployment, { stage: 'prod-1', seq, target: 'prod-1-a', result: 'succeeded' });
+    sb.apply(recordDeployment, {
+      stage: 'prod-1',
+      seq,
+      target: 'prod-1-a',
+      kind: 'normal',
+      result: 'succeeded',
+    });
 
     // Act
     const t = sb.apply(recordDeployment, {
       stage: 'prod-1',
       seq,
       target: 'prod-1-b',
+      kind: 'normal',
       result: 'failed',
       reason: 'health checks failed',
     });
@@ -275,7 +291,13 @@ describe('recordDeployment', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
     expect(() =>
-      sb.apply(recordDeployment, { stage: 'beta', seq: 1, target: 'nope', result: 'succeeded' }),
+      sb.apply(recordDeployment, {
+        stage: 'beta',
+        seq: 1,
+        target: 'nope',
+        kind: 'normal',
+        result: 'succeeded',
+      }),
     ).toThrow('Stage beta has no target "nope" in run 1; its targets are beta-t1.');
   });
 });
