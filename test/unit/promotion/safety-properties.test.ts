@@ -13,7 +13,6 @@ import { describe, expect, it } from 'vitest';
 import {
   type AlarmState,
   admitTargets,
-  automaticRollbackTarget,
   BUSINESS_HOURS,
   createRelease,
   evaluateBlockers,
@@ -87,7 +86,8 @@ type Step =
   | { kind: 'create' }
   /** The natural next step of one active run: admit, finish a deployment, pass a bake. */
   | { kind: 'progress'; pick: number }
-  | { kind: 'admit'; stage: number }
+  /** `stale`: blockers evaluated before a promotion gate closed (the core must not trust them). */
+  | { kind: 'admit'; stage: number; stale: boolean }
   | { kind: 'deployment'; stage: number; target: number; ok: boolean }
   | { kind: 'bake'; stage: number; verdict: 'passed' | 'failed' | 'baking' }
   | { kind: 'alarm-during-run'; stage: number }
@@ -102,7 +102,14 @@ type Step =
 const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { weight: 50, arbitrary: fc.record({ kind: fc.constant('progress' as const), pick: fc.nat() }) },
   { weight: 4, arbitrary: fc.constant({ kind: 'create' as const }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('admit' as const), stage: fc.nat() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('admit' as const),
+      stage: fc.nat(),
+      stale: fc.boolean(),
+    }),
+  },
   {
     weight: 8,
     arbitrary: fc.record({
@@ -185,8 +192,14 @@ class World {
   approved = new Set<string>();
   maxStarted = new Map<string, number>();
   supersededAt = new Map<number, Set<string>>();
-  /** For each failed normal run: what each touched target must be restored to. */
-  expectedRestore = new Map<string, Map<string, (number | null)[]>>();
+  /** What each target runs and last had approved, as the events tell it (not the rules' own state). */
+  deployedAt = new Map<string, number | null>();
+  lastApprovedAt = new Map<string, number>();
+  /** Per stage, the normal run in progress: what its targets ran before and which it touched. */
+  runs = new Map<
+    string,
+    { before: Map<string, number | null>; touched: Set<string>; failed: boolean }
+  >();
 
   get context(): RuleContext {
     return { topology, now: new Date(this.clock).toISOString() };
@@ -224,7 +237,7 @@ function toRequest(world: World, step: Step): Request | null {
         // Waiting on a window: let time pass until it opens.
         if (world.state.stages[name]?.run?.blockers.some((b) => b.kind === 'time-window'))
           world.clock += 6 * 3_600_000;
-        return toRequest(world, { kind: 'admit', stage: index });
+        return toRequest(world, { kind: 'admit', stage: index, stale: false });
       }
       return null;
     }
@@ -239,7 +252,9 @@ function toRequest(world: World, step: Step): Request | null {
             stage: stageDefinition,
             target: t,
             release: release(run.release),
-            promotionsIn: world.state.stages[stageName]!.promotionsIn,
+            promotionsIn: step.stale
+              ? { enabled: true }
+              : world.state.stages[stageName]!.promotionsIn,
             alarms: world.alarms,
             knownBad: world.state.meta.knownBad,
             overrides: world.state.meta.overrides,
@@ -371,7 +386,31 @@ function checkTransition(world: World, before: PipelineState, t: Transition): vo
   }
   for (const event of t.events) {
     const { stage: s, release: r, target } = event.detail;
+    const isRollbackEvent = event.detail.data.kind === 'rollback';
+    if (event.type === 'Deployment Succeeded' && target !== null) world.deployedAt.set(target, r);
     if (s === null || r === null) continue;
+    if (event.type === 'Stage Started') {
+      // A running stage is never interrupted: a run that deployed anything ends approved or rolled back.
+      const previous = world.runs.get(s);
+      expect(
+        previous === undefined || previous.touched.size === 0,
+        `${event.id}: interrupts a run that deployed`,
+      ).toBe(true);
+      const before = new Map(
+        topology.stage(s).targets.map((t) => [t.id, world.deployedAt.get(t.id) ?? null]),
+      );
+      world.runs.set(s, { before, touched: new Set(), failed: false });
+    }
+    if (event.type === 'Deployment Started' && !isRollbackEvent && target !== null)
+      world.runs.get(s)?.touched.add(target);
+    if (event.type === 'Rollback Started') {
+      // A manual rollback (occurrence `rollbackN`) is the operator's choice, not property 4's.
+      if (event.id.includes('/rollback')) world.runs.delete(s);
+      else {
+        const run = world.runs.get(s);
+        if (run !== undefined) run.failed = true;
+      }
+    }
     const isNormalStart =
       event.type === 'Deployment Started' && event.detail.data.kind === 'normal';
     if (isNormalStart) {
@@ -402,6 +441,13 @@ function checkTransition(world: World, before: PipelineState, t: Transition): vo
         `${event.id}: promotions into ${s} are disabled`,
       ).toBe(true);
     }
+    if (event.type === 'Stage Started') {
+      // 6: a stage with promotions in disabled does not even take a release into a run.
+      expect(
+        after.stages[s]?.promotionsIn.enabled,
+        `${event.id}: ${s} took a release while promotions in are disabled`,
+      ).toBe(true);
+    }
     if (event.type === 'Release Promoted') {
       // 6: nothing leaves a stage whose promotions out are disabled.
       expect(
@@ -409,37 +455,28 @@ function checkTransition(world: World, before: PipelineState, t: Transition): vo
         `${event.id}: promotions out of ${s} are disabled`,
       ).toBe(true);
     }
-    if (event.type === 'Stage Approved') world.approved.add(key(r, s));
-    if (event.type === 'Rollback Started' && target === null) {
-      const run = after.stages[s]?.run;
-      if (run?.kind === 'normal') {
-        const restore = new Map<string, (number | null)[]>();
-        for (const [id, tr] of Object.entries(run.targets)) {
-          if (tr.status === 'waiting') continue;
-          restore.set(id, [tr.before, automaticRollbackTarget(tr, before.stages[s]?.targets[id])]);
-        }
-        world.expectedRestore.set(s, restore);
-      } else {
-        world.expectedRestore.delete(s);
-      }
+    if (event.type === 'Stage Approved') {
+      world.approved.add(key(r, s));
+      for (const t of topology.stage(s).targets) world.lastApprovedAt.set(t.id, r);
+      world.runs.delete(s);
     }
     if (event.type === 'Rollback Completed') {
-      // 4: after a failed run every touched target is back on what it ran before (or its
+      // 4: after a failed run every target it touched is back on what it ran before (or its
       // last approved release), unless its rollback failed and the stage was closed.
-      const restore = world.expectedRestore.get(s);
+      const run = world.runs.get(s);
       const state = after.stages[s];
-      if (restore !== undefined && state !== undefined) {
-        for (const [id, allowed] of restore) {
-          const deployed = state.targets[id]?.deployed ?? null;
-          const restored = allowed.includes(deployed);
+      if (run?.failed && state !== undefined) {
+        for (const id of run.touched) {
+          const deployed = world.deployedAt.get(id) ?? null;
+          const allowed = [run.before.get(id) ?? null, world.lastApprovedAt.get(id) ?? null];
           expect(
-            restored || !state.promotionsIn.enabled,
+            allowed.includes(deployed) || !state.promotionsIn.enabled,
             `${event.id}: ${id} runs r${deployed}, expected one of ${allowed}`,
           ).toBe(true);
         }
         expect(world.outcomes.get(key(r, s))?.status).toBe('rejected');
       }
-      world.expectedRestore.delete(s);
+      world.runs.delete(s);
     }
   }
 }

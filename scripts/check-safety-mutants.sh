@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Breaks one promotion rule at a time and checks that the model-based safety test
+# (test/unit/promotion/safety-properties.test.ts) fails for each. A mutant that survives
+# means the test would not notice that rule being wrong.
+#
+# Usage: scripts/check-safety-mutants.sh     (needs a clean core/: it restores files with git)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "$(git status --porcelain core)" ]; then
+  echo "core/ has uncommitted changes; commit or stash them first (this script restores core/ with git)." >&2
+  exit 2
+fi
+
+survivors=0
+mutate() {
+  local file=$1 old=$2 new=$3 label=$4
+  python3 - "$file" "$old" "$new" <<'PY'
+import sys
+path, old, new = sys.argv[1:4]
+text = open(path).read()
+if old not in text:
+    sys.exit(f"mutation source not found in {path}: {old!r}")
+open(path, 'w').write(text.replace(old, new, 1))
+PY
+  if npx vitest run test/unit/promotion/safety-properties.test.ts >/dev/null 2>&1; then
+    echo "SURVIVED  $label"
+    survivors=$((survivors + 1))
+  else
+    echo "killed    $label"
+  fi
+  git checkout -q -- "$file"
+}
+
+mutate core/promotion/flow.ts 'if (release < newer) {' 'if (release > newer) {' 'supersede comparison flipped'
+mutate core/promotion/flow.ts 'if (state.run !== null || state.pending === null || !state.promotionsIn.enabled) return;' 'if (state.run !== null || state.pending === null) return;' 'a stage takes a release while promotions in are disabled'
+mutate core/promotion/flow.ts '(state.lastPromoted ?? 0) >= release || !state.promotionsOut.enabled)' '(state.lastPromoted ?? 0) >= release)' 'a release leaves while promotions out are disabled'
+mutate core/promotion/run.ts 'const gateClosed = !state.promotionsIn.enabled;' 'const gateClosed = false;' 'targets start on a stale blocker evaluation'
+mutate core/promotion/run.ts 'rollbackTo: automaticRollbackTarget(target, state.targets[id]),' 'rollbackTo: run.release,' 'a failed run "rolls back" to the failing release'
+mutate core/promotion/flow.ts 'if (state.pending === release || state.newestStarted === release || isRunRelease) return;' 'if (state.pending === release || isRunRelease) return;' 'a release taken once enters the same stage again'
+mutate core/promotion/run.ts 'if (target.status !== expected) {' "if (target.status !== 'deploying' && target.status !== 'rolling-back') {" 'a late deployment result is read as a rollback result'
+mutate core/promotion/run.ts 'held > (state.lastPromoted ?? 0) && held < run.release) {' 'held > (state.lastPromoted ?? 0) && held > run.release) {' 'a held approved release is dropped without an outcome'
+mutate core/promotion/flow.ts 'if (run !== null && runHasNotStarted(run) && run.release < release) {' "if (run !== null && run.kind === 'normal' && run.step !== 'rolling-back' && run.release < release) {" 'a running stage is interrupted by a newer release'
+mutate core/promotion/run.ts "draft.outcome(run.release, stage, { status: 'rejected', at: draft.now, reason });" "draft.outcome(run.release, stage, { status: 'approved', at: draft.now });" 'a failed run does not reject its release'
+
+echo "$survivors mutant(s) survived"
+[ "$survivors" -eq 0 ]
