@@ -22,7 +22,7 @@ if old not in text:
     sys.exit(f"mutation source not found in {path}: {old!r}")
 open(path, 'w').write(text.replace(old, new, 1))
 PY
-  if npx vitest run test/unit/promotion/safety-properties.test.ts >/dev/null 2>&1; then
+  if SAFETY_RUNS=${SAFETY_RUNS:-4000} npx vitest run test/unit/promotion/safety-properties.test.ts >/dev/null 2>&1; then
     echo "SURVIVED  $label"
     survivors=$((survivors + 1))
   else
