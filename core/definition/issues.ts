@@ -36,7 +36,20 @@ export function toDefinitionIssues(issues: readonly z.core.$ZodIssue[]): Definit
         message: `unknown field ${keys}; remove it or check its spelling`,
       };
     }
-    const received = 'input' in issue ? formatReceived(issue.input) : 'nothing';
+    const received =
+      'input' in issue ? formatReceived(receivedAt(issue.input, issue.path)) : 'nothing';
     return { path: formatPath(issue.path), message: `${issue.message}, got ${received}` };
   });
+}
+
+/**
+ * A refinement or a discriminator reports the whole object it checked, with the path of
+ * the offending field; show that field's value, which is what the person has to fix.
+ */
+function receivedAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  const last = path.at(-1);
+  if (typeof input === 'object' && input !== null && typeof last === 'string' && last in input) {
+    return (input as Record<string, unknown>)[last];
+  }
+  return input;
 }

@@ -203,16 +203,19 @@ export const pipelineKinds = [
   'operator-tools',
 ] as const;
 
-export const pipelineSchema = z.strictObject({
-  name: name(PIPELINE_NAME_MAX),
-  kind: z.enum(pipelineKinds, expect(`a pipeline kind: ${pipelineKinds.join(', ')}`)),
-  source: z.strictObject({
-    repository: text('a repository name'),
-    branch: text('a branch name'),
-  }),
-  stages: z.array(stageSchema, expect('a list of stages')).min(1, expect('at least one stage')),
-  /** Organisation-wide alarms (a large-scale event) that block every production stage. */
-  organisationAlarms: z.array(alarmName, expect('a list of alarm names')).default([]),
-});
+export const pipelineSchema = z.strictObject(
+  {
+    name: name(PIPELINE_NAME_MAX),
+    kind: z.enum(pipelineKinds, expect(`a pipeline kind: ${pipelineKinds.join(', ')}`)),
+    source: z.strictObject({
+      repository: text('a repository name'),
+      branch: text('a branch name'),
+    }),
+    stages: z.array(stageSchema, expect('a list of stages')).min(1, expect('at least one stage')),
+    /** Organisation-wide alarms (a large-scale event) that block every production stage. */
+    organisationAlarms: z.array(alarmName, expect('a list of alarm names')).default([]),
+  },
+  expect('a pipeline definition object'),
+);
 export type PipelineDefinition = z.infer<typeof pipelineSchema>;
 export type PipelineInput = z.input<typeof pipelineSchema>;
