@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { type BakeInput, effectiveBakeSeconds, evaluateBake } from '../../../core/index.js';
+
+const base: BakeInput = {
+  startedAt: '2026-11-23T10:00:00.000Z',
+  now: '2026-11-23T11:00:00.000Z',
+  durationSeconds: 3600,
+  minDataPoints: 100,
+  dataPoints: 100,
+  alarms: [{ name: 'team-aggregate', state: 'OK', lastAlarmAt: null }],
+};
+
+describe('evaluateBake', () => {
+  // Worked example from the TSDoc: one hour elapsed but only 40 of 100 data points → keep baking.
+  it.each([
+    {
+      name: 'time elapsed, data points seen, no alarm',
+      change: {},
+      expected: { verdict: 'passed' },
+    },
+    {
+      name: 'too few data points',
+      change: { dataPoints: 40 },
+      expected: {
+        verdict: 'baking',
+        remainingSeconds: 0,
+        missingDataPoints: 60,
+        checkAt: '2026-11-23T11:00:00.000Z',
+      },
+    },
+    {
+      name: 'time not elapsed',
+      change: { now: '2026-11-23T10:30:00.000Z' },
+      expected: {
+        verdict: 'baking',
+        remainingSeconds: 1800,
+        missingDataPoints: 0,
+        checkAt: '2026-11-23T11:00:00.000Z',
+      },
+    },
+    {
+      name: 'an alarm in ALARM now',
+      change: {
+        alarms: [
+          {
+            name: 'team-aggregate',
+            state: 'ALARM' as const,
+            lastAlarmAt: '2026-11-23T10:59:00.000Z',
+          },
+        ],
+      },
+      expected: { verdict: 'failed', reason: 'alarm team-aggregate is in ALARM during the bake' },
+    },
+    {
+      name: 'an alarm that fired and recovered during the bake',
+      change: {
+        alarms: [
+          { name: 'team-aggregate', state: 'OK' as const, lastAlarmAt: '2026-11-23T10:10:00.000Z' },
+        ],
+      },
+      expected: {
+        verdict: 'failed',
+        reason: 'alarm team-aggregate went into ALARM at 2026-11-23T10:10:00.000Z, during the bake',
+      },
+    },
+    {
+      name: 'an alarm that fired before the bake',
+      change: {
+        alarms: [
+          { name: 'team-aggregate', state: 'OK' as const, lastAlarmAt: '2026-11-23T09:00:00.000Z' },
+        ],
+      },
+      expected: { verdict: 'passed' },
+    },
+    {
+      name: 'a missing alarm',
+      change: {
+        alarms: [{ name: 'team-aggregate', state: 'MISSING' as const, lastAlarmAt: null }],
+      },
+      expected: {
+        verdict: 'failed',
+        reason: 'alarm team-aggregate does not exist, so the bake cannot watch it',
+      },
+    },
+    {
+      name: 'an alarm with insufficient data',
+      change: {
+        alarms: [
+          { name: 'team-aggregate', state: 'INSUFFICIENT_DATA' as const, lastAlarmAt: null },
+        ],
+      },
+      expected: { verdict: 'passed' },
+    },
+    {
+      name: 'a zero bake with no minimum',
+      change: {
+        durationSeconds: 0,
+        minDataPoints: 0,
+        dataPoints: 0,
+        now: '2026-11-23T10:00:00.000Z',
+      },
+      expected: { verdict: 'passed' },
+    },
+    {
+      name: 'an alarm even when time and data points are met early',
+      change: {
+        now: '2026-11-23T12:00:00.000Z',
+        alarms: [
+          { name: 'a', state: 'OK' as const, lastAlarmAt: null },
+          { name: 'b', state: 'ALARM' as const, lastAlarmAt: null },
+        ],
+      },
+      expected: { verdict: 'failed', reason: 'alarm b is in ALARM during the bake' },
+    },
+  ])('$name → $expected.verdict', ({ change, expected }) => {
+    expect(evaluateBake({ ...base, ...change })).toEqual(expected);
+  });
+});
+
+describe('effectiveBakeSeconds', () => {
+  it.each([
+    { seconds: 43_200, factor: null, expected: 43_200 },
+    { seconds: 43_200, factor: 0.1, expected: 4_320 },
+    { seconds: 100, factor: 0.333, expected: 34 },
+  ])('$seconds s × $factor → $expected s', ({ seconds, factor, expected }) => {
+    expect(effectiveBakeSeconds(seconds, factor)).toBe(expected);
+  });
+});
