@@ -169,6 +169,7 @@ describe('evaluateBlockers', () => {
           stage: topology.stage('beta'),
           target: topology.target('beta', 'beta-t1'),
           release: unreviewed,
+          alarms: { 'team-aggregate-euw1': 'OK', 'beta-t1-rollback': 'OK' },
         }),
       ).blockers,
     ).toEqual([]);
