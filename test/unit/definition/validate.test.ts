@@ -6,11 +6,14 @@ import {
 } from '../../../core/index.js';
 import { smallDefinition, stage, target } from '../../support/fixtures.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: these tests corrupt raw JSON definitions on purpose.
+type Raw = any;
+
 const good = (): PipelineInput => JSON.parse(JSON.stringify(smallDefinition()));
 
 /** Applies a change to a good definition and returns the messages it is rejected with. */
-function issuesOf(change: (d: any) => void): string[] {
-  const definition = good() as any;
+function issuesOf(change: (d: Raw) => void): string[] {
+  const definition = good() as Raw;
   change(definition);
   try {
     parsePipelineDefinition(definition);
@@ -31,7 +34,7 @@ describe('parsePipelineDefinition', () => {
   });
 
   it('lists every issue in one error, each with path, expectation and received value', () => {
-    const definition = good() as any;
+    const definition = good() as Raw;
     definition.stages[1].bake.minDataPoints = -3;
     definition.stages[2].targets[0].batchPercent = 50;
     expect(() => parsePipelineDefinition(definition)).toThrow(
@@ -45,35 +48,35 @@ describe('parsePipelineDefinition', () => {
   it.each([
     {
       mistake: 'a negative data-point minimum',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[1].bake.minDataPoints = -3;
       },
       message: 'stages[1].bake.minDataPoints: expected a whole number ≥ 0, got -3',
     },
     {
       mistake: 'a fractional bake',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].bake.durationSeconds = 1.5;
       },
       message: 'stages[0].bake.durationSeconds: expected a whole number ≥ 0, got 1.5',
     },
     {
       mistake: 'a missing bake duration',
-      change: (d: any) => {
+      change: (d: Raw) => {
         delete d.stages[0].bake.durationSeconds;
       },
       message: 'stages[0].bake.durationSeconds: expected a whole number ≥ 0, got nothing',
     },
     {
       mistake: 'a misspelt field',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].bakeTime = 3;
       },
       message: "stages[0]: unknown field 'bakeTime'; remove it or check its spelling",
     },
     {
       mistake: 'an upper-case name',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.name = 'Api';
       },
       message:
@@ -81,14 +84,14 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a batch above 33%',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].targets[0].batchPercent = 50;
       },
       message: 'stages[0].targets[0].batchPercent: expected a whole number from 1 to 33, got 50',
     },
     {
       mistake: 'an unknown time zone',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].targets[0].timeZone = 'Mars/Olympus';
       },
       message:
@@ -96,7 +99,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a bad account',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].targets[0].account = '1234';
       },
       message:
@@ -104,7 +107,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a bad region',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].targets[0].region = 'Ireland';
       },
       message:
@@ -112,7 +115,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'an unknown deployment kind',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].targets[0].deployment = { kind: 'ssh' };
       },
       message:
@@ -120,21 +123,21 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'no targets',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].targets = [];
       },
       message: 'stages[0].targets: expected at least one target, got []',
     },
     {
       mistake: 'no stages',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages = [];
       },
       message: 'stages: expected at least one stage, got []',
     },
     {
       mistake: 'an unknown pipeline kind',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.kind = 'misc';
       },
       message:
@@ -142,7 +145,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a window that crosses midnight',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = { allow: [{ days: ['mon'], start: '22:00', end: '02:00' }] };
       },
       message:
@@ -150,7 +153,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a bad clock time',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = { allow: [{ days: ['mon'], start: '9am', end: '16:00' }] };
       },
       message:
@@ -158,7 +161,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a bad weekday',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = { allow: [{ days: ['monday'], start: '09:00', end: '16:00' }] };
       },
       message:
@@ -166,7 +169,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'no allow window',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = { allow: [] };
       },
       message:
@@ -174,7 +177,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a bad deny date',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = {
           allow: [{ days: ['mon'], start: '09:00', end: '16:00' }],
           denyDates: ['25/12/2026'],
@@ -184,7 +187,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a deny range that ends before it starts',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = {
           allow: [{ days: ['mon'], start: '09:00', end: '16:00' }],
           denyRanges: [
@@ -197,7 +200,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a deny range with a bad instant',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].timeWindow = {
           allow: [{ days: ['mon'], start: '09:00', end: '16:00' }],
           denyRanges: [{ from: 'yesterday', to: '2026-12-20T00:00:00Z', reason: 'freeze' }],
@@ -208,7 +211,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a duplicate stage name',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[1].name = 'beta';
         d.stages[2].after = 'beta';
       },
@@ -216,7 +219,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'an unknown upstream stage',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].after = 'gama';
       },
       message:
@@ -224,7 +227,7 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a first stage with an upstream',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].after = 'gamma';
       },
       message:
@@ -232,21 +235,21 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a production stage without a wave',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].wave = null;
       },
       message: 'stages[2].wave: expected a wave number for a production stage, got null',
     },
     {
       mistake: 'a pre-production stage with a wave',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].wave = 1;
       },
       message: 'stages[0].wave: expected null for a pre-production stage, got 1',
     },
     {
       mistake: 'pre-production after production',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[3].phase = 'pre-production';
         d.stages[3].wave = null;
       },
@@ -255,21 +258,21 @@ describe('parsePipelineDefinition', () => {
     },
     {
       mistake: 'a wave going backwards',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[2].wave = 3;
       },
       message: 'stages[3].wave: expected a wave ≥ 3, the wave of "prod-1", got 2',
     },
     {
       mistake: 'a target id used twice',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[1].targets[0].id = 'beta-t1';
       },
       message: 'stages[1].targets[0].id: expected an id not already used by "beta", got "beta-t1"',
     },
     {
       mistake: 'an approval step name used twice',
-      change: (d: any) => {
+      change: (d: Raw) => {
         d.stages[0].approvalSteps = [
           { kind: 'manual-approval', name: 'x', timeoutSeconds: 60 },
           { kind: 'integration-tests', name: 'x', timeoutSeconds: 60 },

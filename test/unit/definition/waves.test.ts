@@ -3,6 +3,7 @@ import {
   hours,
   type Placement,
   REGIONS,
+  region,
   regions,
   SEED_BAKES,
   seedDefaults,
@@ -192,7 +193,7 @@ abstract class SampleTeam extends TeamPipeline {
       'ap-south-2',
       'il-central-1',
     );
-    return { ...seedDefaults(production, regions('us-west-2')[0]!), zonesPerRegion: 3 };
+    return { ...seedDefaults(production, region('us-west-2')), zonesPerRegion: 3 };
   }
 }
 

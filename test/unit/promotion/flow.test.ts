@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createRelease, Draft, offer, setPromotions } from '../../../core/index.js';
-import { drive, release, Sandbox, smallDefinition } from '../../support/fixtures.js';
+import {
+  createRelease,
+  Draft,
+  offer,
+  parsePipelineDefinition,
+  setPromotions,
+} from '../../../core/index.js';
+import { drive, release, Sandbox, smallDefinition, stage } from '../../support/fixtures.js';
 
 describe('createRelease', () => {
   it('records the release and lets the first stage take it', () => {
@@ -197,20 +203,12 @@ describe('promotion gates', () => {
 
 describe('fan-out', () => {
   it('promotes an approved release to every next stage', () => {
-    const definition = smallDefinition({});
-    const forked = {
-      ...definition,
-      stages: [
-        ...definition.stages,
-        {
-          ...definition.stages[3],
-          name: 'prod-2b',
-          targets: [{ ...definition.stages[3]!.targets[0]!, id: 'prod-2b-t1' }],
-        },
-      ],
-    };
-    // prod-2 and prod-2b both follow prod-1
-    const sb = new Sandbox(forked as typeof definition);
+    const base = smallDefinition();
+    const forked = parsePipelineDefinition({
+      ...base,
+      stages: [...base.stages, stage('prod-2b', 'prod-1', { phase: 'production', wave: 2 })],
+    });
+    const sb = new Sandbox(forked);
     drive.create(sb, 1);
     for (const s of ['beta', 'gamma', 'prod-1']) drive.pass(sb, s);
     expect(sb.run('prod-2').release).toBe(1);

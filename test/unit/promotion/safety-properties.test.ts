@@ -208,6 +208,13 @@ class World {
   }
 }
 
+/** The state of a stage the model knows exists. */
+function stageOf(world: World, name: string) {
+  const state = world.state.stages[name];
+  if (state === undefined) throw new Error(`no stage ${name} in the model`);
+  return state;
+}
+
 const pick = <T>(items: readonly T[], n: number): T | undefined =>
   items.length === 0 ? undefined : items[n % items.length];
 
@@ -254,9 +261,7 @@ function toRequest(world: World, step: Step): Request | null {
             stage: stageDefinition,
             target: t,
             release: release(run.release),
-            promotionsIn: step.stale
-              ? { enabled: true }
-              : world.state.stages[stageName]!.promotionsIn,
+            promotionsIn: step.stale ? { enabled: true } : stageOf(world, stageName).promotionsIn,
             alarms: world.alarms,
             knownBad: world.state.meta.knownBad,
             overrides: world.state.meta.overrides,
@@ -375,7 +380,7 @@ function attempt(world: World, request: Request): Transition | null {
 const key = (release: number, stage: string) => `${release}@${stage}`;
 
 /** Checks properties 1, 2, 3, 4 and 6 on what one transition decided, then records it. */
-function checkTransition(world: World, before: PipelineState, t: Transition): void {
+function checkTransition(world: World, t: Transition): void {
   const after = t.state;
   // Outcomes first: an event of this transition may depend on an outcome it also decided.
   for (const change of t.outcomes) {
@@ -485,12 +490,12 @@ function checkTransition(world: World, before: PipelineState, t: Transition): vo
 
 /** Property 5: no release is lost; every recorded outcome agrees with the stages. */
 function checkNothingLost(world: World): void {
-  const { stages, meta } = world.state;
+  const { meta } = world.state;
   const latest = meta.latestRelease ?? 0;
   for (let r = 1; r <= latest; r++) {
     for (const s of STAGES) {
       const outcome = world.outcomes.get(key(r, s));
-      const state = stages[s]!;
+      const state = stageOf(world, s);
       if (outcome?.status === 'pending') expect(state.pending, `r${r} pending at ${s}`).toBe(r);
       if (outcome?.status === 'in-flight') {
         expect(
@@ -538,7 +543,7 @@ function replay(steps: readonly Step[], duplicateEvery: number, reach: Reach): v
     const before = world.state;
     const t = attempt(world, request);
     if (t === null) return;
-    checkTransition(world, before, t);
+    checkTransition(world, t);
     world.state = t.state;
     checkNothingLost(world);
     countReach(reach, before, t);
