@@ -29,11 +29,12 @@ export interface PromotionStore {
   /** Every stage of the pipeline (fresh ones for stages never written) and the meta item. */
   load(topology: Topology): Promise<PipelineState>;
   /**
-   * Writes the items a transition changed, each on the condition that its stored version
-   * is the one in `read`. Throws `ConflictError` if another writer moved first: reload,
-   * re-apply the rule, save again.
+   * Carries out `transition.writes` in order: each item only if its stored version is
+   * still `expectedVersion`, together with its effects (an outbox that a relay publishes).
+   * Throws `ConflictError` if another writer moved first: reload, re-apply the rule, save
+   * again. If the process dies part-way, retrying the same request completes the rest.
    */
-  save(pipeline: string, read: PipelineState, transition: Transition): Promise<void>;
+  save(pipeline: string, transition: Transition): Promise<void>;
 }
 
 /** The record of every deployment of every target (`captain history`). */

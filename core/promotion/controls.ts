@@ -65,6 +65,7 @@ export const setPromotions = rule((draft, input: PromotionsRequest) => {
     data: { direction: input.direction },
   });
   draft.audit.push({
+    stage: input.stage,
     at: draft.now,
     by: input.by,
     action: `${input.enabled ? 'enable' : 'disable'} promotions ${input.direction} of ${input.stage}`,
@@ -96,6 +97,7 @@ export const recordOverride = rule((draft, input: { readonly override: Override 
   );
   draft.setMeta({ overrides: [...live, override] });
   draft.audit.push({
+    stage: override.stage,
     at: draft.now,
     by: override.by,
     action: `override ${override.kind}${override.subject ? ` ${override.subject}` : ''}${override.stage ? ` at ${override.stage}` : ''} until ${override.until}`,
@@ -119,6 +121,7 @@ export const setKnownBad = rule(
         : draft.meta.knownBad.filter((entry) => !same(entry)),
     });
     draft.audit.push({
+      stage: null,
       at: draft.now,
       by: input.entry.by,
       action: `${input.present ? 'add' : 'remove'} known-bad ${input.entry.kind} ${input.entry.value}`,
@@ -176,6 +179,7 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
     },
   });
   draft.audit.push({
+    stage: null,
     at: draft.now,
     by: input.approver,
     action: `expedite ${releaseLabel(input.release)} (bakes × ${input.bakeFactor})`,

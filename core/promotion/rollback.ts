@@ -97,6 +97,17 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
   for (const [stage, targets] of byStage) {
     const state = draft.stage(stage);
     const run = state.run;
+    const sameRequest =
+      run?.kind === 'rollback' &&
+      run.requestedBy?.by === input.by &&
+      run.requestedBy.reason === input.reason &&
+      targets.every((target) => target in run.targets);
+    if (sameRequest) {
+      // The same request again (a retried CLI call, or a retry after a crash between the
+      // writes of a multi-stage rollback): this stage already does what it asks.
+      draft.note = `${stage} is already rolling back for this request`;
+      continue;
+    }
     if (run !== null && (run.kind === 'rollback' || run.step === 'rolling-back')) {
       throw new RuleViolationError(
         `Stage ${stage} is already rolling back (run ${run.seq}); wait for it to finish, then roll back again if needed.`,
@@ -191,6 +202,7 @@ function startManualRollback(
   });
   draft.audit.push({
     at: draft.now,
+    stage,
     by: input.by,
     action: `roll back ${plan}`,
     reason: input.reason,

@@ -4,6 +4,7 @@ import { RuleViolationError } from '../errors.js';
 import { releaseLabel } from '../model/release.js';
 import {
   APPROVED_HISTORY_LIMIT,
+  type BlockerNotice,
   type StageRun,
   type TargetRun,
   type TargetState,
@@ -51,7 +52,7 @@ export const admitTargets = rule(
     }
     const state = draft.stage(input.stage);
     const targets: Record<string, TargetRun> = { ...run.targets };
-    const blockers = [];
+    const blockers: BlockerNotice[] = [];
     for (const [id, target] of Object.entries(run.targets)) {
       if (target.status !== 'waiting') continue;
       const evaluation = input.evaluations[id];
@@ -101,6 +102,23 @@ export const admitTargets = rule(
       });
     }
     const anyDeploying = Object.values(targets).some((target) => target.status !== 'waiting');
+    const blockedBefore = run.blockers.map(noticeKey).sort().join('|');
+    const blockedNow = blockers.map(noticeKey).sort().join('|');
+    if (blockers.length > 0 && blockedNow !== blockedBefore) {
+      const reason = blockers.map((notice) => `${notice.target}: ${notice.reason}`).join('; ');
+      draft.emit({
+        type: 'Release Blocked',
+        stage: input.stage,
+        release: run.release,
+        occurrence: `${run.seq}:${fingerprint(blockedNow)}`,
+        reason,
+      });
+      if (!anyDeploying)
+        draft.outcome(run.release, input.stage, { status: 'blocked', at: draft.now, reason });
+    }
+    if (anyDeploying && run.step === 'waiting' && run.blockers.length > 0) {
+      draft.outcome(run.release, input.stage, { status: 'in-flight', at: draft.now });
+    }
     draft.setRun(input.stage, {
       targets,
       blockers,
@@ -108,6 +126,19 @@ export const admitTargets = rule(
     });
   },
 );
+
+const noticeKey = (notice: BlockerNotice) =>
+  `${notice.target}\u0000${notice.kind}\u0000${notice.reason}`;
+
+/** A short deterministic fingerprint (FNV-1a, 32 bits) for event ids. */
+function fingerprint(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}
 
 export interface DeploymentResult extends RunRef {
   readonly target: string;
@@ -391,6 +422,7 @@ export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
   if (steps.find((step) => step.name === input.step)?.kind === 'manual-approval') {
     draft.audit.push({
       at: draft.now,
+      stage: input.stage,
       by: input.by,
       action: `approve ${input.step} of ${releaseLabel(run.release)} at ${input.stage}`,
       reason: input.reason,

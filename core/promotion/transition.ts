@@ -44,25 +44,61 @@ export interface DeploymentRecord {
 /** A person's decision, kept in the audit log. */
 export interface AuditEntry {
   readonly at: string;
+  /** The stage it concerns; `null` for the pipeline as a whole. */
+  readonly stage: string | null;
   readonly by: string;
   readonly action: string;
   readonly reason: string;
 }
 
+/** What an item's change brought about: written with the item, as its outbox. */
+export interface Effects {
+  readonly events: readonly PipelineEvent[];
+  readonly outcomes: readonly OutcomeChange[];
+  readonly deployments: readonly DeploymentRecord[];
+  readonly audit: readonly AuditEntry[];
+  readonly starts: readonly RunStart[];
+}
+
+/** One conditional single-item write: the item, the version it must still have, its new state and effects. */
+export type ItemWrite =
+  | {
+      readonly item: 'stage';
+      readonly stage: string;
+      readonly expectedVersion: number;
+      readonly state: StageState;
+      readonly effects: Effects;
+    }
+  | {
+      readonly item: 'meta';
+      readonly expectedVersion: number;
+      readonly state: PipelineMeta;
+      readonly effects: Effects;
+    };
+
 /**
- * What a rule decided. Stage and meta items come back with their version incremented
- * once; a caller writes each changed item on the condition that its stored version is
- * the one it read, then writes outcomes, records and events (all idempotent).
+ * What a rule decided. `writes` lists the changed items in the order they must be
+ * written, each on the condition that its stored version is still `expectedVersion`,
+ * each with the effects (events, outcomes, records, executions to start) its change
+ * brought about, to be stored with it and relayed afterwards (an outbox).
+ *
+ * The order is the reverse of the order in which the rule touched the items: effects
+ * before causes. The item that made the rule apply (the stage whose run was approved, the
+ * meta item of a new release) is written last, so if the process dies between two writes
+ * the same request, retried, still applies, finds the effects already written (its offers
+ * and takes are no-ops), and writes the rest. No transactions are needed, and none are used.
  */
 export interface Transition {
   readonly state: PipelineState;
-  readonly changedStages: readonly string[];
-  readonly metaChanged: boolean;
-  readonly outcomes: readonly OutcomeChange[];
+  readonly writes: readonly ItemWrite[];
+  /** Every effect of the transition, in the order decided (the union of the writes' effects). */
   readonly events: readonly PipelineEvent[];
-  readonly starts: readonly RunStart[];
+  readonly outcomes: readonly OutcomeChange[];
   readonly deployments: readonly DeploymentRecord[];
   readonly audit: readonly AuditEntry[];
+  readonly starts: readonly RunStart[];
+  readonly changedStages: readonly string[];
+  readonly metaChanged: boolean;
   /** Why nothing changed, when nothing did (a duplicate, a stale run, a refused request). */
   readonly note: string | null;
 }
@@ -82,8 +118,8 @@ export class Draft {
   readonly #original: PipelineState;
   readonly #stages: Record<string, StageState>;
   #meta: PipelineMeta;
-  readonly #changed = new Set<string>();
-  #metaChanged = false;
+  /** Items in the order the rule first changed them: `meta` or a stage name. */
+  readonly #touched: string[] = [];
   readonly outcomes: OutcomeChange[] = [];
   readonly events: PipelineEvent[] = [];
   readonly starts: RunStart[] = [];
@@ -134,7 +170,7 @@ export class Draft {
     if (same) return current;
     const next = { ...current, ...update };
     this.#stages[name] = next;
-    this.#changed.add(name);
+    this.#touch(name);
     return next;
   }
 
@@ -148,7 +184,11 @@ export class Draft {
 
   setMeta(update: Partial<PipelineMeta>): void {
     this.#meta = { ...this.#meta, ...update };
-    this.#metaChanged = true;
+    this.#touch(META);
+  }
+
+  #touch(item: string): void {
+    if (!this.#touched.includes(item)) this.#touched.push(item);
   }
 
   emit(input: Omit<EventInput, 'pipeline' | 'at'>): void {
@@ -161,33 +201,78 @@ export class Draft {
 
   finish(): Transition {
     // Compare with what was read, so that a change undone within the rule is no change.
-    const changed = [...this.#changed].filter(
-      (name) => !isDeepStrictEqual(this.#stages[name], this.#original.stages[name]),
+    const changed = this.#touched.filter((item) =>
+      item === META
+        ? !isDeepStrictEqual(this.#meta, this.#original.meta)
+        : !isDeepStrictEqual(this.#stages[item], this.#original.stages[item]),
     );
-    const metaChanged = this.#metaChanged && !isDeepStrictEqual(this.#meta, this.#original.meta);
-    const stages: Record<string, StageState> = { ...this.#original.stages };
-    for (const name of changed) {
-      const state = this.#stages[name] as StageState;
-      stages[name] = { ...state, version: (this.#original.stages[name]?.version ?? 0) + 1 };
+    if (changed.length === 0) {
+      const effects = this.events.length + this.outcomes.length + this.starts.length;
+      if (effects > 0)
+        throw new TypeError(
+          'A rule produced effects without changing any item; they could not be written.',
+        );
+      return {
+        ...this.#effects(() => true),
+        state: this.#original,
+        writes: [],
+        changedStages: [],
+        metaChanged: false,
+        note: this.note,
+      };
     }
-    const meta = metaChanged
-      ? { ...this.#meta, version: this.#original.meta.version + 1 }
-      : this.#original.meta;
-    const unchanged = changed.length === 0 && !metaChanged;
+
+    const stages: Record<string, StageState> = { ...this.#original.stages };
+    let meta = this.#original.meta;
+    for (const item of changed) {
+      if (item === META) meta = { ...this.#meta, version: this.#original.meta.version + 1 };
+      else
+        stages[item] = {
+          ...(this.#stages[item] as StageState),
+          version: (this.#original.stages[item]?.version ?? 0) + 1,
+        };
+    }
+
+    // An effect belongs to the stage it names if that stage changed, else to the cause:
+    // the first item the rule changed, which is written last.
+    const cause = changed[0] as string;
+    const owner = (stage: string | null) =>
+      stage !== null && changed.includes(stage) ? stage : cause;
+    const writes: ItemWrite[] = [...changed].reverse().map((item) => {
+      const effects = this.#effects((stage) => owner(stage) === item);
+      return item === META
+        ? { item: 'meta', expectedVersion: this.#original.meta.version, state: meta, effects }
+        : {
+            item: 'stage',
+            stage: item,
+            expectedVersion: this.#original.stages[item]?.version ?? 0,
+            state: stages[item] as StageState,
+            effects,
+          };
+    });
     return {
-      // An unchanged state is the same object: a duplicate request is visibly a no-op.
-      state: unchanged ? this.#original : { stages, meta },
-      changedStages: changed,
-      metaChanged,
-      outcomes: this.outcomes,
-      events: this.events,
-      starts: this.starts,
-      deployments: this.deployments,
-      audit: this.audit,
+      ...this.#effects(() => true),
+      state: { stages, meta },
+      writes,
+      changedStages: changed.filter((item) => item !== META),
+      metaChanged: changed.includes(META),
       note: this.note,
     };
   }
+
+  #effects(belongs: (stage: string | null) => boolean): Effects {
+    return {
+      events: this.events.filter((event) => belongs(event.detail.stage)),
+      outcomes: this.outcomes.filter((change) => belongs(change.stage)),
+      deployments: this.deployments.filter((record) => belongs(record.stage)),
+      audit: this.audit.filter((entry) => belongs(entry.stage)),
+      starts: this.starts.filter((start) => belongs(start.stage)),
+    };
+  }
 }
+
+/** The key of the meta item among stage names (no stage name can contain a space). */
+const META = ' meta';
 
 /** `api-gamma-r42-1` for a normal run, `api-gamma-rollback7-1` for a rollback run. */
 export function executionName(

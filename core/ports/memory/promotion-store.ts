@@ -2,20 +2,22 @@ import type { Topology } from '../../definition/topology.js';
 import { ConflictError } from '../../errors.js';
 import { initialMeta, type PipelineMeta } from '../../model/controls.js';
 import { initialStageState, type StageState } from '../../model/stage-state.js';
-import type { PipelineState, Transition } from '../../promotion/transition.js';
+import type { Effects, PipelineState, Transition } from '../../promotion/transition.js';
 import type { PromotionStore } from '../stores.js';
 
 /**
- * The promotion state in memory, with the same conditional-write contract as the
- * DynamoDB adapter: each item is written only if its version is the one that was read.
- * Like DynamoDB without transactions, items are written one at a time, stages first and
- * the meta item last; `failAfterWrites` simulates a crash between two of them.
+ * The promotion state in memory, with the same contract as the DynamoDB adapter: the
+ * transition's writes go one item at a time, in order, each only if the item's version is
+ * still the one that was read, each with its effects. `failAfterWrites` simulates the
+ * process dying between two writes.
  */
 export class InMemoryPromotionStore implements PromotionStore {
   readonly #stages = new Map<string, StageState>();
   readonly #meta = new Map<string, PipelineMeta>();
   /** Writes left before the next save throws as if the process died; `null` never. */
   failAfterWrites: number | null = null;
+  /** The effects of every item written, in write order: what a relay would publish. */
+  readonly committed: Effects[] = [];
 
   async load(topology: Topology): Promise<PipelineState> {
     const stages: Record<string, StageState> = {};
@@ -30,27 +32,22 @@ export class InMemoryPromotionStore implements PromotionStore {
     return { stages, meta: this.#meta.get(topology.pipeline) ?? initialMeta() };
   }
 
-  async save(pipeline: string, read: PipelineState, transition: Transition): Promise<void> {
-    for (const name of transition.changedStages) {
-      const stored = this.#stages.get(key(pipeline, name))?.version ?? 0;
-      const expected = read.stages[name]?.version ?? 0;
-      if (stored !== expected) {
+  async save(pipeline: string, transition: Transition): Promise<void> {
+    for (const write of transition.writes) {
+      const id = write.item === 'meta' ? pipeline : key(pipeline, write.stage);
+      const stored =
+        (write.item === 'meta' ? this.#meta.get(id) : this.#stages.get(id))?.version ?? 0;
+      if (stored !== write.expectedVersion) {
+        const what = write.item === 'meta' ? 'The meta item' : `Stage ${write.stage}`;
         throw new ConflictError(
-          `Stage ${name} of ${pipeline} changed (version ${stored}, read ${expected}); reload and retry.`,
+          `${what} of ${pipeline} changed (version ${stored}, read ${write.expectedVersion}); reload and retry.`,
         );
       }
       this.#tick();
-      this.#stages.set(key(pipeline, name), transition.state.stages[name] as StageState);
-    }
-    if (transition.metaChanged) {
-      const stored = this.#meta.get(pipeline)?.version ?? 0;
-      if (stored !== read.meta.version) {
-        throw new ConflictError(
-          `The meta item of ${pipeline} changed (version ${stored}, read ${read.meta.version}); reload and retry.`,
-        );
-      }
-      this.#tick();
-      this.#meta.set(pipeline, transition.state.meta);
+      if (write.item === 'meta') this.#meta.set(id, write.state);
+      else this.#stages.set(id, write.state);
+      // The item and its effects land together, as one DynamoDB item with its outbox would.
+      this.committed.push(write.effects);
     }
   }
 

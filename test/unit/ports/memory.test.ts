@@ -31,7 +31,7 @@ describe('InMemoryPromotionStore', () => {
     });
 
     const t = createRelease({ topology, now: T0 }, read, { release: release(1) });
-    await store.save('api', read, t);
+    await store.save('api', t);
 
     const again = await store.load(topology);
     expect(again.stages.beta).toMatchObject({ version: 1, run: { release: 1 } });
@@ -41,15 +41,11 @@ describe('InMemoryPromotionStore', () => {
   it('refuses a write based on a stale read (a lost race)', async () => {
     const store = new InMemoryPromotionStore();
     const read = await store.load(topology);
-    await store.save(
-      'api',
-      read,
-      createRelease({ topology, now: T0 }, read, { release: release(1) }),
-    );
+    await store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) }));
 
     const stale = createRelease({ topology, now: T0 }, read, { release: release(1) });
-    await expect(store.save('api', read, stale)).rejects.toThrow(ConflictError);
-    await expect(store.save('api', read, stale)).rejects.toThrow(
+    await expect(store.save('api', stale)).rejects.toThrow(ConflictError);
+    await expect(store.save('api', stale)).rejects.toThrow(
       'Stage beta of api changed (version 1, read 0); reload and retry.',
     );
   });
@@ -57,16 +53,10 @@ describe('InMemoryPromotionStore', () => {
   it('refuses a stale meta write', async () => {
     const store = new InMemoryPromotionStore();
     const read = await store.load(topology);
-    await store.save(
-      'api',
-      read,
-      createRelease({ topology, now: T0 }, read, { release: release(1) }),
-    );
-    const metaOnly = {
-      ...createRelease({ topology, now: T0 }, read, { release: release(1) }),
-      changedStages: [],
-    };
-    await expect(store.save('api', read, metaOnly)).rejects.toThrow(
+    await store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) }));
+    const full = createRelease({ topology, now: T0 }, read, { release: release(1) });
+    const metaOnly = { ...full, writes: full.writes.filter((w) => w.item === 'meta') };
+    await expect(store.save('api', metaOnly)).rejects.toThrow(
       'The meta item of api changed (version 1, read 0); reload and retry.',
     );
   });
@@ -76,11 +66,24 @@ describe('InMemoryPromotionStore', () => {
     const read = await store.load(topology);
     store.failAfterWrites = 1;
     await expect(
-      store.save('api', read, createRelease({ topology, now: T0 }, read, { release: release(1) })),
+      store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) })),
     ).rejects.toThrow('simulated crash between two writes');
+    // Effects before causes: the first stage (with its Stage Started) landed, the meta item
+    // (with Release Created) did not, so the same request retried still applies.
     const after = await store.load(topology);
-    expect(after.stages.beta?.version).toBe(1); // the first write landed
-    expect(after.meta.version).toBe(0); // the second did not
+    expect(after.stages.beta?.version).toBe(1);
+    expect(after.meta.version).toBe(0);
+    expect(store.committed.flatMap((e) => e.events.map((event) => event.type))).toEqual([
+      'Stage Started',
+    ]);
+
+    const retry = createRelease({ topology, now: T0 }, after, { release: release(1) });
+    await store.save('api', retry);
+    expect((await store.load(topology)).meta.latestRelease).toBe(1);
+    expect(store.committed.flatMap((e) => e.events.map((event) => event.type))).toEqual([
+      'Stage Started',
+      'Release Created',
+    ]);
   });
 });
 
@@ -142,8 +145,8 @@ describe('logs', () => {
   it('lists audit entries newest first', async () => {
     const audit = new InMemoryAuditLog();
     await audit.append('api', [
-      { at: T0, by: 'a', action: 'one', reason: 'x' },
-      { at: T0, by: 'b', action: 'two', reason: 'y' },
+      { at: T0, stage: null, by: 'a', action: 'one', reason: 'x' },
+      { at: T0, stage: null, by: 'b', action: 'two', reason: 'y' },
     ]);
     expect((await audit.list('api', 1)).map((e) => e.action)).toEqual(['two']);
   });

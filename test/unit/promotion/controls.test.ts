@@ -32,6 +32,7 @@ describe('recordOverride', () => {
     expect(first.audit).toEqual([
       {
         at: T0,
+        stage: 'prod-1',
         by: 'ana',
         action: 'override alarm team-aggregate-euw1 at prod-1 until 2026-11-23T14:00:00.000Z',
         reason: 'the alarm is the incident this release fixes',

@@ -152,7 +152,13 @@ describe('promotion gates', () => {
     expect(sb.run('beta').release).toBe(1);
     expect(t.events.map((e) => e.type)).toEqual(['Promotions Enabled', 'Stage Started']);
     expect(t.audit).toEqual([
-      { at: sb.now, by: 'ana', action: 'enable promotions in of beta', reason: 'fixed' },
+      {
+        at: sb.now,
+        stage: 'beta',
+        by: 'ana',
+        action: 'enable promotions in of beta',
+        reason: 'fixed',
+      },
     ]);
   });
 

@@ -197,6 +197,23 @@ describe('manualRollback', () => {
     expect(() => sb.apply(manualRollback, request)).toThrow(message);
   });
 
+  it('treats the same request again as done, stage by stage', () => {
+    const sb = threeReleasesOut();
+    const request = {
+      targets: [
+        { stage: 'prod-1', target: 'prod-1-a' },
+        { stage: 'prod-2', target: 'prod-2-t1' },
+      ],
+      to: null,
+      by: 'ana',
+      reason: 'x',
+    };
+    sb.apply(manualRollback, request);
+    const again = sb.apply(manualRollback, request);
+    expect(again.writes).toEqual([]);
+    expect(again.note).toBe('prod-2 is already rolling back for this request');
+  });
+
   it('refuses a second rollback while one is running', () => {
     const sb = threeReleasesOut();
     const request = {
@@ -206,7 +223,7 @@ describe('manualRollback', () => {
       reason: 'x',
     };
     sb.apply(manualRollback, request);
-    expect(() => sb.apply(manualRollback, request)).toThrow(
+    expect(() => sb.apply(manualRollback, { ...request, by: 'bo', reason: 'y' })).toThrow(
       /^Stage prod-1 is already rolling back \(run 4\)/,
     );
   });

@@ -62,8 +62,27 @@ describe('admitTargets', () => {
     ]);
     expect(t.events.map((e) => [e.type, e.detail.target])).toEqual([
       ['Deployment Started', 'prod-1-a'],
+      ['Release Blocked', null],
     ]);
     expect(sb.stage('prod-1').newestStarted).toBe(1);
+  });
+
+  it('reports a release as blocked once per set of blockers, and in flight again when it starts', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    const closed = { blockers: [windowClosed], overridden: [] };
+
+    const first = drive.admit(sb, 'beta', closed);
+    const same = drive.admit(sb, 'beta', closed);
+    const opened = drive.admit(sb, 'beta', open);
+
+    expect(first.events.map((e) => [e.type, e.detail.reason])).toEqual([
+      ['Release Blocked', 'beta-t1: outside the allow windows'],
+    ]);
+    expect(first.outcomes.map((o) => o.outcome.status)).toEqual(['blocked']);
+    expect(same.events).toEqual([]);
+    expect(same.state).toBe(first.state);
+    expect(opened.outcomes.map((o) => o.outcome.status)).toEqual(['in-flight']);
   });
 
   it('keeps every target waiting while all are blocked, and starts none', () => {
@@ -413,7 +432,13 @@ describe('recordBake and approval steps', () => {
 
     expect(sb.stage('beta').lastApproved).toBe(1);
     expect(t.audit).toEqual([
-      { at: T0, by: 'ana', action: 'approve release-manager of r1 at beta', reason: 'looks good' },
+      {
+        at: T0,
+        stage: 'beta',
+        by: 'ana',
+        action: 'approve release-manager of r1 at beta',
+        reason: 'looks good',
+      },
     ]);
     expect(sb.run('gamma').release).toBe(1);
   });

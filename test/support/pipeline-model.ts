@@ -1,0 +1,372 @@
+/**
+ * A model of what happens to a pipeline, for property tests: random steps (new releases,
+ * deployment results, alarms, time passing, rollbacks, gates, expedites) turned into
+ * requests to the real rules against the current state.
+ */
+import fc from 'fast-check';
+import {
+  type AlarmState,
+  admitTargets,
+  BUSINESS_HOURS,
+  createRelease,
+  evaluateBlockers,
+  expedite,
+  failStage,
+  hours,
+  manualRollback,
+  type PipelineDefinition,
+  type PipelineState,
+  parsePipelineDefinition,
+  type RuleContext,
+  recordBake,
+  recordDeployment,
+  restartRun,
+  type StageOutcome,
+  setKnownBad,
+  setPromotions,
+  TerminalError,
+  Topology,
+  type Transition,
+} from '../../core/index.js';
+import { initialState, release, stage, target } from './fixtures.js';
+
+/** beta → gamma → prod-1 (two targets, two time zones) → prod-2a and prod-2b (fan-out). */
+export const definition: PipelineDefinition = parsePipelineDefinition({
+  name: 'api',
+  kind: 'application',
+  source: { repository: 'api', branch: 'main' },
+  stages: [
+    stage('beta', null, { bake: { durationSeconds: hours(1), minDataPoints: 10 } }),
+    stage('gamma', 'beta'),
+    stage('prod-1', 'gamma', {
+      phase: 'production',
+      wave: 1,
+      timeWindow: BUSINESS_HOURS,
+      targets: [
+        target('p1-dub'),
+        target('p1-nyc', {
+          region: 'us-east-1',
+          timeZone: 'America/New_York',
+          alarms: { rollback: 'p1-nyc-rollback', aggregate: 'team-aggregate-use1' },
+        }),
+      ],
+    }),
+    stage('prod-2a', 'prod-1', {
+      phase: 'production',
+      wave: 2,
+      timeWindow: BUSINESS_HOURS,
+      targets: [target('p2a-syd', { region: 'ap-southeast-2', timeZone: 'Australia/Sydney' })],
+    }),
+    stage('prod-2b', 'prod-1', {
+      phase: 'production',
+      wave: 2,
+      targets: [target('p2b-fra', { region: 'eu-central-1', timeZone: 'Europe/Berlin' })],
+    }),
+  ],
+  organisationAlarms: ['org-large-scale-event'],
+});
+export const topology = new Topology(definition);
+/** 1000 per `npm test`; scripts/check-safety-mutants.sh asks for more. */
+export const RUNS = Number(process.env.SAFETY_RUNS ?? 1000);
+export const STAGES = topology.stageNames;
+export const ALARMS = [
+  ...new Set(
+    definition.stages.flatMap((s) =>
+      s.targets.flatMap((t) => [t.alarms.aggregate, t.alarms.rollback]),
+    ),
+  ),
+].concat('org-large-scale-event');
+
+/** One random happening; numbers pick a stage, target or release when it is applied. */
+export type Step =
+  | { kind: 'create' }
+  /** The natural next step of one active run: admit, finish a deployment, pass a bake. */
+  | { kind: 'progress'; pick: number }
+  /** `stale`: blockers evaluated before a promotion gate closed (the core must not trust them). */
+  | { kind: 'admit'; stage: number; stale: boolean }
+  | { kind: 'deployment'; stage: number; target: number; ok: boolean }
+  | { kind: 'bake'; stage: number; verdict: 'passed' | 'failed' | 'baking' }
+  | { kind: 'alarm-during-run'; stage: number }
+  | { kind: 'toggle-alarm'; alarm: number }
+  | { kind: 'advance'; hours: number }
+  | { kind: 'known-bad'; release: number; present: boolean }
+  | { kind: 'rollback'; stage: number; targets: number; to: number | null }
+  | { kind: 'promotions'; stage: number; direction: 'in' | 'out'; enabled: boolean }
+  | { kind: 'restart'; stage: number }
+  | { kind: 'expedite' };
+
+export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 50, arbitrary: fc.record({ kind: fc.constant('progress' as const), pick: fc.nat() }) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'create' as const }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('admit' as const),
+      stage: fc.nat(),
+      stale: fc.boolean(),
+    }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('deployment' as const),
+      stage: fc.nat(),
+      target: fc.nat(),
+      ok: fc.integer({ min: 1, max: 100 }).map((n) => n <= 85),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('bake' as const),
+      stage: fc.nat(),
+      verdict: fc.constantFrom(
+        'passed' as const,
+        'passed' as const,
+        'passed' as const,
+        'failed' as const,
+        'baking' as const,
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('alarm-during-run' as const), stage: fc.nat() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('toggle-alarm' as const), alarm: fc.nat() }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('advance' as const),
+      hours: fc.integer({ min: 1, max: 30 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('known-bad' as const),
+      release: fc.nat(),
+      present: fc.boolean(),
+    }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('rollback' as const),
+      stage: fc.nat(),
+      targets: fc.nat(),
+      to: fc.option(fc.nat(), { nil: null }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('promotions' as const),
+      stage: fc.nat(),
+      direction: fc.constantFrom('in' as const, 'out' as const),
+      enabled: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), stage: fc.nat() }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'expedite' as const }) },
+);
+
+/** A request to a rule, ready to be applied (and applied again, for the duplicate check). */
+export type Request = (context: RuleContext, state: PipelineState) => Transition;
+
+/** Everything the rules decided so far, and the world around them. */
+export class World {
+  state: PipelineState = initialState(topology);
+  clock = Date.parse('2026-11-23T08:00:00.000Z');
+  alarms: Record<string, AlarmState> = Object.fromEntries(
+    ALARMS.map((a) => [a, 'OK' as AlarmState]),
+  );
+  outcomes = new Map<string, StageOutcome>();
+  approved = new Set<string>();
+  maxStarted = new Map<string, number>();
+  supersededAt = new Map<number, Set<string>>();
+  /** What each target runs and last had approved, as the events tell it (not the rules' own state). */
+  deployedAt = new Map<string, number | null>();
+  lastApprovedAt = new Map<string, number>();
+  /** Per stage, the normal run in progress: what its targets ran before and which it touched. */
+  runs = new Map<
+    string,
+    { before: Map<string, number | null>; touched: Set<string>; failed: boolean }
+  >();
+
+  get context(): RuleContext {
+    return { topology, now: new Date(this.clock).toISOString() };
+  }
+}
+
+/** The state of a stage the model knows exists. */
+export function stageOf(world: World, name: string) {
+  const state = world.state.stages[name];
+  if (state === undefined) throw new Error(`no stage ${name} in the model`);
+  return state;
+}
+
+export const pick = <T>(items: readonly T[], n: number): T | undefined =>
+  items.length === 0 ? undefined : items[n % items.length];
+
+/** Turns a random step into a request against the current state, or `null` if it does not apply. */
+export function toRequest(world: World, step: Step): Request | null {
+  const stageName = 'stage' in step ? (pick(STAGES, step.stage) as string) : '';
+  const run = stageName ? (world.state.stages[stageName]?.run ?? null) : null;
+  switch (step.kind) {
+    case 'create': {
+      const number = (world.state.meta.latestRelease ?? 0) + 1;
+      return (c, s) => createRelease(c, s, { release: release(number) });
+    }
+    case 'progress': {
+      const active = STAGES.filter((name) => world.state.stages[name]?.run !== null);
+      const name = pick(active, step.pick);
+      if (name === undefined) return null;
+      const current = world.state.stages[name]?.run;
+      if (current === undefined || current === null) return null;
+      const waiting = Object.values(current.targets).some((t) => t.status === 'waiting');
+      const busy = Object.values(current.targets).some(
+        (t) => t.status === 'deploying' || t.status === 'rolling-back',
+      );
+      const index = STAGES.indexOf(name);
+      if (current.step === 'baking')
+        return toRequest(world, { kind: 'bake', stage: index, verdict: 'passed' });
+      if (busy)
+        return toRequest(world, { kind: 'deployment', stage: index, target: step.pick, ok: true });
+      if (waiting && current.kind === 'normal') {
+        // Waiting on a window: let time pass until it opens.
+        if (world.state.stages[name]?.run?.blockers.some((b) => b.kind === 'time-window'))
+          world.clock += 6 * 3_600_000;
+        return toRequest(world, { kind: 'admit', stage: index, stale: false });
+      }
+      return null;
+    }
+    case 'admit': {
+      if (run === null || run.kind !== 'normal') return null;
+      const stageDefinition = topology.stage(stageName);
+      const evaluations = Object.fromEntries(
+        stageDefinition.targets.map((t) => [
+          t.id,
+          evaluateBlockers({
+            definition,
+            stage: stageDefinition,
+            target: t,
+            release: release(run.release),
+            promotionsIn: step.stale ? { enabled: true } : stageOf(world, stageName).promotionsIn,
+            alarms: world.alarms,
+            knownBad: world.state.meta.knownBad,
+            overrides: world.state.meta.overrides,
+            now: new Date(world.clock),
+          }),
+        ]),
+      );
+      return (c, s) => admitTargets(c, s, { stage: stageName, seq: run.seq, evaluations });
+    }
+    case 'deployment': {
+      if (run === null) return null;
+      const busy = Object.entries(run.targets).filter(
+        ([, t]) => t.status === 'deploying' || t.status === 'rolling-back',
+      );
+      const chosen = pick(busy, step.target);
+      if (chosen === undefined) return null;
+      return (c, s) =>
+        recordDeployment(c, s, {
+          stage: stageName,
+          seq: run.seq,
+          target: chosen[0],
+          kind: chosen[1].status === 'deploying' ? 'normal' : 'rollback',
+          result: step.ok ? 'succeeded' : 'failed',
+          reason: 'random',
+        });
+    }
+    case 'bake': {
+      if (run === null || run.step !== 'baking') return null;
+      const verdict =
+        step.verdict === 'passed'
+          ? { verdict: 'passed' as const }
+          : step.verdict === 'failed'
+            ? { verdict: 'failed' as const, reason: 'aggregate alarm fired' }
+            : {
+                verdict: 'baking' as const,
+                remainingSeconds: 60,
+                missingDataPoints: 3,
+                checkAt: world.context.now,
+              };
+      return (c, s) => recordBake(c, s, { stage: stageName, seq: run.seq, verdict });
+    }
+    case 'alarm-during-run':
+      if (run === null) return null;
+      return (c, s) =>
+        failStage(c, s, { stage: stageName, seq: run.seq, reason: 'rollback alarm in ALARM' });
+    case 'toggle-alarm': {
+      const alarm = pick(ALARMS, step.alarm) as string;
+      world.alarms[alarm] = world.alarms[alarm] === 'ALARM' ? 'OK' : 'ALARM';
+      return null;
+    }
+    case 'advance':
+      world.clock += step.hours * 3_600_000;
+      return null;
+    case 'known-bad': {
+      const latest = world.state.meta.latestRelease;
+      if (latest === null) return null;
+      const value = `r${(step.release % latest) + 1}`;
+      const entry = {
+        kind: 'release' as const,
+        value,
+        by: 'ana',
+        reason: 'bad',
+        at: world.context.now,
+      };
+      return (c, s) => setKnownBad(c, s, { entry, present: step.present });
+    }
+    case 'rollback': {
+      const ids = topology.stage(stageName).targets.map((t) => t.id);
+      const chosen = ids.filter((_, i) => ((step.targets % (2 ** ids.length - 1)) + 1) & (1 << i));
+      const to =
+        step.to === null ? null : (step.to % Math.max(1, world.state.meta.latestRelease ?? 1)) + 1;
+      return (c, s) =>
+        manualRollback(c, s, {
+          targets: chosen.map((t) => ({ stage: stageName, target: t })),
+          to,
+          by: 'ana',
+          reason: 'regression',
+        });
+    }
+    case 'promotions':
+      return (c, s) =>
+        setPromotions(c, s, {
+          stage: stageName,
+          direction: step.direction,
+          enabled: step.enabled,
+          by: 'ana',
+          reason: 'test',
+        });
+    case 'restart':
+      if (run === null) return null;
+      return (c, s) => restartRun(c, s, { stage: stageName, seq: run.seq, attempt: run.attempt });
+    case 'expedite': {
+      const latest = world.state.meta.latestRelease;
+      if (latest === null) return null;
+      return (c, s) =>
+        expedite(c, s, {
+          release: latest,
+          approver: 'principal',
+          reason: 'security fix',
+          bakeFactor: 0.5,
+        });
+    }
+  }
+}
+
+/** Applies a request; a refused one (a terminal rule error) changes nothing. */
+export function attempt(world: World, request: Request): Transition | null {
+  try {
+    return request(world.context, world.state);
+  } catch (error) {
+    if (error instanceof TerminalError) return null;
+    throw error;
+  }
+}
