@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Breaks one promotion rule at a time and checks that the model-based safety test
-# (test/unit/promotion/safety-properties.test.ts) fails for each. A mutant that survives
+# Breaks one promotion rule at a time and checks that the model-based tests
+# (test/unit/promotion/safety-properties.test.ts and crash-retry.test.ts) fail for each. A mutant that survives
 # means the test would not notice that rule being wrong.
 #
 # Usage: scripts/check-safety-mutants.sh     (needs a clean core/: it restores files with git)
@@ -22,7 +22,7 @@ if old not in text:
     sys.exit(f"mutation source not found in {path}: {old!r}")
 open(path, 'w').write(text.replace(old, new, 1))
 PY
-  if SAFETY_RUNS=${SAFETY_RUNS:-4000} npx vitest run test/unit/promotion/safety-properties.test.ts >/dev/null 2>&1; then
+  if SAFETY_RUNS=${SAFETY_RUNS:-4000} npx vitest run test/unit/promotion/safety-properties.test.ts test/unit/promotion/crash-retry.test.ts >/dev/null 2>&1; then
     echo "SURVIVED  $label"
     survivors=$((survivors + 1))
   else
@@ -41,6 +41,7 @@ mutate core/promotion/run.ts 'if (target.status !== expected) {' "if (target.sta
 mutate core/promotion/run.ts 'held > (state.lastPromoted ?? 0) && held < run.release) {' 'held > (state.lastPromoted ?? 0) && held > run.release) {' 'a held approved release is dropped without an outcome'
 mutate core/promotion/flow.ts 'if (run !== null && runHasNotStarted(run) && run.release < release) {' "if (run !== null && run.kind === 'normal' && run.step !== 'rolling-back' && run.release < release) {" 'a running stage is interrupted by a newer release'
 mutate core/promotion/run.ts "draft.outcome(run.release, stage, { status: 'rejected', at: draft.now, reason });" "draft.outcome(run.release, stage, { status: 'approved', at: draft.now });" 'a failed run does not reject its release'
+mutate core/promotion/transition.ts '[...changed].reverse().map(' '[...changed].map(' 'items are written causes first, so a crash between writes loses effects'
 
 echo "$survivors mutant(s) survived"
 [ "$survivors" -eq 0 ]
