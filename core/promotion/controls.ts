@@ -44,6 +44,10 @@ export interface PromotionsRequest {
 /**
  * Opens or closes a stage's promotion gate. Opening the way in lets the stage take its
  * pending release; opening the way out hands on the release approved while it was closed.
+ *
+ * @example
+ * setPromotions(ctx, state, { stage: 'prod-1', direction: 'in', enabled: true, by: 'ana', reason: 'fixed in r12' });
+ * // Promotions Enabled; prod-1 takes its pending r12 (Stage Started)
  */
 export const setPromotions = rule((draft, input: PromotionsRequest) => {
   const key = input.direction === 'in' ? 'promotionsIn' : 'promotionsOut';
@@ -75,7 +79,13 @@ export const setPromotions = rule((draft, input: PromotionsRequest) => {
   if (input.enabled && input.direction === 'out') promoteOut(draft, input.stage);
 });
 
-/** Records an override (who, why, until when); blockers it matches stop blocking until then. */
+/**
+ * Records an override (who, why, until when); blockers it matches stop blocking until then.
+ *
+ * @example
+ * recordOverride(ctx, state, { override: { id: 'o-1', kind: 'alarm', subject: 'payments-aggregate-use1',
+ *   stage: 'prod-w2-z1', release: 12, by: 'ana', reason: 'r12 is the fix', at: now, until: in4h } });
+ */
 export const recordOverride = rule((draft, input: { readonly override: Override }) => {
   const { override } = input;
   if (draft.meta.overrides.some((existing) => existing.id === override.id)) {
@@ -105,7 +115,12 @@ export const recordOverride = rule((draft, input: { readonly override: Override 
   });
 });
 
-/** Adds or removes a known-bad release, artifact or dependency; releases containing one are blocked. */
+/**
+ * Adds or removes a known-bad release, artifact or dependency; releases containing one are blocked.
+ *
+ * @example
+ * setKnownBad(ctx, state, { entry: { kind: 'dependency', value: 'log4j-core@2.14.1', by: 'ana', reason: 'CVE-2021-44228', at: now }, present: true });
+ */
 export const setKnownBad = rule(
   (draft, input: { readonly entry: KnownBad; readonly present: boolean }) => {
     const same = (entry: KnownBad) =>
@@ -141,6 +156,10 @@ export interface ExpediteRequest {
 /**
  * Expedites the newest release after a recorded approval: its bakes are shortened, it
  * still takes every step, and no other release enters a stage until it is done.
+ *
+ * @example
+ * expedite(ctx, state, { release: 12, approver: 'principal@example.com', reason: 'CVE fix', bakeFactor: 0.1 });
+ * // a 12 h bake becomes 72 min for r12; r13, created meanwhile, waits until r12 is everywhere
  */
 export const expedite = rule((draft, input: ExpediteRequest) => {
   const current = draft.meta.expedite;

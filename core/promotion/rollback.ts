@@ -79,6 +79,10 @@ function currentRelease(draft: Draft, stage: string, target: string): ReleaseNum
  * normal run in those stages is stopped and its release rejected there (its other touched
  * targets roll back automatically), and promotions into and out of the stages are
  * disabled until someone enables them again.
+ *
+ * @example
+ * manualRollback(ctx, state, { targets: [{ stage: 'prod-w1-z1', target: 'prod-w1-z1-use1' }], to: null, by: 'ana', reason: 'latency' });
+ * // prod-w1-z1-use1: r9 → r8; Promotions Disabled (in, out); Rollback Started; starts api-prod-w1-z1-rollback6-1
  */
 export const manualRollback = rule((draft, input: RollbackRequest) => {
   if (input.targets.length === 0)

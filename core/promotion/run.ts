@@ -155,6 +155,11 @@ export interface DeploymentResult extends RunRef {
 /**
  * Records the end of one target's deployment or rollback. The last success of a normal
  * run starts its bake; a failure fails the run, which rolls every touched target back.
+ *
+ * @example
+ * // prod-1 deploys r2 to prod-1-a (done) and prod-1-b, which fails; both ran r1 before:
+ * recordDeployment(ctx, state, { stage: 'prod-1', seq: 5, target: 'prod-1-b', kind: 'normal', result: 'failed', reason: 'health checks' });
+ * // r2 rejected at prod-1; Deployment Failed, Rollback Started; both targets rolling back to r1
  */
 export const recordDeployment = rule((draft, input: DeploymentResult) => {
   const run = activeRun(draft, input);
@@ -278,6 +283,10 @@ function recordRollbackResult(
  * Where a failed run rolls a target back to: the release it ran before the run if that
  * one was approved there, else its newest approved release, else what it ran before
  * (`null`: the target's state before its first deployment by Release Captain).
+ *
+ * @example
+ * automaticRollbackTarget({ before: 3, … }, { deployed: 3, approved: [1, 2, 3] }); // 3
+ * automaticRollbackTarget({ before: 4, … }, { deployed: 4, approved: [1, 2, 3] }); // 3 (r4 was never approved there)
  */
 export function automaticRollbackTarget(
   target: TargetRun,
@@ -354,7 +363,13 @@ export function finishRollback(draft: Draft, stage: string): void {
   take(draft, stage);
 }
 
-/** Ends a run with an explicit failure: an alarm during the deployment, a failed test, a timeout. */
+/**
+ * Ends a run with an explicit failure: an alarm during the deployment, a failed test, a timeout.
+ *
+ * @example
+ * failStage(ctx, state, { stage: 'gamma', seq: 4, reason: 'alarm api-onebox-use1 in ALARM' });
+ * // r9 rejected at gamma; every target it touched rolls back
+ */
 export const failStage = rule((draft, input: RunRef & { readonly reason: string }) => {
   const run = activeRun(draft, input);
   if (run === null) return;
@@ -368,6 +383,10 @@ export const failStage = rule((draft, input: RunRef & { readonly reason: string 
 /**
  * Applies a bake verdict (see `evaluateBake`): passed → the approval steps, or approval
  * when there are none; failed → rollback; still baking → nothing changes.
+ *
+ * @example
+ * recordBake(ctx, state, { stage: 'gamma', seq: 4, verdict: { verdict: 'passed' } });
+ * // gamma approves r9 (Stage Approved), promotes it (Release Promoted), takes its pending release
  */
 export const recordBake = rule((draft, input: RunRef & { readonly verdict: BakeVerdict }) => {
   const run = activeRun(draft, input);
@@ -397,7 +416,13 @@ export interface ApprovalStepResult extends RunRef {
   readonly reason: string;
 }
 
-/** Records one approval step; the last one to pass approves the stage, any failure fails it. */
+/**
+ * Records one approval step; the last one to pass approves the stage, any failure fails it.
+ *
+ * @example
+ * recordApprovalStep(ctx, state, { stage: 'beta', seq: 2, step: 'api-tests', passed: false, by: 'tests', reason: '3 failed' });
+ * // r4 rejected at beta; rollback
+ */
 export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
   const run = activeRun(draft, input);
   if (run === null) return;
@@ -463,6 +488,9 @@ function approve(draft: Draft, stage: string): void {
  * Starts the run again under a new attempt number, when its execution is gone (a crash,
  * a restart of the local runtime). The attempt is part of the execution name, so a
  * restart is a recorded decision and the same attempt cannot start twice.
+ *
+ * @example
+ * restartRun(ctx, state, { stage: 'gamma', seq: 4, attempt: 1 }); // starts api-gamma-r9-2
  */
 export const restartRun = rule((draft, input: RunRef & { readonly attempt: number }) => {
   const run = activeRun(draft, input);
