@@ -19,73 +19,80 @@ import {
 import { allTargets, drive, release, Sandbox, T0 } from '../../support/fixtures.js';
 
 type Request = (c: RuleContext, s: PipelineState) => Transition;
+type Setup = 'r3 waiting at beta' | 'r3 deploying at beta' | 'r3 baking at beta';
 
-/** A sandbox with r1 and r2 approved up to prod-1, and r3 deploying at beta. */
-function busy(): Sandbox {
+/** r1 and r2 approved everywhere, then r3 at beta in the state the row asks for. */
+function prepare(setup: Setup): Sandbox {
   const sb = new Sandbox();
   for (const n of [1, 2]) {
     drive.create(sb, n);
     for (const s of ['beta', 'gamma', 'prod-1', 'prod-2']) drive.pass(sb, s);
   }
   drive.create(sb, 3);
-  drive.admit(sb, 'beta');
+  if (setup !== 'r3 waiting at beta') drive.admit(sb, 'beta');
+  if (setup === 'r3 baking at beta') drive.finish(sb, 'beta');
   return sb;
 }
 
-// Property 7: each rule, given the same request twice, changes nothing the second time.
-describe.each<[string, (sb: Sandbox) => Request]>([
-  ['createRelease', () => (c, s) => createRelease(c, s, { release: release(4) })],
-  [
-    'admitTargets',
-    (sb) => (c, s) =>
+const seq = (sb: Sandbox) => sb.run('beta').seq;
+
+// Property 7: every rule, given the same request twice, changes nothing the second time.
+it.each<{ rule: string; setup: Setup; request: (sb: Sandbox) => Request }>([
+  {
+    rule: 'createRelease',
+    setup: 'r3 waiting at beta',
+    request: () => (c, s) => createRelease(c, s, { release: release(4) }),
+  },
+  {
+    rule: 'admitTargets',
+    setup: 'r3 waiting at beta',
+    request: (sb) => (c, s) =>
       admitTargets(c, s, {
         stage: 'beta',
-        seq: sb.run('beta').seq,
+        seq: seq(sb),
         evaluations: allTargets(sb.topology, 'beta'),
       }),
-  ],
-  [
-    'recordDeployment',
-    (sb) => (c, s) =>
+  },
+  {
+    rule: 'recordDeployment',
+    setup: 'r3 deploying at beta',
+    request: (sb) => (c, s) =>
       recordDeployment(c, s, {
         stage: 'beta',
-        seq: sb.run('beta').seq,
+        seq: seq(sb),
         target: 'beta-t1',
         kind: 'normal',
         result: 'succeeded',
       }),
-  ],
-  [
-    'recordDeployment (failed)',
-    (sb) => (c, s) =>
+  },
+  {
+    rule: 'recordDeployment (failed)',
+    setup: 'r3 deploying at beta',
+    request: (sb) => (c, s) =>
       recordDeployment(c, s, {
         stage: 'beta',
-        seq: sb.run('beta').seq,
+        seq: seq(sb),
         target: 'beta-t1',
         kind: 'normal',
         result: 'failed',
         reason: 'x',
       }),
-  ],
-  [
-    'failStage',
-    (sb) => (c, s) => failStage(c, s, { stage: 'beta', seq: sb.run('beta').seq, reason: 'alarm' }),
-  ],
-  [
-    'recordBake (after deploying)',
-    (sb) => {
-      drive.finish(sb, 'beta');
-      return (c, s) =>
-        recordBake(c, s, {
-          stage: 'beta',
-          seq: sb.run('beta').seq,
-          verdict: { verdict: 'passed' },
-        });
-    },
-  ],
-  [
-    'setPromotions',
-    () => (c, s) =>
+  },
+  {
+    rule: 'failStage',
+    setup: 'r3 deploying at beta',
+    request: (sb) => (c, s) => failStage(c, s, { stage: 'beta', seq: seq(sb), reason: 'alarm' }),
+  },
+  {
+    rule: 'recordBake',
+    setup: 'r3 baking at beta',
+    request: (sb) => (c, s) =>
+      recordBake(c, s, { stage: 'beta', seq: seq(sb), verdict: { verdict: 'passed' } }),
+  },
+  {
+    rule: 'setPromotions',
+    setup: 'r3 waiting at beta',
+    request: () => (c, s) =>
       setPromotions(c, s, {
         stage: 'gamma',
         direction: 'out',
@@ -93,10 +100,11 @@ describe.each<[string, (sb: Sandbox) => Request]>([
         by: 'ana',
         reason: 'x',
       }),
-  ],
-  [
-    'recordOverride',
-    () => (c, s) =>
+  },
+  {
+    rule: 'recordOverride',
+    setup: 'r3 waiting at beta',
+    request: () => (c, s) =>
       recordOverride(c, s, {
         override: {
           id: 'o-1',
@@ -110,60 +118,68 @@ describe.each<[string, (sb: Sandbox) => Request]>([
           until: '2026-11-24T00:00:00.000Z',
         },
       }),
-  ],
-  [
-    'setKnownBad',
-    () => (c, s) =>
+  },
+  {
+    rule: 'setKnownBad',
+    setup: 'r3 waiting at beta',
+    request: () => (c, s) =>
       setKnownBad(c, s, {
         entry: { kind: 'release', value: 'r2', by: 'ana', reason: 'x', at: T0 },
         present: true,
       }),
-  ],
-  [
-    'expedite',
-    () => (c, s) => expedite(c, s, { release: 3, approver: 'p', reason: 'x', bakeFactor: 0.5 }),
-  ],
-  [
-    'manualRollback',
-    () => (c, s) =>
+  },
+  {
+    rule: 'expedite',
+    setup: 'r3 waiting at beta',
+    request: () => (c, s) =>
+      expedite(c, s, { release: 3, approver: 'p', reason: 'x', bakeFactor: 0.5 }),
+  },
+  {
+    rule: 'manualRollback',
+    setup: 'r3 waiting at beta',
+    request: () => (c, s) =>
       manualRollback(c, s, {
         targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
         to: null,
         by: 'ana',
         reason: 'x',
       }),
-  ],
-  [
-    'restartRun',
-    (sb) => (c, s) => restartRun(c, s, { stage: 'beta', seq: sb.run('beta').seq, attempt: 1 }),
-  ],
-  [
-    'recordApprovalStep (stale run)',
-    () => (c, s) =>
-      recordApprovalStep(c, s, {
-        stage: 'beta',
-        seq: 99,
-        step: 'x',
-        passed: true,
-        by: 'a',
-        reason: 'x',
-      }),
-  ],
-])('%s', (_name, build) => {
-  it('changes nothing when the same request arrives again', () => {
-    // Prepare
-    const sb = busy();
-    const request = build(sb);
-    const first = request(sb.context, sb.state);
-    expect(first.writes.length > 0 || first.note !== null).toBe(true);
+  },
+  {
+    rule: 'restartRun',
+    setup: 'r3 deploying at beta',
+    request: (sb) => (c, s) => restartRun(c, s, { stage: 'beta', seq: seq(sb), attempt: 1 }),
+  },
+])('$rule: the same request twice changes nothing the second time', ({ setup, request: build }) => {
+  // Prepare
+  const sb = prepare(setup);
+  const request = build(sb);
+  const first = request(sb.context, sb.state);
+  expect(first.writes.length, 'the first request must change something').toBeGreaterThan(0);
 
-    // Act
-    const second = request(sb.context, first.state);
+  // Act
+  const second = request(sb.context, first.state);
 
-    // Assess
-    expect(second.state).toBe(first.state);
-    expect(second.writes).toEqual([]);
-    expect(second.events).toEqual([]);
-    expect(second.starts).toEqual([]);
+  // Assess
+  expect(second.state).toBe(first.state);
+  expect(second.writes).toEqual([]);
+  expect(second.events).toEqual([]);
+  expect(second.starts).toEqual([]);
+});
+
+describe('a late request for a run that is over', () => {
+  it('changes nothing and says why', () => {
+    const sb = prepare('r3 baking at beta');
+    drive.bakePassed(sb, 'beta');
+    const late = recordApprovalStep(sb.context, sb.state, {
+      stage: 'beta',
+      seq: 3,
+      step: 'x',
+      passed: true,
+      by: 'a',
+      reason: 'x',
+    });
+    expect(late.writes).toEqual([]);
+    expect(late.note).toBe('run 3 of beta is no longer active (superseded, finished or replaced)');
   });
 });
