@@ -86,8 +86,6 @@ export interface StageState {
   /** Last run number used; the next run is `runSeq + 1`. */
   readonly runSeq: number;
   readonly lastApproved: ReleaseNumber | null;
-  /** The last approved release handed to the next stages (less than `lastApproved` while promotions out are disabled). */
-  readonly lastPromoted: ReleaseNumber | null;
   /**
    * The newest release this stage took into a run (safety property 2): an older one, or
    * the same one again, never enters, even if its run failed before deploying anything.
@@ -107,7 +105,6 @@ export function initialStageState(stage: string, targetIds: readonly string[]): 
     run: null,
     runSeq: 0,
     lastApproved: null,
-    lastPromoted: null,
     newestStarted: null,
     targets: Object.fromEntries(targetIds.map((id) => [id, { deployed: null, approved: [] }])),
   };

@@ -1,13 +1,13 @@
 import { RuleViolationError } from '../errors.js';
 import type { KnownBad, Override } from '../model/controls.js';
 import { type Release, releaseLabel } from '../model/release.js';
-import { admitNewRelease, inFlight, promoteOut, take } from './flow.js';
+import { inFlight } from './flow.js';
 import { rule } from './rule.js';
 
 /**
- * Records a new release and lets it enter the first stages. Release numbers come from
- * the pipeline item: a release must be exactly the next one, and recording the same
- * release twice changes nothing.
+ * Records a new release; settling then lets it enter the first stages (unless an expedite
+ * holds it). Release numbers come from the pipeline item: a release must be exactly the
+ * next one, and recording the same release twice changes nothing.
  *
  * @example
  * createRelease(ctx, state, { release: r43 }); // Release Created; r43 pending (or in flight) at beta
@@ -30,7 +30,6 @@ export const createRelease = rule((draft, input: { readonly release: Release }) 
     release: number,
     data: { commit: input.release.headCommit, commits: input.release.commits.length },
   });
-  admitNewRelease(draft, number);
 });
 
 export interface PromotionsRequest {
@@ -75,8 +74,6 @@ export const setPromotions = rule((draft, input: PromotionsRequest) => {
     action: `${input.enabled ? 'enable' : 'disable'} promotions ${input.direction} of ${input.stage}`,
     reason: input.reason,
   });
-  if (input.enabled && input.direction === 'in') take(draft, input.stage);
-  if (input.enabled && input.direction === 'out') promoteOut(draft, input.stage);
 });
 
 /**

@@ -121,50 +121,61 @@ export function startRun(draft: Draft, stage: string, run: StageRun): void {
 }
 
 /**
- * Hands the stage's last approved release to the next stages, unless promotions out are
- * disabled or an expedited release is in flight and this is not it (then it waits here
- * and goes on when the gate opens).
+ * Whether `stage` has already been offered `release` or something newer: pending there,
+ * running there, taken there before, or passed over for a newer one. Promotion is derived
+ * from this, not remembered, so an offer lost to a crash is simply made again.
+ */
+export function hasSeen(draft: Draft, stage: string, release: ReleaseNumber): boolean {
+  const state = draft.stage(stage);
+  const running = state.run?.kind === 'normal' ? state.run.release : 0;
+  return Math.max(state.pending ?? 0, state.newestStarted ?? 0, running) >= release;
+}
+
+/**
+ * Hands the stage's last approved release to each next stage that has not seen it,
+ * unless promotions out are disabled or an expedited release is in flight and this is not
+ * it (then it waits here and goes on when the gate opens).
  */
 export function promoteOut(draft: Draft, stage: string): void {
   const state = draft.stage(stage);
   const release = state.lastApproved;
-  if (release === null || (state.lastPromoted ?? 0) >= release || !state.promotionsOut.enabled)
-    return;
+  if (release === null || !state.promotionsOut.enabled) return;
   const expedite = draft.meta.expedite;
   if (expedite !== null && expedite.release !== release) return;
 
-  draft.setStage(stage, { lastPromoted: release });
   for (const next of draft.topology.downstreamOf(stage)) {
-    draft.emit({ type: 'Release Promoted', stage, release, data: { to: next } });
+    if (hasSeen(draft, next, release)) continue;
+    draft.emit({
+      type: 'Release Promoted',
+      stage,
+      release,
+      occurrence: `to:${next}`,
+      data: { to: next },
+    });
     offer(draft, next, release);
   }
 }
 
-/**
- * A new release enters the pipeline at its first stages, unless an expedited release is
- * in flight: then it waits in the pipeline item until the expedite ends.
- */
-export function admitNewRelease(draft: Draft, release: ReleaseNumber): void {
-  if (draft.meta.expedite !== null) return;
-  for (const root of draft.topology.roots) offer(draft, root, release);
+/** Whether the stage approved `release` and holds it for a next stage that has not seen it. */
+export function holds(draft: Draft, stage: string, release: ReleaseNumber): boolean {
+  return (
+    draft.stage(stage).lastApproved === release &&
+    draft.topology.downstreamOf(stage).some((next) => !hasSeen(draft, next, release))
+  );
 }
 
 /**
- * Whether a release can still move: pending or running somewhere, or approved and held
- * at a stage whose promotions out are closed.
+ * Whether a release can still move: pending or running (not rolling back) somewhere, or
+ * approved and held at a stage for a next stage.
  */
 export function inFlight(draft: Draft, release: ReleaseNumber): boolean {
   return draft.topology.stageNames.some((name) => {
     const state = draft.stage(name);
-    const held =
-      state.lastApproved === release &&
-      (state.lastPromoted ?? 0) < release &&
-      draft.topology.downstreamOf(name).length > 0;
-    return (
-      state.pending === release ||
-      (state.run?.kind === 'normal' && state.run.release === release) ||
-      held
-    );
+    const running =
+      state.run?.kind === 'normal' &&
+      state.run.step !== 'rolling-back' &&
+      state.run.release === release;
+    return state.pending === release || running || holds(draft, name, release);
   });
 }
 
@@ -175,8 +186,8 @@ export function everywhere(draft: Draft, release: ReleaseNumber): boolean {
 
 /**
  * Ends an expedite once its release is approved at every last stage or can no longer
- * move (rejected or superseded), then lets the held releases go: the newest release
- * enters the first stages and every stage hands on what it approved meanwhile.
+ * move (rejected or superseded). Releases created during it were held; only the newest
+ * of them goes on, the others are superseded at the first stages.
  */
 export function settleExpedite(draft: Draft): void {
   const expedite = draft.meta.expedite;
@@ -185,13 +196,35 @@ export function settleExpedite(draft: Draft): void {
 
   draft.setMeta({ expedite: null });
   const latest = draft.meta.latestRelease ?? expedite.release;
-  // Releases created during the expedite were held; only the newest of them goes on.
   for (let held = expedite.release + 1; held < latest; held++) {
-    for (const root of draft.topology.roots) supersede(draft, root, held, latest);
+    for (const root of draft.topology.roots) {
+      if (!hasSeen(draft, root, held)) supersede(draft, root, held, latest);
+    }
   }
-  admitNewRelease(draft, latest);
+}
+
+/**
+ * Brings the pipeline to rest after a decision: the newest release enters the first
+ * stages, every stage hands on what it approved, idle stages take their pending release,
+ * an expedite that is over ends. Everything here is derived from the stored state, so it
+ * also completes the work of a request that died between two writes: whichever request
+ * comes next (or the reconciler) finishes it.
+ */
+export function settle(draft: Draft): void {
+  settleExpedite(draft);
+  const latest = draft.meta.latestRelease;
+  if (latest !== null && draft.meta.expedite === null) {
+    for (const root of draft.topology.roots) {
+      if (!hasSeen(draft, root, latest)) offer(draft, root, latest);
+    }
+  }
   for (const stage of draft.topology.stageNames) {
     promoteOut(draft, stage);
     take(draft, stage);
+  }
+  // Promotions above may have ended the expedite (its release is now everywhere).
+  if (draft.meta.expedite !== null) {
+    settleExpedite(draft);
+    if (draft.meta.expedite === null) settle(draft);
   }
 }

@@ -1,18 +1,28 @@
-import { settleExpedite } from './flow.js';
+import { settle } from './flow.js';
 import { Draft, type PipelineState, type RuleContext, type Transition } from './transition.js';
 
 /** A pure decision: the state before, the request, and what changes. */
 export type Rule<Input> = (context: RuleContext, state: PipelineState, input: Input) => Transition;
 
 /**
- * Wraps a draft-editing function as a {@link Rule}. Every rule ends by checking whether an
- * expedite is over, so the held releases move in the same decision that ended it.
+ * Wraps a draft-editing function as a {@link Rule}. Every rule ends by settling the
+ * pipeline (see `settle`), so whatever a crash left undone is done by the next decision.
  */
 export function rule<Input>(apply: (draft: Draft, input: Input) => void): Rule<Input> {
   return (context, state, input) => {
     const draft = new Draft(context, state);
     apply(draft, input);
-    settleExpedite(draft);
+    settle(draft);
     return draft.finish();
   };
 }
+
+/**
+ * Decides nothing new and settles the pipeline: what the scheduled reconciler (in the
+ * cloud) and start-up (locally) run to finish work a crash left half-written.
+ *
+ * @example
+ * // beta's approval of r4 was written, the process died before gamma's offer:
+ * reconcile(ctx, state, {}); // gamma takes r4 (Stage Started), as if nothing had happened
+ */
+export const reconcile: Rule<Record<string, never>> = rule(() => {});

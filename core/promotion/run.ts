@@ -9,7 +9,7 @@ import {
   type TargetRun,
   type TargetState,
 } from '../model/stage-state.js';
-import { promoteOut, startRun, supersede, take } from './flow.js';
+import { hasSeen, promoteOut, startRun, supersede, take } from './flow.js';
 import { rule } from './rule.js';
 import type { Draft } from './transition.js';
 
@@ -473,9 +473,10 @@ function approve(draft: Draft, stage: string): void {
   // A release approved earlier but held here (promotions out disabled, an expedite) will
   // never be handed on now that a newer one is approved: it ends superseded downstream.
   const held = state.lastApproved;
-  if (held !== null && held > (state.lastPromoted ?? 0) && held < run.release) {
-    for (const next of draft.topology.downstreamOf(stage))
-      supersede(draft, next, held, run.release);
+  if (held !== null && held < run.release) {
+    for (const next of draft.topology.downstreamOf(stage)) {
+      if (!hasSeen(draft, next, held)) supersede(draft, next, held, run.release);
+    }
   }
   draft.setStage(stage, { run: null, lastApproved: run.release, targets });
   draft.outcome(run.release, stage, { status: 'approved', at: draft.now });

@@ -82,11 +82,15 @@ export type ItemWrite =
  * each with the effects (events, outcomes, records, executions to start) its change
  * brought about, to be stored with it and relayed afterwards (an outbox).
  *
- * The order is the reverse of the order in which the rule touched the items: effects
- * before causes. The item that made the rule apply (the stage whose run was approved, the
- * meta item of a new release) is written last, so if the process dies between two writes
- * the same request, retried, still applies, finds the effects already written (its offers
- * and takes are no-ops), and writes the rest. No transactions are needed, and none are used.
+ * The order is the order in which the rule changed the items: causes before effects.
+ * The item whose change is the decision (the stage that approved, the meta item of a new
+ * release) is written first; what follows from it (an offer to the next stage, a take)
+ * is derived from stored state by `settle`, which every rule and the reconciler run. So
+ * if the process dies between two writes, or another writer wins the race for a later
+ * item, nothing is half-decided: the decision is stored and the next request (any
+ * request, or the reconciler) completes what follows. An effect is never written without
+ * its cause, which is what keeps a rejected release out of the next stage (property 1).
+ * No transactions are needed, and none are used.
  */
 export interface Transition {
   readonly state: PipelineState;
@@ -234,11 +238,11 @@ export class Draft {
     }
 
     // An effect belongs to the stage it names if that stage changed, else to the cause:
-    // the first item the rule changed, which is written last.
+    // the first item the rule changed, which is written first.
     const cause = changed[0] as string;
     const owner = (stage: string | null) =>
       stage !== null && changed.includes(stage) ? stage : cause;
-    const writes: ItemWrite[] = [...changed].reverse().map((item) => {
+    const writes: ItemWrite[] = changed.map((item) => {
       const effects = this.#effects((stage) => owner(stage) === item);
       return item === META
         ? { item: 'meta', expectedVersion: this.#original.meta.version, state: meta, effects }

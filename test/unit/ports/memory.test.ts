@@ -14,6 +14,7 @@ import {
   ManualClock,
   pipelineEvent,
   RecordingEventPublisher,
+  reconcile,
   Topology,
 } from '../../../core/index.js';
 import { release, smallDefinition, T0, target } from '../../support/fixtures.js';
@@ -46,18 +47,18 @@ describe('InMemoryPromotionStore', () => {
     const stale = createRelease({ topology, now: T0 }, read, { release: release(1) });
     await expect(store.save('api', stale)).rejects.toThrow(ConflictError);
     await expect(store.save('api', stale)).rejects.toThrow(
-      'Stage beta of api changed (version 1, read 0); reload and retry.',
+      'The meta item of api changed (version 1, read 0); reload and retry.',
     );
   });
 
-  it('refuses a stale meta write', async () => {
+  it('refuses a stale stage write', async () => {
     const store = new InMemoryPromotionStore();
     const read = await store.load(topology);
     await store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) }));
     const full = createRelease({ topology, now: T0 }, read, { release: release(1) });
-    const metaOnly = { ...full, writes: full.writes.filter((w) => w.item === 'meta') };
-    await expect(store.save('api', metaOnly)).rejects.toThrow(
-      'The meta item of api changed (version 1, read 0); reload and retry.',
+    const stageOnly = { ...full, writes: full.writes.filter((w) => w.item === 'stage') };
+    await expect(store.save('api', stageOnly)).rejects.toThrow(
+      'Stage beta of api changed (version 1, read 0); reload and retry.',
     );
   });
 
@@ -68,21 +69,20 @@ describe('InMemoryPromotionStore', () => {
     await expect(
       store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) })),
     ).rejects.toThrow('simulated crash between two writes');
-    // Effects before causes: the first stage (with its Stage Started) landed, the meta item
-    // (with Release Created) did not, so the same request retried still applies.
+    // Causes before effects: the meta item (with Release Created) landed, beta's take (with
+    // Stage Started) did not. The next decision, here the reconciler, completes it.
     const after = await store.load(topology);
-    expect(after.stages.beta?.version).toBe(1);
-    expect(after.meta.version).toBe(0);
+    expect(after.meta.latestRelease).toBe(1);
+    expect(after.stages.beta?.version).toBe(0);
     expect(store.committed.flatMap((e) => e.events.map((event) => event.type))).toEqual([
-      'Stage Started',
+      'Release Created',
     ]);
 
-    const retry = createRelease({ topology, now: T0 }, after, { release: release(1) });
-    await store.save('api', retry);
-    expect((await store.load(topology)).meta.latestRelease).toBe(1);
+    await store.save('api', reconcile({ topology, now: T0 }, after, {}));
+    expect((await store.load(topology)).stages.beta?.run?.release).toBe(1);
     expect(store.committed.flatMap((e) => e.events.map((event) => event.type))).toEqual([
-      'Stage Started',
       'Release Created',
+      'Stage Started',
     ]);
   });
 });
