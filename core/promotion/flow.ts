@@ -1,6 +1,6 @@
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
 import type { StageRun } from '../model/stage-state.js';
-import { type Draft, executionName } from './transition.js';
+import { type Draft, executionName, type ItemKey } from './transition.js';
 
 /**
  * The movement of releases between stages: offering a release to a stage, a stage
@@ -57,15 +57,19 @@ export function supersede(
   stage: string,
   release: ReleaseNumber,
   by: ReleaseNumber,
+  causedBy?: ItemKey,
 ): void {
-  draft.outcome(release, stage, { status: 'superseded', at: draft.now, by });
-  draft.emit({
-    type: 'Release Superseded',
-    stage,
-    release,
-    reason: `${releaseLabel(by)} is newer`,
-    data: { by },
-  });
+  draft.outcome(release, stage, { status: 'superseded', at: draft.now, by }, causedBy);
+  draft.emit(
+    {
+      type: 'Release Superseded',
+      stage,
+      release,
+      reason: `${releaseLabel(by)} is newer`,
+      data: { by },
+    },
+    causedBy,
+  );
 }
 
 /**
@@ -126,9 +130,14 @@ export function startRun(draft: Draft, stage: string, run: StageRun): void {
  * from this, not remembered, so an offer lost to a crash is simply made again.
  */
 export function hasSeen(draft: Draft, stage: string, release: ReleaseNumber): boolean {
+  return seenUpTo(draft, stage) >= release;
+}
+
+/** The newest release the stage was offered (0 if none). */
+function seenUpTo(draft: Draft, stage: string): number {
   const state = draft.stage(stage);
   const running = state.run?.kind === 'normal' ? state.run.release : 0;
-  return Math.max(state.pending ?? 0, state.newestStarted ?? 0, running) >= release;
+  return Math.max(state.pending ?? 0, state.newestStarted ?? 0, running);
 }
 
 /**
@@ -186,8 +195,7 @@ export function everywhere(draft: Draft, release: ReleaseNumber): boolean {
 
 /**
  * Ends an expedite once its release is approved at every last stage or can no longer
- * move (rejected or superseded). Releases created during it were held; only the newest
- * of them goes on, the others are superseded at the first stages.
+ * move (rejected or superseded). `settle` then lets the releases it held go on.
  */
 export function settleExpedite(draft: Draft): void {
   const expedite = draft.meta.expedite;
@@ -195,12 +203,6 @@ export function settleExpedite(draft: Draft): void {
   if (inFlight(draft, expedite.release) && !everywhere(draft, expedite.release)) return;
 
   draft.setMeta({ expedite: null });
-  const latest = draft.meta.latestRelease ?? expedite.release;
-  for (let held = expedite.release + 1; held < latest; held++) {
-    for (const root of draft.topology.roots) {
-      if (!hasSeen(draft, root, held)) supersede(draft, root, held, latest);
-    }
-  }
 }
 
 /**
@@ -215,7 +217,13 @@ export function settle(draft: Draft): void {
   const latest = draft.meta.latestRelease;
   if (latest !== null && draft.meta.expedite === null) {
     for (const root of draft.topology.roots) {
-      if (!hasSeen(draft, root, latest)) offer(draft, root, latest);
+      if (hasSeen(draft, root, latest)) continue;
+      // Releases created while one was expedited, or whose admission a crash left undone,
+      // never reached this stage: only the newest goes on, the others end superseded.
+      for (let skipped = seenUpTo(draft, root) + 1; skipped < latest; skipped++) {
+        supersede(draft, root, skipped, latest);
+      }
+      offer(draft, root, latest);
     }
   }
   for (const stage of draft.topology.stageNames) {

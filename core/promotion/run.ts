@@ -475,7 +475,7 @@ function approve(draft: Draft, stage: string): void {
   const held = state.lastApproved;
   if (held !== null && held < run.release) {
     for (const next of draft.topology.downstreamOf(stage)) {
-      if (!hasSeen(draft, next, held)) supersede(draft, next, held, run.release);
+      if (!hasSeen(draft, next, held)) supersede(draft, next, held, run.release, { stage });
     }
   }
   draft.setStage(stage, { run: null, lastApproved: run.release, targets });

@@ -124,6 +124,8 @@ export class Draft {
   #meta: PipelineMeta;
   /** Items in the order the rule first changed them: `meta` or a stage name. */
   readonly #touched: string[] = [];
+  /** Effects that belong to another item than the stage they name. */
+  readonly #owners = new WeakMap<object, string>();
   readonly outcomes: OutcomeChange[] = [];
   readonly events: PipelineEvent[] = [];
   readonly starts: RunStart[] = [];
@@ -195,12 +197,21 @@ export class Draft {
     if (!this.#touched.includes(item)) this.#touched.push(item);
   }
 
-  emit(input: Omit<EventInput, 'pipeline' | 'at'>): void {
-    this.events.push(pipelineEvent({ ...input, pipeline: this.pipeline, at: this.now }));
+  /**
+   * Records an event. It is written with the item of the stage it names, if that item
+   * changes; `causedBy` names the item whose change it follows from when that differs (an
+   * outcome at the next stage decided by this stage's approval must not land without it).
+   */
+  emit(input: Omit<EventInput, 'pipeline' | 'at'>, causedBy?: ItemKey): void {
+    const event = pipelineEvent({ ...input, pipeline: this.pipeline, at: this.now });
+    this.events.push(event);
+    if (causedBy !== undefined) this.#owners.set(event, keyOf(causedBy));
   }
 
-  outcome(release: ReleaseNumber, stage: string, outcome: StageOutcome): void {
-    this.outcomes.push({ release, stage, outcome });
+  outcome(release: ReleaseNumber, stage: string, outcome: StageOutcome, causedBy?: ItemKey): void {
+    const change = { release, stage, outcome };
+    this.outcomes.push(change);
+    if (causedBy !== undefined) this.#owners.set(change, keyOf(causedBy));
   }
 
   finish(): Transition {
@@ -240,10 +251,12 @@ export class Draft {
     // An effect belongs to the stage it names if that stage changed, else to the cause:
     // the first item the rule changed, which is written first.
     const cause = changed[0] as string;
-    const owner = (stage: string | null) =>
-      stage !== null && changed.includes(stage) ? stage : cause;
+    const owner = (effect: object, stage: string | null) => {
+      const named = this.#owners.get(effect) ?? stage;
+      return named !== null && changed.includes(named) ? named : cause;
+    };
     const writes: ItemWrite[] = changed.map((item) => {
-      const effects = this.#effects((stage) => owner(stage) === item);
+      const effects = this.#effects((effect, stage) => owner(effect, stage) === item);
       return item === META
         ? { item: 'meta', expectedVersion: this.#original.meta.version, state: meta, effects }
         : {
@@ -264,19 +277,23 @@ export class Draft {
     };
   }
 
-  #effects(belongs: (stage: string | null) => boolean): Effects {
+  #effects(belongs: (effect: object, stage: string | null) => boolean): Effects {
     return {
-      events: this.events.filter((event) => belongs(event.detail.stage)),
-      outcomes: this.outcomes.filter((change) => belongs(change.stage)),
-      deployments: this.deployments.filter((record) => belongs(record.stage)),
-      audit: this.audit.filter((entry) => belongs(entry.stage)),
-      starts: this.starts.filter((start) => belongs(start.stage)),
+      events: this.events.filter((event) => belongs(event, event.detail.stage)),
+      outcomes: this.outcomes.filter((change) => belongs(change, change.stage)),
+      deployments: this.deployments.filter((record) => belongs(record, record.stage)),
+      audit: this.audit.filter((entry) => belongs(entry, entry.stage)),
+      starts: this.starts.filter((start) => belongs(start, start.stage)),
     };
   }
 }
 
+/** An item of the promotion state: the pipeline's meta item or one stage's. */
+export type ItemKey = 'meta' | { readonly stage: string };
+
 /** The key of the meta item among stage names (no stage name can contain a space). */
 const META = ' meta';
+const keyOf = (item: ItemKey) => (item === 'meta' ? META : item.stage);
 
 /** `api-gamma-r42-1` for a normal run, `api-gamma-rollback7-1` for a rollback run. */
 export function executionName(

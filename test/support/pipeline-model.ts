@@ -194,7 +194,12 @@ export class World {
   /** Per stage, the normal run in progress: what its targets ran before and which it touched. */
   runs = new Map<
     string,
-    { before: Map<string, number | null>; touched: Set<string>; failed: boolean }
+    {
+      before: Map<string, number | null>;
+      touched: Set<string>;
+      failed: boolean;
+      rollbackFailed: Set<string>;
+    }
   >();
 
   get context(): RuleContext {
