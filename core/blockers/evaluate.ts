@@ -4,7 +4,7 @@ import type {
   TargetDefinition,
 } from '../definition/schema.js';
 import type { BlockerKind, KnownBad, Override } from '../model/controls.js';
-import { type Release, releaseLabel, unreviewedCommits } from '../model/release.js';
+import { type Commit, type Release, releaseLabel, unreviewedCommits } from '../model/release.js';
 import type { PromotionGate } from '../model/stage-state.js';
 import { nextOpening, windowState } from './time-window.js';
 
@@ -32,6 +32,12 @@ export interface BlockerInput {
   readonly stage: StageDefinition;
   readonly target: TargetDefinition;
   readonly release: Release;
+  /**
+   * Every commit the target does not run yet: those of each release after the one it runs,
+   * up to `release` (see {@link commitsNewTo}). Property 8 is about all of them, not only
+   * the commits new in `release`: a superseded release's unreviewed commit is in the next.
+   */
+  readonly newCommits: readonly Commit[];
   readonly promotionsIn: PromotionGate;
   /** States of the alarms {@link alarmsToCheck} names; an absent name counts as `MISSING`. */
   readonly alarms: Readonly<Record<string, AlarmState>>;
@@ -122,13 +128,13 @@ export function evaluateBlockers(input: BlockerInput): BlockerEvaluation {
   }
 
   if (stage.phase === 'production') {
-    const unreviewed = unreviewedCommits(release);
+    const unreviewed = unreviewedCommits({ commits: input.newCommits });
     if (unreviewed.length > 0) {
       const shas = unreviewed.map((commit) => commit.sha.slice(0, 7)).join(', ');
       found.push({
         kind: 'unreviewed',
         subject: releaseLabel(release.number),
-        reason: `${releaseLabel(release.number)} has commits without an approved review: ${shas}`,
+        reason: `${releaseLabel(release.number)} would deploy commits without an approved review: ${shas}`,
         until: null,
       });
     }
@@ -182,4 +188,29 @@ export function knownBadMatches(entry: KnownBad, release: Release): boolean {
         (dependency) => `${dependency.name}@${dependency.version}` === entry.value,
       );
   }
+}
+
+/**
+ * The commits a target does not run yet when `upTo` is deployed to it: those of every
+ * release after `deployed`, up to and including `upTo`.
+ *
+ * @example
+ * commitsNewTo(40, [r41, r42], 42); // r41's commits, then r42's
+ */
+export function commitsNewTo(
+  deployed: number | null,
+  releases: readonly Release[],
+  upTo: number,
+): Commit[] {
+  const from = deployed ?? 0;
+  const needed = releases.filter((r) => r.number > from && r.number <= upTo);
+  const have = new Set(needed.map((r) => r.number));
+  for (let number = Math.max(from + 1, 1); number <= upTo; number++) {
+    if (!have.has(number)) {
+      throw new TypeError(
+        `The commits new to a target running ${deployed === null ? 'nothing' : releaseLabel(from)} need every release up to ${releaseLabel(upTo)}; ${releaseLabel(number)} was not given.`,
+      );
+    }
+  }
+  return needed.sort((a, b) => a.number - b.number).flatMap((r) => r.commits);
 }

@@ -1,5 +1,6 @@
 import {
-  type BlockerEvaluation,
+  type AlarmState,
+  alarmsToCheck,
   hours,
   initialMeta,
   initialStageState,
@@ -111,15 +112,15 @@ export function initialState(topology: Topology): PipelineState {
   };
 }
 
-export const open: BlockerEvaluation = { blockers: [], overridden: [] };
-
-/** Every target of a stage with the same evaluation. */
-export function allTargets(
+/** Every alarm the definition names, in state OK, but those given. */
+export function quiet(
   topology: Topology,
-  stageName: string,
-  evaluation: BlockerEvaluation = open,
-) {
-  return Object.fromEntries(topology.stage(stageName).targets.map((t) => [t.id, evaluation]));
+  overrides: Record<string, AlarmState> = {},
+): Record<string, AlarmState> {
+  const names = topology.definition.stages.flatMap((s) =>
+    s.targets.flatMap((t) => alarmsToCheck(topology.definition, s, t)),
+  );
+  return { ...Object.fromEntries(names.map((name) => [name, 'OK' as const])), ...overrides };
 }
 
 /** Applies rules one after another to a state, like a store would, keeping everything they produce. */
@@ -128,6 +129,8 @@ export class Sandbox {
   state: PipelineState;
   now = T0;
   readonly transitions: Transition[] = [];
+  /** Releases created through `drive.create`, by number. */
+  readonly releases = new Map<number, Release>();
 
   constructor(definition: PipelineDefinition = smallDefinition()) {
     this.topology = new Topology(definition);
@@ -167,13 +170,17 @@ import { admitTargets, createRelease, recordBake, recordDeployment } from '../..
 /** Short-hands that drive a {@link Sandbox} through the common steps. */
 export const drive = {
   create(sb: Sandbox, number: number, overrides: Partial<Release> = {}) {
-    return sb.apply(createRelease, { release: release(number, overrides) });
+    const created = release(number, overrides);
+    sb.releases.set(number, created);
+    return sb.apply(createRelease, { release: created });
   },
-  admit(sb: Sandbox, stageName: string, evaluation: BlockerEvaluation = open) {
+  /** Admits the stage's waiting targets with every alarm OK but those given. */
+  admit(sb: Sandbox, stageName: string, alarms: Record<string, AlarmState> = {}) {
     return sb.apply(admitTargets, {
       stage: stageName,
       seq: sb.run(stageName).seq,
-      evaluations: allTargets(sb.topology, stageName, evaluation),
+      releases: [...sb.releases.values()],
+      alarms: quiet(sb.topology, alarms),
     });
   },
   /** Finishes every deploying or rolling-back target of the stage's run with `result`. */

@@ -9,7 +9,6 @@ import {
   admitTargets,
   BUSINESS_HOURS,
   createRelease,
-  evaluateBlockers,
   expedite,
   failStage,
   hours,
@@ -17,6 +16,7 @@ import {
   type PipelineDefinition,
   type PipelineState,
   parsePipelineDefinition,
+  type Release,
   type RuleContext,
   recordBake,
   recordDeployment,
@@ -79,11 +79,11 @@ export const ALARMS = [
 
 /** One random happening; numbers pick a stage, target or release when it is applied. */
 export type Step =
-  | { kind: 'create' }
+  /** `unreviewed`: one of its commits reached main without an approved review. */
+  | { kind: 'create'; unreviewed: boolean }
   /** The natural next step of one active run: admit, finish a deployment, pass a bake. */
   | { kind: 'progress'; pick: number }
-  /** `stale`: blockers evaluated before a promotion gate closed (the core must not trust them). */
-  | { kind: 'admit'; stage: number; stale: boolean }
+  | { kind: 'admit'; stage: number }
   | { kind: 'deployment'; stage: number; target: number; ok: boolean }
   | { kind: 'bake'; stage: number; verdict: 'passed' | 'failed' | 'baking' }
   | { kind: 'alarm-during-run'; stage: number }
@@ -97,14 +97,16 @@ export type Step =
 
 export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { weight: 50, arbitrary: fc.record({ kind: fc.constant('progress' as const), pick: fc.nat() }) },
-  { weight: 4, arbitrary: fc.constant({ kind: 'create' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('create' as const),
+      unreviewed: fc.integer({ min: 1, max: 10 }).map((n) => n === 1),
+    }),
+  },
   {
     weight: 6,
-    arbitrary: fc.record({
-      kind: fc.constant('admit' as const),
-      stage: fc.nat(),
-      stale: fc.boolean(),
-    }),
+    arbitrary: fc.record({ kind: fc.constant('admit' as const), stage: fc.nat() }),
   },
   {
     weight: 8,
@@ -180,6 +182,7 @@ export type Request = (context: RuleContext, state: PipelineState) => Transition
 /** Everything the rules decided so far, and the world around them. */
 export class World {
   state: PipelineState = initialState(topology);
+  releases = new Map<number, Release>();
   clock = Date.parse('2026-11-23T08:00:00.000Z');
   alarms: Record<string, AlarmState> = Object.fromEntries(
     ALARMS.map((a) => [a, 'OK' as AlarmState]),
@@ -224,7 +227,13 @@ export function toRequest(world: World, step: Step): Request | null {
   switch (step.kind) {
     case 'create': {
       const number = (world.state.meta.latestRelease ?? 0) + 1;
-      return (c, s) => createRelease(c, s, { release: release(number) });
+      const created = step.unreviewed
+        ? release(number, {
+            commits: [{ sha: `u${number}`, author: 'x', message: 'pushed', review: null }],
+          })
+        : release(number);
+      world.releases.set(number, created);
+      return (c, s) => createRelease(c, s, { release: created });
     }
     case 'progress': {
       const active = STAGES.filter((name) => world.state.stages[name]?.run !== null);
@@ -245,30 +254,15 @@ export function toRequest(world: World, step: Step): Request | null {
         // Waiting on a window: let time pass until it opens.
         if (world.state.stages[name]?.run?.blockers.some((b) => b.kind === 'time-window'))
           world.clock += 6 * 3_600_000;
-        return toRequest(world, { kind: 'admit', stage: index, stale: false });
+        return toRequest(world, { kind: 'admit', stage: index });
       }
       return null;
     }
     case 'admit': {
       if (run === null || run.kind !== 'normal') return null;
-      const stageDefinition = topology.stage(stageName);
-      const evaluations = Object.fromEntries(
-        stageDefinition.targets.map((t) => [
-          t.id,
-          evaluateBlockers({
-            definition,
-            stage: stageDefinition,
-            target: t,
-            release: release(run.release),
-            promotionsIn: step.stale ? { enabled: true } : stageOf(world, stageName).promotionsIn,
-            alarms: world.alarms,
-            knownBad: world.state.meta.knownBad,
-            overrides: world.state.meta.overrides,
-            now: new Date(world.clock),
-          }),
-        ]),
-      );
-      return (c, s) => admitTargets(c, s, { stage: stageName, seq: run.seq, evaluations });
+      const releases = [...world.releases.values()];
+      const alarms = { ...world.alarms };
+      return (c, s) => admitTargets(c, s, { stage: stageName, seq: run.seq, releases, alarms });
     }
     case 'deployment': {
       if (run === null) return null;

@@ -4,6 +4,7 @@ import {
   alarmsToCheck,
   type BlockerInput,
   BUSINESS_HOURS,
+  commitsNewTo,
   evaluateBlockers,
   type KnownBad,
   knownBadMatches,
@@ -27,6 +28,7 @@ const input = (overrides: Partial<BlockerInput> = {}): BlockerInput => ({
   stage: prod,
   target,
   release: release(7),
+  newCommits: release(7).commits,
   promotionsIn: { enabled: true },
   alarms: quietAlarms,
   knownBad: [],
@@ -118,12 +120,10 @@ describe('evaluateBlockers', () => {
     {
       name: 'an unreviewed commit in production',
       change: {
-        release: release(7, {
-          commits: [{ sha: 'abcdef1234', author: 'x', message: 'hotfix', review: null }],
-        }),
+        newCommits: [{ sha: 'abcdef1234', author: 'x', message: 'hotfix', review: null }],
       },
       kind: 'unreviewed',
-      reason: 'r7 has commits without an approved review: abcdef1',
+      reason: 'r7 would deploy commits without an approved review: abcdef1',
     },
   ])('blocks on $name', ({ change, kind, reason }) => {
     const { blockers } = evaluateBlockers(input(change as Partial<BlockerInput>));
@@ -169,6 +169,7 @@ describe('evaluateBlockers', () => {
           stage: topology.stage('beta'),
           target: topology.target('beta', 'beta-t1'),
           release: unreviewed,
+          newCommits: unreviewed.commits,
           alarms: { 'team-aggregate-euw1': 'OK', 'beta-t1-rollback': 'OK' },
         }),
       ).blockers,
@@ -231,5 +232,22 @@ describe('knownBadMatches', () => {
     { entry: bad('dependency', 'left-pad@1.3.0'), matches: false },
   ])('$entry.kind $entry.value → $matches', ({ entry, matches }) => {
     expect(knownBadMatches(entry, r)).toBe(matches);
+  });
+});
+
+describe('commitsNewTo', () => {
+  const releases = [release(1), release(2), release(3)];
+  it.each([
+    { deployed: 1, upTo: 3, shas: ['c2', 'c3'] },
+    { deployed: null, upTo: 2, shas: ['c1', 'c2'] },
+    { deployed: 3, upTo: 3, shas: [] },
+  ])('running r$deployed, deploying r$upTo → commits of $shas', ({ deployed, upTo, shas }) => {
+    expect(commitsNewTo(deployed, releases, upTo).map((c) => c.sha.slice(0, 2))).toEqual(shas);
+  });
+
+  it('refuses to guess when a release in between is missing', () => {
+    expect(() => commitsNewTo(0, [release(1), release(3)], 3)).toThrow(
+      'The commits new to a target running r0 need every release up to r3; r2 was not given.',
+    );
   });
 });

@@ -16,7 +16,7 @@ import {
   setPromotions,
   type Transition,
 } from '../../../core/index.js';
-import { allTargets, drive, release, Sandbox, T0 } from '../../support/fixtures.js';
+import { drive, quiet, release, Sandbox, T0 } from '../../support/fixtures.js';
 
 type Request = (c: RuleContext, s: PipelineState) => Transition;
 type Setup = 'r3 waiting at beta' | 'r3 deploying at beta' | 'r3 baking at beta';
@@ -50,7 +50,8 @@ it.each<{ rule: string; setup: Setup; request: (sb: Sandbox) => Request }>([
       admitTargets(c, s, {
         stage: 'beta',
         seq: seq(sb),
-        evaluations: allTargets(sb.topology, 'beta'),
+        releases: [...sb.releases.values()],
+        alarms: quiet(sb.topology),
       }),
   },
   {

@@ -2,51 +2,44 @@ import { describe, expect, it } from 'vitest';
 import {
   admitTargets,
   automaticRollbackTarget,
-  type Blocker,
-  type BlockerEvaluation,
   failStage,
   hours,
-  type Override,
   parsePipelineDefinition,
   recordApprovalStep,
   recordBake,
   recordDeployment,
+  recordOverride,
   restartRun,
+  setKnownBad,
   setPromotions,
   type TargetRun,
 } from '../../../core/index.js';
 import {
-  allTargets,
   drive,
-  open,
+  quiet,
+  release,
   Sandbox,
   smallDefinition,
   stage,
   T0,
 } from '../../support/fixtures.js';
 
-const windowClosed: Blocker = {
-  kind: 'time-window',
-  subject: 'prod-1',
-  reason: 'outside the allow windows',
-  until: '2026-11-24T09:00:00.000Z',
-};
+/** r1 approved at beta and gamma, waiting at prod-1. */
+function atProd1(): Sandbox {
+  const sb = new Sandbox();
+  drive.create(sb, 1);
+  drive.pass(sb, 'beta');
+  drive.pass(sb, 'gamma');
+  return sb;
+}
 
 describe('admitTargets', () => {
   it('starts unblocked targets and keeps blocked ones waiting with their reason', () => {
-    // Prepare: r1 reaches prod-1, whose two targets are in different time zones.
-    const sb = new Sandbox();
-    drive.create(sb, 1);
-    drive.pass(sb, 'beta');
-    drive.pass(sb, 'gamma');
-    const run = sb.run('prod-1');
+    // Prepare: prod-1-b's rollback alarm is in ALARM.
+    const sb = atProd1();
 
     // Act
-    const t = sb.apply(admitTargets, {
-      stage: 'prod-1',
-      seq: run.seq,
-      evaluations: { 'prod-1-a': open, 'prod-1-b': { blockers: [windowClosed], overridden: [] } },
-    });
+    const t = drive.admit(sb, 'prod-1', { 'prod-1-b-rollback': 'ALARM' });
 
     // Assess
     expect(sb.run('prod-1').targets['prod-1-a']?.status).toBe('deploying');
@@ -55,9 +48,9 @@ describe('admitTargets', () => {
     expect(sb.run('prod-1').blockers).toEqual([
       {
         target: 'prod-1-b',
-        kind: 'time-window',
-        reason: 'outside the allow windows',
-        until: '2026-11-24T09:00:00.000Z',
+        kind: 'alarm',
+        reason: 'alarm prod-1-b-rollback is in ALARM',
+        until: null,
       },
     ]);
     expect(t.events.map((e) => [e.type, e.detail.target])).toEqual([
@@ -70,14 +63,14 @@ describe('admitTargets', () => {
   it('reports a release as blocked once per set of blockers, and in flight again when it starts', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
-    const closed = { blockers: [windowClosed], overridden: [] };
+    const alarm = { 'team-aggregate-euw1': 'ALARM' as const };
 
-    const first = drive.admit(sb, 'beta', closed);
-    const same = drive.admit(sb, 'beta', closed);
-    const opened = drive.admit(sb, 'beta', open);
+    const first = drive.admit(sb, 'beta', alarm);
+    const same = drive.admit(sb, 'beta', alarm);
+    const opened = drive.admit(sb, 'beta');
 
     expect(first.events.map((e) => [e.type, e.detail.reason])).toEqual([
-      ['Release Blocked', 'beta-t1: outside the allow windows'],
+      ['Release Blocked', 'beta-t1: alarm team-aggregate-euw1 is in ALARM'],
     ]);
     expect(first.outcomes.map((o) => o.outcome.status)).toEqual(['blocked']);
     expect(same.events).toEqual([]);
@@ -85,15 +78,7 @@ describe('admitTargets', () => {
     expect(opened.outcomes.map((o) => o.outcome.status)).toEqual(['in-flight']);
   });
 
-  it('keeps every target waiting while all are blocked, and starts none', () => {
-    const sb = new Sandbox();
-    drive.create(sb, 1);
-    drive.admit(sb, 'beta', { blockers: [windowClosed], overridden: [] });
-    expect(sb.run('beta').step).toBe('waiting');
-    expect(sb.stage('beta').targets['beta-t1']?.deployed).toBeNull();
-  });
-
-  it('starts nobody while promotions in are disabled, whatever the caller evaluated (property 6)', () => {
+  it('starts nobody while promotions in are disabled (property 6)', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
     sb.apply(setPromotions, {
@@ -104,73 +89,94 @@ describe('admitTargets', () => {
       reason: 'incident',
     });
 
-    drive.admit(sb, 'beta', open);
+    drive.admit(sb, 'beta');
 
     expect(sb.run('beta').step).toBe('waiting');
     expect(sb.run('beta').blockers.map((b) => b.kind)).toEqual(['promotions-disabled']);
   });
 
+  it('judges known-bad entries and overrides by what is stored, not by what the caller saw', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    sb.apply(setKnownBad, {
+      entry: { kind: 'release', value: 'r1', by: 'ana', reason: 'data loss', at: T0 },
+      present: true,
+    });
+
+    drive.admit(sb, 'beta');
+
+    expect(sb.run('beta').blockers.map((b) => b.reason)).toEqual([
+      'r1 contains known-bad release r1 (data loss)',
+    ]);
+  });
+
+  it('holds production to every commit new to the target, not only the release’s own (property 8)', () => {
+    // r1 carries an unreviewed commit; r2 is reviewed. prod-1 runs nothing yet, so r2 would bring r1's commit too.
+    const sb = new Sandbox();
+    drive.create(sb, 1, {
+      commits: [{ sha: 'bad0000', author: 'x', message: 'pushed straight to main', review: null }],
+    });
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    drive.create(sb, 2);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+
+    // r1 waited at prod-1, blocked; r2 replaced it there before anything was deployed.
+    drive.admit(sb, 'prod-1');
+
+    expect(sb.run('prod-1').release).toBe(2);
+    expect(sb.run('prod-1').blockers.map((b) => b.reason)).toEqual([
+      'r2 would deploy commits without an approved review: bad0000',
+      'r2 would deploy commits without an approved review: bad0000',
+    ]);
+  });
+
   it('reports each override it used once per run and target', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
-    const override: Override = {
-      id: 'o-1',
-      kind: 'time-window',
-      subject: null,
-      stage: null,
-      release: null,
-      by: 'ana',
-      reason: 'sev2 mitigation',
-      at: T0,
-      until: '2026-11-24T00:00:00.000Z',
-    };
-    const evaluation: BlockerEvaluation = {
-      blockers: [],
-      overridden: [{ blocker: windowClosed, override }],
-    };
-
-    const t = drive.admit(sb, 'beta', evaluation);
-
-    const overridden = t.events.filter((e) => e.type === 'Blocker Overridden');
-    expect(overridden).toHaveLength(1);
-    expect(overridden[0]?.detail.reason).toBe(
-      'outside the allow windows; overridden by ana: sev2 mitigation',
-    );
-  });
-
-  it('keeps the blockers of targets the caller did not evaluate this time', () => {
-    const sb = new Sandbox();
-    drive.create(sb, 1);
-    drive.pass(sb, 'beta');
-    drive.pass(sb, 'gamma');
-    const seq = sb.run('prod-1').seq;
-    sb.apply(admitTargets, {
-      stage: 'prod-1',
-      seq,
-      evaluations: allTargets(sb.topology, 'prod-1', { blockers: [windowClosed], overridden: [] }),
+    sb.apply(recordOverride, {
+      override: {
+        id: 'o-1',
+        kind: 'alarm',
+        subject: null,
+        stage: null,
+        release: null,
+        by: 'ana',
+        reason: 'sev2 mitigation',
+        at: T0,
+        until: '2026-11-24T00:00:00.000Z',
+      },
     });
 
-    sb.apply(admitTargets, { stage: 'prod-1', seq, evaluations: { 'prod-1-a': open } });
+    const t = drive.admit(sb, 'beta', { 'team-aggregate-euw1': 'ALARM' });
 
-    expect(sb.run('prod-1').blockers.map((b) => b.target)).toEqual(['prod-1-b']);
+    const overridden = t.events.filter((e) => e.type === 'Blocker Overridden');
+    expect(overridden.map((e) => e.detail.reason)).toEqual([
+      'alarm team-aggregate-euw1 is in ALARM; overridden by ana: sev2 mitigation',
+    ]);
+    expect(sb.run('beta').targets['beta-t1']?.status).toBe('deploying');
   });
 
-  it.each([
-    {
-      name: 'a stale run number',
-      seq: 99,
-      note: 'run 99 of beta is no longer active (superseded, finished or replaced)',
-    },
-  ])('changes nothing for $name', ({ seq, note }) => {
+  it('changes nothing for a stale run number', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
     const t = sb.apply(admitTargets, {
       stage: 'beta',
-      seq,
-      evaluations: allTargets(sb.topology, 'beta'),
+      seq: 99,
+      releases: [release(1)],
+      alarms: quiet(sb.topology),
     });
     expect(t.changedStages).toEqual([]);
-    expect(t.note).toBe(note);
+    expect(t.note).toBe('run 99 of beta is no longer active (superseded, finished or replaced)');
+  });
+
+  it('refuses a request without the run’s release', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    expect(() =>
+      sb.apply(admitTargets, { stage: 'beta', seq: 1, releases: [], alarms: {} }),
+    ).toThrow('admitTargets needs r1, the release of run 1 of beta.');
   });
 
   it('does not admit targets of a baking run', () => {

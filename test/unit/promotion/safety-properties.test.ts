@@ -1,5 +1,5 @@
 /**
- * Model-based test of DESIGN.md §2, properties 1–7: random sequences of what happens to
+ * Model-based test of DESIGN.md §2, properties 1–8: random sequences of what happens to
  * a pipeline (new releases, deployment results, alarms during deployments and bakes,
  * time windows opening and closing, manual rollbacks, promotion gates, expedites, and
  * the same request delivered twice) go through the real rules, and every property is
@@ -47,6 +47,10 @@ function checkTransition(world: World, t: Transition): void {
     const { stage: s, release: r, target } = event.detail;
     const isRollbackEvent = event.detail.data.kind === 'rollback';
     if (event.type === 'Deployment Succeeded' && target !== null) world.deployedAt.set(target, r);
+    // A rollback to "nothing" (a first deployment) names no release: record it before skipping those.
+    if (event.type === 'Deployment Failed' && isRollbackEvent && target !== null && s !== null) {
+      world.runs.get(s)?.rollbackFailed.add(target);
+    }
     if (s === null || r === null) continue;
     if (event.type === 'Stage Started') {
       // A running stage is never interrupted: a run that deployed anything ends approved or rolled back.
@@ -62,9 +66,6 @@ function checkTransition(world: World, t: Transition): void {
     }
     if (event.type === 'Deployment Started' && !isRollbackEvent && target !== null)
       world.runs.get(s)?.touched.add(target);
-    if (event.type === 'Deployment Failed' && isRollbackEvent && target !== null) {
-      world.runs.get(s)?.rollbackFailed.add(target);
-    }
     if (event.type === 'Rollback Started') {
       // A manual rollback (occurrence `rollbackN`) is the operator's choice, not property 4's.
       if (event.id.includes('/rollback')) world.runs.delete(s);
@@ -96,6 +97,15 @@ function checkTransition(world: World, t: Transition): void {
           where === s || topology.descendantsOf(where).includes(s),
           `${event.id}: r${r} was superseded at ${where}`,
         ).toBe(false);
+      }
+      // 8: production gets only reviewed commits: every release the target skips to r included.
+      if (topology.stage(s).phase === 'production' && target !== null) {
+        for (let n = (world.deployedAt.get(target) ?? 0) + 1; n <= r; n++) {
+          const unreviewed = world.releases.get(n)?.commits.some((c) => c.review === null);
+          expect(unreviewed, `${event.id}: brings r${n}'s unreviewed commit to production`).toBe(
+            false,
+          );
+        }
       }
       // 6: nothing enters a stage whose promotions in are disabled.
       expect(
@@ -325,7 +335,7 @@ function countReach(reach: Reach, before: PipelineState, t: Transition): void {
   if (blockedNow && t.changedStages.length > 0) reach.blockedAdmits++;
 }
 
-describe('safety properties 1–7 over random histories', () => {
+describe('safety properties 1–8 over random histories', () => {
   it('hold after every step, with crashes between writes and late duplicates', async () => {
     const reach: Reach = {
       prodApprovals: 0,
