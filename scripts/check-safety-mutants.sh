@@ -33,16 +33,16 @@ PY
 
 mutate core/promotion/flow.ts 'if (release < newer) {' 'if (release > newer) {' 'supersede comparison flipped'
 mutate core/promotion/flow.ts 'if (state.run !== null || state.pending === null || !state.promotionsIn.enabled) return;' 'if (state.run !== null || state.pending === null) return;' 'a stage takes a release while promotions in are disabled'
-mutate core/promotion/flow.ts '(state.lastPromoted ?? 0) >= release || !state.promotionsOut.enabled)' '(state.lastPromoted ?? 0) >= release)' 'a release leaves while promotions out are disabled'
+mutate core/promotion/flow.ts 'if (release === null || !state.promotionsOut.enabled) return;' 'if (release === null) return;' 'a release leaves while promotions out are disabled'
 mutate core/promotion/run.ts 'promotionsIn: state.promotionsIn,' 'promotionsIn: { enabled: true },' 'targets start while promotions in are disabled'
 mutate core/blockers/evaluate.ts 'unreviewedCommits({ commits: input.newCommits })' 'unreviewedCommits(release)' 'only the release’s own commits are checked for review'
 mutate core/promotion/run.ts 'rollbackTo: automaticRollbackTarget(target, state.targets[id]),' 'rollbackTo: run.release,' 'a failed run "rolls back" to the failing release'
 mutate core/promotion/flow.ts 'if (state.pending === release || state.newestStarted === release || isRunRelease) return;' 'if (state.pending === release || isRunRelease) return;' 'a release taken once enters the same stage again'
 mutate core/promotion/run.ts 'if (target.status !== expected) {' "if (target.status !== 'deploying' && target.status !== 'rolling-back') {" 'a late deployment result is read as a rollback result'
-mutate core/promotion/run.ts 'held > (state.lastPromoted ?? 0) && held < run.release) {' 'held > (state.lastPromoted ?? 0) && held > run.release) {' 'a held approved release is dropped without an outcome'
+mutate core/promotion/run.ts 'if (held !== null && held < run.release) {' 'if (held !== null && held > run.release) {' 'a held approved release is dropped without an outcome'
 mutate core/promotion/flow.ts 'if (run !== null && runHasNotStarted(run) && run.release < release) {' "if (run !== null && run.kind === 'normal' && run.step !== 'rolling-back' && run.release < release) {" 'a running stage is interrupted by a newer release'
 mutate core/promotion/run.ts "draft.outcome(run.release, stage, { status: 'rejected', at: draft.now, reason });" "draft.outcome(run.release, stage, { status: 'approved', at: draft.now });" 'a failed run does not reject its release'
-mutate core/promotion/transition.ts '[...changed].reverse().map(' '[...changed].map(' 'items are written causes first, so a crash between writes loses effects'
+mutate core/promotion/transition.ts 'const writes: ItemWrite[] = changed.map(' 'const writes: ItemWrite[] = [...changed].reverse().map(' 'effects are written before their cause'
 
 echo "$survivors mutant(s) survived"
 [ "$survivors" -eq 0 ]
