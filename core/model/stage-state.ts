@@ -91,6 +91,8 @@ export interface StageState {
    * the same one again, never enters, even if its run failed before deploying anything.
    */
   readonly newestStarted: ReleaseNumber | null;
+  /** The request id of the last manual rollback carried out here, to recognise a retry. */
+  readonly lastRollbackRequest: string | null;
   readonly targets: Readonly<Record<string, TargetState>>;
 }
 
@@ -106,6 +108,7 @@ export function initialStageState(stage: string, targetIds: readonly string[]): 
     runSeq: 0,
     lastApproved: null,
     newestStarted: null,
+    lastRollbackRequest: null,
     targets: Object.fromEntries(targetIds.map((id) => [id, { deployed: null, approved: [] }])),
   };
 }

@@ -1,7 +1,7 @@
 import { RuleViolationError } from '../errors.js';
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
-import type { StageRun, TargetRun } from '../model/stage-state.js';
-import { startRun } from './flow.js';
+import type { StageRun, TargetRun, TargetState } from '../model/stage-state.js';
+import { hasSeen, startRun } from './flow.js';
 import { rule } from './rule.js';
 import { automaticRollbackTarget } from './run.js';
 import type { Draft } from './transition.js';
@@ -61,6 +61,11 @@ export interface RollbackRequest {
   readonly to: ReleaseNumber | null;
   readonly by: string;
   readonly reason: string;
+  /**
+   * Chosen by the caller once per request (the CLI makes a UUID): the same id again,
+   * even after the rollback finished, is the same request and changes nothing.
+   */
+  readonly requestId: string;
 }
 
 /** What a target runs now: the in-flight release once its deployment has begun. */
@@ -92,6 +97,11 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
       'A rollback needs who asks for it and why: give --reason and a user.',
     );
   }
+  if (input.requestId.trim() === '') {
+    throw new RuleViolationError(
+      'A rollback needs a request id, chosen once per request, so that a retry is recognised.',
+    );
+  }
   const byStage = new Map<string, string[]>();
   for (const { stage, target } of input.targets) {
     draft.topology.target(stage, target);
@@ -101,15 +111,10 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
   for (const [stage, targets] of byStage) {
     const state = draft.stage(stage);
     const run = state.run;
-    const sameRequest =
-      run?.kind === 'rollback' &&
-      run.requestedBy?.by === input.by &&
-      run.requestedBy.reason === input.reason &&
-      targets.every((target) => target in run.targets);
-    if (sameRequest) {
+    if (state.lastRollbackRequest === input.requestId) {
       // The same request again (a retried CLI call, or a retry after a crash between the
-      // writes of a multi-stage rollback): this stage already does what it asks.
-      draft.note = `${stage} is already rolling back for this request`;
+      // writes of a multi-stage rollback): this stage already did what it asks.
+      draft.note = `${stage} already carried out rollback request ${input.requestId}`;
       continue;
     }
     if (run !== null && (run.kind === 'rollback' || run.step === 'rolling-back')) {
@@ -182,7 +187,22 @@ function startManualRollback(
     failure: null,
     requestedBy: { by: input.by, reason: input.reason },
   };
-  draft.setStage(stage, { run, runSeq: run.seq });
+  draft.setStage(stage, {
+    run,
+    runSeq: run.seq,
+    lastRollbackRequest: input.requestId,
+    targets: forgetRolledBack(state.targets, chosen),
+  });
+  // A release approved here but not yet handed on is not handed on after this: the operator
+  // judged it bad. It ends rejected here, and the stage's last approved release goes back.
+  const lowest = Math.min(...chosen.values());
+  const approved = state.lastApproved;
+  if (approved !== null && approved > lowest) {
+    if (draft.topology.downstreamOf(stage).some((next) => !hasSeen(draft, next, approved))) {
+      draft.outcome(approved, stage, { status: 'rejected', at: draft.now, reason: why });
+    }
+    draft.setStage(stage, { lastApproved: lowest });
+  }
   for (const direction of ['in', 'out'] as const) {
     const key = direction === 'in' ? 'promotionsIn' : 'promotionsOut';
     if (!draft.stage(stage)[key].enabled) continue;
@@ -212,4 +232,21 @@ function startManualRollback(
     reason: input.reason,
   });
   startRun(draft, stage, run);
+}
+
+/**
+ * Drops from each rolled-back target's approved history the releases newer than the one
+ * it goes back to: the operator judged them bad, so no later rollback picks them.
+ */
+function forgetRolledBack(
+  targets: Readonly<Record<string, TargetState>>,
+  chosen: ReadonlyMap<string, ReleaseNumber>,
+): Record<string, TargetState> {
+  const next: Record<string, TargetState> = { ...targets };
+  for (const [id, to] of chosen) {
+    const state = targets[id];
+    if (state !== undefined)
+      next[id] = { ...state, approved: state.approved.filter((release) => release <= to) };
+  }
+  return next;
 }

@@ -183,6 +183,8 @@ export type Request = (context: RuleContext, state: PipelineState) => Transition
 export class World {
   state: PipelineState = initialState(topology);
   releases = new Map<number, Release>();
+  /** Counts requests that carry an id of their own. */
+  requests = 0;
   clock = Date.parse('2026-11-23T08:00:00.000Z');
   alarms: Record<string, AlarmState> = Object.fromEntries(
     ALARMS.map((a) => [a, 'OK' as AlarmState]),
@@ -326,8 +328,10 @@ export function toRequest(world: World, step: Step): Request | null {
       const chosen = ids.filter((_, i) => ((step.targets % (2 ** ids.length - 1)) + 1) & (1 << i));
       const to =
         step.to === null ? null : (step.to % Math.max(1, world.state.meta.latestRelease ?? 1)) + 1;
+      const requestId = `rollback-${++world.requests}`;
       return (c, s) =>
         manualRollback(c, s, {
+          requestId,
           targets: chosen.map((t) => ({ stage: stageName, target: t })),
           to,
           by: 'ana',

@@ -144,6 +144,7 @@ it.each<{ rule: string; setup: Setup; request: (sb: Sandbox) => Request }>([
         to: null,
         by: 'ana',
         reason: 'x',
+        requestId: 'req-1',
       }),
   },
   {

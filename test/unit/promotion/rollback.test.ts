@@ -76,6 +76,7 @@ describe('manualRollback', () => {
       to: null,
       by: 'ana',
       reason: 'latency regression',
+      requestId: 'req-1',
     });
 
     expect(sb.run('prod-1')).toMatchObject({
@@ -115,6 +116,7 @@ describe('manualRollback', () => {
       to: 1,
       by: 'ana',
       reason: 'latent bug since r2',
+      requestId: 'req-1',
     });
     drive.finish(sb, 'prod-1');
     expect(sb.stage('prod-1').targets['prod-1-a']?.deployed).toBe(1);
@@ -133,6 +135,7 @@ describe('manualRollback', () => {
       to: null,
       by: 'ana',
       reason: 'bad',
+      requestId: 'req-1',
     });
 
     expect(t.outcomes).toContainEqual({
@@ -153,6 +156,7 @@ describe('manualRollback', () => {
       to: null,
       by: 'ana',
       reason: 'bad',
+      requestId: 'req-1',
     });
     drive.finish(sb, 'prod-1');
     drive.create(sb, 4);
@@ -174,7 +178,7 @@ describe('manualRollback', () => {
   it.each([
     {
       name: 'no target',
-      request: { targets: [], to: null, by: 'ana', reason: 'x' },
+      request: { targets: [], to: null, by: 'ana', reason: 'x', requestId: 'req-1' },
       message: 'Name at least one stage or target to roll back.',
     },
     {
@@ -184,12 +188,19 @@ describe('manualRollback', () => {
         to: null,
         by: 'ana',
         reason: ' ',
+        requestId: 'req-1',
       },
       message: 'A rollback needs who asks for it and why: give --reason and a user.',
     },
     {
       name: 'an unknown target',
-      request: { targets: [{ stage: 'prod-1', target: 'nope' }], to: null, by: 'ana', reason: 'x' },
+      request: {
+        targets: [{ stage: 'prod-1', target: 'nope' }],
+        to: null,
+        by: 'ana',
+        reason: 'x',
+        requestId: 'req-1',
+      },
       message: 'Stage prod-1 has no target "nope"; its targets are prod-1-a, prod-1-b.',
     },
   ])('refuses $name', ({ request, message }) => {
@@ -207,11 +218,97 @@ describe('manualRollback', () => {
       to: null,
       by: 'ana',
       reason: 'x',
+      requestId: 'req-1',
     };
     sb.apply(manualRollback, request);
     const again = sb.apply(manualRollback, request);
     expect(again.writes).toEqual([]);
-    expect(again.note).toBe('prod-2 is already rolling back for this request');
+    expect(again.note).toBe('prod-2 already carried out rollback request req-1');
+
+    // Even after it finished: a late retry must not roll back one release further.
+    drive.finish(sb, 'prod-1');
+    drive.finish(sb, 'prod-2');
+    const late = sb.apply(manualRollback, request);
+    expect(late.writes).toEqual([]);
+    expect(sb.stage('prod-1').targets['prod-1-a']?.deployed).toBe(2);
+  });
+
+  it('forgets the releases it rolled back: a later rollback does not pick them', () => {
+    const sb = threeReleasesOut();
+    sb.apply(manualRollback, {
+      targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+      to: 1,
+      by: 'ana',
+      reason: 'latent',
+      requestId: 'req-1',
+    });
+    drive.finish(sb, 'prod-1');
+    expect(sb.stage('prod-1').targets['prod-1-a']?.approved).toEqual([1]);
+  });
+
+  it('does not hand on a release approved here that the rollback removed', () => {
+    // gamma approves r3 while promotions out are closed, then is rolled back to r2.
+    const sb = new Sandbox();
+    for (const n of [1, 2]) {
+      drive.create(sb, n);
+      for (const s of ['beta', 'gamma', 'prod-1', 'prod-2']) drive.pass(sb, s);
+    }
+    sb.apply(setPromotions, {
+      stage: 'gamma',
+      direction: 'out',
+      enabled: false,
+      by: 'ana',
+      reason: 'hold',
+    });
+    drive.create(sb, 3);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+
+    const t = sb.apply(manualRollback, {
+      targets: [{ stage: 'gamma', target: 'gamma-t1' }],
+      to: null,
+      by: 'ana',
+      reason: 'bad',
+      requestId: 'req-1',
+    });
+    drive.finish(sb, 'gamma');
+    sb.apply(setPromotions, {
+      stage: 'gamma',
+      direction: 'in',
+      enabled: true,
+      by: 'ana',
+      reason: 'ok',
+    });
+    sb.apply(setPromotions, {
+      stage: 'gamma',
+      direction: 'out',
+      enabled: true,
+      by: 'ana',
+      reason: 'ok',
+    });
+
+    expect(t.outcomes).toContainEqual({
+      release: 3,
+      stage: 'gamma',
+      outcome: { status: 'rejected', at: T0, reason: 'manual rollback by ana: bad' },
+    });
+    expect(sb.stage('prod-1').run).toBeNull();
+    expect(sb.stage('prod-1').newestStarted).toBe(2);
+  });
+
+  it('refuses a request without an id', () => {
+    const sb = threeReleasesOut();
+    expect(() =>
+      sb.apply(manualRollback, {
+        targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+        to: null,
+        by: 'ana',
+        reason: 'x',
+        requestId: ' ',
+      }),
+    ).toThrow(
+      'A rollback needs a request id, chosen once per request, so that a retry is recognised.',
+    );
   });
 
   it('refuses a second rollback while one is running', () => {
@@ -221,9 +318,10 @@ describe('manualRollback', () => {
       to: null,
       by: 'ana',
       reason: 'x',
+      requestId: 'req-1',
     };
     sb.apply(manualRollback, request);
-    expect(() => sb.apply(manualRollback, { ...request, by: 'bo', reason: 'y' })).toThrow(
+    expect(() => sb.apply(manualRollback, { ...request, requestId: 'req-2' })).toThrow(
       /^Stage prod-1 is already rolling back \(run 4\)/,
     );
   });
