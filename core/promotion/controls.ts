@@ -63,7 +63,8 @@ export const setPromotions = rule((draft, input: PromotionsRequest) => {
   draft.emit({
     type: input.enabled ? 'Promotions Enabled' : 'Promotions Disabled',
     stage: input.stage,
-    occurrence: `${input.direction}:${state.version}`,
+    // The stage's version tells one toggle from the next; no other rule uses a `v` prefix.
+    occurrence: `${input.direction}:v${state.version}`,
     reason: `${input.by}: ${input.reason}`,
     data: { direction: input.direction },
   });

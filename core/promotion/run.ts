@@ -120,7 +120,8 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
       type: 'Release Blocked',
       stage: input.stage,
       release: run.release,
-      occurrence: `${run.seq}:${fingerprint(blockedNow)}`,
+      // The stage's version tells blockers A → B → A apart.
+      occurrence: `${run.seq}:v${state.version}`,
       reason,
     });
     if (!anyDeploying)
@@ -138,16 +139,6 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
 
 const noticeKey = (notice: BlockerNotice) =>
   `${notice.target}\u0000${notice.kind}\u0000${notice.reason}`;
-
-/** A short deterministic fingerprint (FNV-1a, 32 bits) for event ids. */
-function fingerprint(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash.toString(16).padStart(8, '0');
-}
 
 export interface DeploymentResult extends RunRef {
   readonly target: string;
@@ -364,7 +355,7 @@ export function finishRollback(draft: Draft, stage: string): void {
     draft.emit({
       type: 'Promotions Disabled',
       stage,
-      occurrence: `in:${run.seq}`,
+      occurrence: `in:rollback-failed${run.seq}`,
       reason,
       data: { direction: 'in' },
     });

@@ -183,6 +183,8 @@ export type Request = (context: RuleContext, state: PipelineState) => Transition
 export class World {
   state: PipelineState = initialState(topology);
   releases = new Map<number, Release>();
+  /** Every event seen, by id, without its time. */
+  eventsById = new Map<string, unknown>();
   /** Counts requests that carry an id of their own. */
   requests = 0;
   clock = Date.parse('2026-11-23T08:00:00.000Z');

@@ -44,6 +44,12 @@ function checkTransition(world: World, t: Transition): void {
     }
   }
   for (const event of t.events) {
+    // 7: an id names one decision: the same id always carries the same event.
+    const { at: _at, ...same } = event;
+    const earlier = world.eventsById.get(event.id);
+    if (earlier !== undefined)
+      expect(same, `event id ${event.id} reused for another event`).toEqual(earlier);
+    world.eventsById.set(event.id, same);
     const { stage: s, release: r, target } = event.detail;
     const isRollbackEvent = event.detail.data.kind === 'rollback';
     if (event.type === 'Deployment Succeeded' && target !== null) world.deployedAt.set(target, r);
