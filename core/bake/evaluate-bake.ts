@@ -8,7 +8,13 @@ export interface WatchedAlarm {
 }
 
 export interface BakeInput {
+  /** When the deployment completed and the bake began. */
   readonly startedAt: string;
+  /**
+   * When the stage started deploying: an ALARM at any moment since then fails the bake,
+   * even one that is OK again and whose event was lost or late.
+   */
+  readonly watchingSince: string;
   readonly now: string;
   readonly durationSeconds: number;
   readonly minDataPoints: number;
@@ -18,6 +24,9 @@ export interface BakeInput {
   readonly alarms: readonly WatchedAlarm[];
 }
 
+/** How long to wait before looking again when only data points or alarm data are missing. */
+export const BAKE_RECHECK_SECONDS = 300;
+
 export type BakeVerdict =
   | { readonly verdict: 'passed' }
   | { readonly verdict: 'failed'; readonly reason: string }
@@ -25,32 +34,37 @@ export type BakeVerdict =
       readonly verdict: 'baking';
       readonly remainingSeconds: number;
       readonly missingDataPoints: number;
-      /** When to look again: the end of the bake time, or now if only data points are missing. */
+      /** What the bake still waits for, in words, for the views. */
+      readonly waitingFor: string;
+      /** When to look again: the end of the bake time, or a few minutes on if only data is missing. */
       readonly checkAt: string;
     };
 
 /**
  * A bake passes only when the bake time has elapsed **and** the minimum data points were
- * seen **and** no watched alarm fired; an alarm at any time during the bake fails it, even
- * one that is back to OK. Too few data points keep it baking: unexercised code is not
- * promoted.
+ * seen **and** no watched alarm fired since the stage started deploying; an alarm at any
+ * moment fails it, even one that is back to OK. Too few data points, or an alarm without
+ * enough data to judge, keep it baking: unexercised code is not promoted.
  *
  * @example
- * evaluateBake({ startedAt: '…T10:00Z', now: '…T11:00Z', durationSeconds: 3600, minDataPoints: 100,
- *                dataPoints: 40, alarms: [] });
- * // { verdict: 'baking', remainingSeconds: 0, missingDataPoints: 60, checkAt: '…T11:00Z' }
+ * evaluateBake({ startedAt: '…T10:00Z', watchingSince: '…T09:50Z', now: '…T11:00Z',
+ *                durationSeconds: 3600, minDataPoints: 100, dataPoints: 40, alarms: [] });
+ * // { verdict: 'baking', remainingSeconds: 0, missingDataPoints: 60,
+ * //   waitingFor: '60 more data points', checkAt: '…T11:05Z' }
  */
 export function evaluateBake(input: BakeInput): BakeVerdict {
   const started = Date.parse(input.startedAt);
+  const watching = Math.min(Date.parse(input.watchingSince), started);
   const now = Date.parse(input.now);
+  const noData: string[] = [];
   for (const alarm of input.alarms) {
     if (alarm.state === 'ALARM') {
       return { verdict: 'failed', reason: `alarm ${alarm.name} is in ALARM during the bake` };
     }
-    if (alarm.lastAlarmAt !== null && Date.parse(alarm.lastAlarmAt) >= started) {
+    if (alarm.lastAlarmAt !== null && Date.parse(alarm.lastAlarmAt) >= watching) {
       return {
         verdict: 'failed',
-        reason: `alarm ${alarm.name} went into ALARM at ${alarm.lastAlarmAt}, during the bake`,
+        reason: `alarm ${alarm.name} went into ALARM at ${alarm.lastAlarmAt}, after the deployment began`,
       };
     }
     if (alarm.state === 'MISSING') {
@@ -59,18 +73,25 @@ export function evaluateBake(input: BakeInput): BakeVerdict {
         reason: `alarm ${alarm.name} does not exist, so the bake cannot watch it`,
       };
     }
+    if (alarm.state === 'INSUFFICIENT_DATA') noData.push(alarm.name);
   }
-  const remainingSeconds = Math.max(
-    0,
-    Math.ceil((started + input.durationSeconds * 1000 - now) / 1000),
-  );
+  const end = started + input.durationSeconds * 1000;
+  const remainingSeconds = Math.max(0, Math.ceil((end - now) / 1000));
   const missingDataPoints = Math.max(0, input.minDataPoints - input.dataPoints);
-  if (remainingSeconds === 0 && missingDataPoints === 0) return { verdict: 'passed' };
+  if (remainingSeconds === 0 && missingDataPoints === 0 && noData.length === 0)
+    return { verdict: 'passed' };
+
+  const waitingFor = [
+    remainingSeconds > 0 ? `${remainingSeconds} s of bake time` : '',
+    missingDataPoints > 0 ? `${missingDataPoints} more data points` : '',
+    noData.length > 0 ? `enough data in ${noData.join(', ')}` : '',
+  ].filter(Boolean);
   return {
     verdict: 'baking',
     remainingSeconds,
     missingDataPoints,
-    checkAt: new Date(Math.max(now, started + input.durationSeconds * 1000)).toISOString(),
+    waitingFor: waitingFor.join(', '),
+    checkAt: new Date(remainingSeconds > 0 ? end : now + BAKE_RECHECK_SECONDS * 1000).toISOString(),
   };
 }
 

@@ -295,6 +295,7 @@ export function toRequest(world: World, step: Step): Request | null {
             : {
                 verdict: 'baking' as const,
                 remainingSeconds: 60,
+                waitingFor: '60 s of bake time',
                 missingDataPoints: 3,
                 checkAt: world.context.now,
               };

@@ -3,12 +3,19 @@ import { type BakeInput, effectiveBakeSeconds, evaluateBake } from '../../../cor
 
 const base: BakeInput = {
   startedAt: '2026-11-23T10:00:00.000Z',
+  watchingSince: '2026-11-23T09:50:00.000Z',
   now: '2026-11-23T11:00:00.000Z',
   durationSeconds: 3600,
   minDataPoints: 100,
   dataPoints: 100,
   alarms: [{ name: 'team-aggregate', state: 'OK', lastAlarmAt: null }],
 };
+const alarm = (
+  state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA' | 'MISSING',
+  lastAlarmAt: string | null = null,
+) => ({
+  alarms: [{ name: 'team-aggregate', state, lastAlarmAt }],
+});
 
 describe('evaluateBake', () => {
   // Worked example from the TSDoc: one hour elapsed but only 40 of 100 data points → keep baking.
@@ -25,7 +32,8 @@ describe('evaluateBake', () => {
         verdict: 'baking',
         remainingSeconds: 0,
         missingDataPoints: 60,
-        checkAt: '2026-11-23T11:00:00.000Z',
+        waitingFor: '60 more data points',
+        checkAt: '2026-11-23T11:05:00.000Z',
       },
     },
     {
@@ -35,61 +43,56 @@ describe('evaluateBake', () => {
         verdict: 'baking',
         remainingSeconds: 1800,
         missingDataPoints: 0,
+        waitingFor: '1800 s of bake time',
         checkAt: '2026-11-23T11:00:00.000Z',
       },
     },
     {
-      name: 'an alarm in ALARM now',
-      change: {
-        alarms: [
-          {
-            name: 'team-aggregate',
-            state: 'ALARM' as const,
-            lastAlarmAt: '2026-11-23T10:59:00.000Z',
-          },
-        ],
+      name: 'an alarm without enough data',
+      change: alarm('INSUFFICIENT_DATA'),
+      expected: {
+        verdict: 'baking',
+        remainingSeconds: 0,
+        missingDataPoints: 0,
+        waitingFor: 'enough data in team-aggregate',
+        checkAt: '2026-11-23T11:05:00.000Z',
       },
+    },
+    {
+      name: 'an alarm in ALARM now',
+      change: alarm('ALARM', '2026-11-23T10:59:00.000Z'),
       expected: { verdict: 'failed', reason: 'alarm team-aggregate is in ALARM during the bake' },
     },
     {
       name: 'an alarm that fired and recovered during the bake',
-      change: {
-        alarms: [
-          { name: 'team-aggregate', state: 'OK' as const, lastAlarmAt: '2026-11-23T10:10:00.000Z' },
-        ],
-      },
+      change: alarm('OK', '2026-11-23T10:10:00.000Z'),
       expected: {
         verdict: 'failed',
-        reason: 'alarm team-aggregate went into ALARM at 2026-11-23T10:10:00.000Z, during the bake',
+        reason:
+          'alarm team-aggregate went into ALARM at 2026-11-23T10:10:00.000Z, after the deployment began',
       },
     },
     {
-      name: 'an alarm that fired before the bake',
-      change: {
-        alarms: [
-          { name: 'team-aggregate', state: 'OK' as const, lastAlarmAt: '2026-11-23T09:00:00.000Z' },
-        ],
+      name: 'an alarm that fired and recovered during the deployment',
+      change: alarm('OK', '2026-11-23T09:55:00.000Z'),
+      expected: {
+        verdict: 'failed',
+        reason:
+          'alarm team-aggregate went into ALARM at 2026-11-23T09:55:00.000Z, after the deployment began',
       },
+    },
+    {
+      name: 'an alarm that fired before the deployment',
+      change: alarm('OK', '2026-11-23T09:00:00.000Z'),
       expected: { verdict: 'passed' },
     },
     {
       name: 'a missing alarm',
-      change: {
-        alarms: [{ name: 'team-aggregate', state: 'MISSING' as const, lastAlarmAt: null }],
-      },
+      change: alarm('MISSING'),
       expected: {
         verdict: 'failed',
         reason: 'alarm team-aggregate does not exist, so the bake cannot watch it',
       },
-    },
-    {
-      name: 'an alarm with insufficient data',
-      change: {
-        alarms: [
-          { name: 'team-aggregate', state: 'INSUFFICIENT_DATA' as const, lastAlarmAt: null },
-        ],
-      },
-      expected: { verdict: 'passed' },
     },
     {
       name: 'a zero bake with no minimum',
@@ -102,7 +105,7 @@ describe('evaluateBake', () => {
       expected: { verdict: 'passed' },
     },
     {
-      name: 'an alarm even when time and data points are met early',
+      name: 'one alarm of several in ALARM, with time and data points met',
       change: {
         now: '2026-11-23T12:00:00.000Z',
         alarms: [

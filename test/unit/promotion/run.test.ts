@@ -363,6 +363,7 @@ describe('recordBake and approval steps', () => {
       verdict: {
         verdict: 'baking' as const,
         remainingSeconds: 10,
+        waitingFor: '10 s of bake time',
         missingDataPoints: 0,
         checkAt: T0,
       },
