@@ -67,13 +67,7 @@ export function nextOpening(window: TimeWindow, timeZone: string, from: Date): D
     const day = WEEKDAYS[date.weekday - 1];
     for (const allow of window.allow) {
       if (day === undefined || !allow.days.includes(day)) continue;
-      const [hour, minute] = allow.start.split(':').map(Number);
-      // fromObject moves a wall-clock time that a DST jump skips to just after the jump.
-      const opening = DateTime.fromObject(
-        { year: date.year, month: date.month, day: date.day, hour, minute },
-        { zone },
-      );
-      candidates.push(opening.toMillis());
+      candidates.push(localStart(date, allow.start, zone));
     }
   }
   for (const range of window.denyRanges) candidates.push(Date.parse(range.to));
@@ -83,6 +77,33 @@ export function nextOpening(window: TimeWindow, timeZone: string, from: Date): D
     .sort((a, b) => a - b)
     .find((time) => windowState(window, timeZone, new Date(time)).open);
   return opening === undefined ? null : new Date(opening);
+}
+
+/**
+ * The first instant of `date` (local) at or after wall-clock `start`. When a DST jump skips
+ * `start` (01:30 on the night clocks go from 01:00 to 02:00), that is the jump itself
+ * (02:00), not `start` shifted by the jump (02:30), which may already be past the window.
+ */
+function localStart(date: DateTime, start: string, zone: string): number {
+  const [hour, minute] = start.split(':').map(Number);
+  const shifted = DateTime.fromObject(
+    { year: date.year, month: date.month, day: date.day, hour, minute },
+    { zone },
+  );
+  if (shifted.toFormat('HH:mm') === start) return shifted.toMillis();
+  const reached = (millis: number) => {
+    const local = DateTime.fromMillis(millis, { zone });
+    return local.toISODate() === date.toISODate() && local.toFormat('HH:mm') >= start;
+  };
+  // Before the jump the wall clock is short of `start`, after it past: search between.
+  let low = shifted.toMillis() - 3 * 3_600_000;
+  let high = shifted.toMillis();
+  while (high - low > 60_000) {
+    const middle = low + Math.floor((high - low) / 120_000) * 60_000;
+    if (reached(middle)) high = middle;
+    else low = middle;
+  }
+  return high;
 }
 
 /** `mon,tue,wed,thu 09:00–16:00; sat 10:00–12:00` */

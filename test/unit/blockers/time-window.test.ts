@@ -162,11 +162,14 @@ describe('nextOpening', () => {
     expect(nextOpening(BUSINESS_HOURS, zone, new Date(from))?.toISOString()).toBe(next);
   });
 
-  it('moves a start that a DST jump skips to just after the jump', () => {
-    // London skips 01:00–02:00 on Sunday 2026-03-29; a window opening at 01:30 opens at 02:30 BST.
-    const sunday = window({ allow: [{ days: ['sun'], start: '01:30', end: '03:00' }] });
+  it.each([
+    { end: '03:00', why: 'a window that goes on after the jump' },
+    { end: '02:30', why: 'a window that ends half an hour after the jump' },
+  ])('opens a window whose start a DST jump skips at the jump itself: $why', ({ end }) => {
+    // London skips 01:00–02:00 on Sunday 2026-03-29: a window from 01:30 opens at 02:00 BST (01:00Z).
+    const sunday = window({ allow: [{ days: ['sun'], start: '01:30', end }] });
     const opening = nextOpening(sunday, 'Europe/London', new Date('2026-03-28T12:00:00Z'));
-    expect(opening?.toISOString()).toBe('2026-03-29T01:30:00.000Z');
+    expect(opening?.toISOString()).toBe('2026-03-29T01:00:00.000Z');
     expect(windowState(sunday, 'Europe/London', opening as Date).open).toBe(true);
   });
 
