@@ -203,3 +203,31 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
     reason: input.reason,
   });
 });
+
+/**
+ * Ends an expedite before its release is everywhere, e.g. when it is stuck on a closed
+ * gate or a manual approval nobody gives. The held releases move again at once.
+ *
+ * @example
+ * cancelExpedite(ctx, state, { release: 12, by: 'ana', reason: 'r12 superseded by the real fix in r13' });
+ */
+export const cancelExpedite = rule(
+  (draft, input: { readonly release: number; readonly by: string; readonly reason: string }) => {
+    const current = draft.meta.expedite;
+    if (current === null || current.release !== input.release) {
+      draft.note = `${releaseLabel(input.release)} is not expedited`;
+      return;
+    }
+    if (input.by.trim() === '' || input.reason.trim() === '') {
+      throw new RuleViolationError('Cancelling an expedite needs who asks and why.');
+    }
+    draft.setMeta({ expedite: null });
+    draft.audit.push({
+      at: draft.now,
+      stage: null,
+      by: input.by,
+      action: `cancel the expedite of ${releaseLabel(input.release)}`,
+      reason: input.reason,
+    });
+  },
+);

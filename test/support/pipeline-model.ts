@@ -8,6 +8,7 @@ import {
   type AlarmState,
   admitTargets,
   BUSINESS_HOURS,
+  cancelExpedite,
   createRelease,
   expedite,
   failStage,
@@ -93,7 +94,8 @@ export type Step =
   | { kind: 'rollback'; stage: number; targets: number; to: number | null }
   | { kind: 'promotions'; stage: number; direction: 'in' | 'out'; enabled: boolean }
   | { kind: 'restart'; stage: number }
-  | { kind: 'expedite' };
+  | { kind: 'expedite' }
+  | { kind: 'cancel-expedite' };
 
 export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { weight: 50, arbitrary: fc.record({ kind: fc.constant('progress' as const), pick: fc.nat() }) },
@@ -174,6 +176,7 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), stage: fc.nat() }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'expedite' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'cancel-expedite' as const }) },
 );
 
 /** A request to a rule, ready to be applied (and applied again, for the duplicate check). */
@@ -353,6 +356,12 @@ export function toRequest(world: World, step: Step): Request | null {
     case 'restart':
       if (run === null) return null;
       return (c, s) => restartRun(c, s, { stage: stageName, seq: run.seq, attempt: run.attempt });
+    case 'cancel-expedite': {
+      const expedited = world.state.meta.expedite;
+      if (expedited === null) return null;
+      return (c, s) =>
+        cancelExpedite(c, s, { release: expedited.release, by: 'ana', reason: 'stuck' });
+    }
     case 'expedite': {
       const latest = world.state.meta.latestRelease;
       if (latest === null) return null;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  cancelExpedite,
   expedite,
   type KnownBad,
   type Override,
@@ -192,6 +193,40 @@ describe('expedite', () => {
     drive.create(sb, 3);
     expect(() => sb.apply(expedite, { ...request, release: 3 })).toThrow(
       'r2 is already expedited; one expedite at a time. Wait for it or let it be rejected.',
+    );
+  });
+});
+
+describe('cancelExpedite', () => {
+  it('ends the expedite and lets held releases move, once', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    sb.apply(expedite, { release: 1, approver: 'p', reason: 'fix', bakeFactor: 0.5 });
+    drive.create(sb, 2); // held while r1 is expedited
+
+    const t = sb.apply(cancelExpedite, {
+      release: 1,
+      by: 'ana',
+      reason: 'stuck on a manual approval',
+    });
+    const again = sb.apply(cancelExpedite, {
+      release: 1,
+      by: 'ana',
+      reason: 'stuck on a manual approval',
+    });
+
+    expect(sb.state.meta.expedite).toBeNull();
+    expect(t.audit.map((a) => a.action)).toEqual(['cancel the expedite of r1']);
+    expect(sb.run('beta').release).toBe(2); // r1 was only waiting at beta: r2 replaced it
+    expect(again.note).toBe('r1 is not expedited');
+  });
+
+  it('needs who and why', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    sb.apply(expedite, { release: 1, approver: 'p', reason: 'fix', bakeFactor: 0.5 });
+    expect(() => sb.apply(cancelExpedite, { release: 1, by: 'ana', reason: '' })).toThrow(
+      'Cancelling an expedite needs who asks and why.',
     );
   });
 });
