@@ -76,6 +76,31 @@ export type StageOutcome =
 
 export type StageOutcomeStatus = StageOutcome['status'];
 
+const OUTCOME_RANK: Readonly<Record<StageOutcomeStatus, number>> = {
+  pending: 0,
+  blocked: 1,
+  'in-flight': 1,
+  approved: 2,
+  rejected: 2,
+  superseded: 2,
+};
+
+/**
+ * Whether `incoming` should replace `current` as a release's outcome at a stage. Outcomes
+ * are relayed at least once, so an old one may arrive after a newer one: a release moves
+ * from pending to in flight (or blocked) to an end, never back; between outcomes of the
+ * same rank, the later decision wins.
+ *
+ * @example
+ * laterOutcome({ status: 'approved', at: '…T11:00Z' }, { status: 'pending', at: '…T09:00Z' }); // false
+ */
+export function laterOutcome(current: StageOutcome | undefined, incoming: StageOutcome): boolean {
+  if (current === undefined) return true;
+  const rank = OUTCOME_RANK[incoming.status] - OUTCOME_RANK[current.status];
+  if (rank !== 0) return rank > 0;
+  return Date.parse(incoming.at) >= Date.parse(current.at);
+}
+
 /** The mutable side of a release: its outcome at each stage it reached. */
 export interface ReleaseProgress {
   readonly release: ReleaseNumber;

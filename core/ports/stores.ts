@@ -19,7 +19,10 @@ export interface ReleaseStore {
     pipeline: string,
     options: { limit: number; before?: ReleaseNumber },
   ): Promise<Release[]>;
-  /** Sets each release's outcome at a stage (blind, idempotent writes). */
+  /**
+   * Sets each release's outcome at a stage, unless the stored one is later (`laterOutcome`):
+   * outcomes are relayed at least once, and an old one must not overwrite a newer one.
+   */
   recordOutcomes(pipeline: string, changes: readonly OutcomeChange[]): Promise<void>;
   getProgress(pipeline: string, release: ReleaseNumber): Promise<ReleaseProgress>;
 }

@@ -1,5 +1,11 @@
 import { ConflictError } from '../../errors.js';
-import type { Release, ReleaseNumber, ReleaseProgress, StageOutcome } from '../../model/release.js';
+import {
+  laterOutcome,
+  type Release,
+  type ReleaseNumber,
+  type ReleaseProgress,
+  type StageOutcome,
+} from '../../model/release.js';
 import type { OutcomeChange } from '../../promotion/transition.js';
 import type { ReleaseStore } from '../stores.js';
 
@@ -38,7 +44,9 @@ export class InMemoryReleaseStore implements ReleaseStore {
   async recordOutcomes(pipeline: string, changes: readonly OutcomeChange[]): Promise<void> {
     for (const change of changes) {
       const id = key(pipeline, change.release);
-      this.#progress.set(id, { ...this.#progress.get(id), [change.stage]: change.outcome });
+      const stored = this.#progress.get(id);
+      if (!laterOutcome(stored?.[change.stage], change.outcome)) continue;
+      this.#progress.set(id, { ...stored, [change.stage]: change.outcome });
     }
   }
 

@@ -4,6 +4,7 @@ import {
   executionName,
   formatDuration,
   hours,
+  laterOutcome,
   minutes,
   NotFoundError,
   releaseLabel,
@@ -94,4 +95,47 @@ describe('Topology', () => {
     expect(call).toThrow(NotFoundError);
     expect(call).toThrow(message);
   });
+});
+
+describe('laterOutcome', () => {
+  const at = (h: number) => `2026-11-23T${String(h).padStart(2, '0')}:00:00.000Z`;
+  // A redelivered old outcome must not overwrite a newer one.
+  it.each([
+    { current: undefined, incoming: { status: 'pending' as const, at: at(9) }, replaces: true },
+    {
+      current: { status: 'pending' as const, at: at(9) },
+      incoming: { status: 'in-flight' as const, at: at(10) },
+      replaces: true,
+    },
+    {
+      current: { status: 'approved' as const, at: at(11) },
+      incoming: { status: 'pending' as const, at: at(9) },
+      replaces: false,
+    },
+    {
+      current: { status: 'approved' as const, at: at(11) },
+      incoming: { status: 'in-flight' as const, at: at(10) },
+      replaces: false,
+    },
+    {
+      current: { status: 'blocked' as const, at: at(10), reason: 'x' },
+      incoming: { status: 'in-flight' as const, at: at(11) },
+      replaces: true,
+    },
+    {
+      current: { status: 'in-flight' as const, at: at(11) },
+      incoming: { status: 'blocked' as const, at: at(10), reason: 'x' },
+      replaces: false,
+    },
+    {
+      current: { status: 'approved' as const, at: at(11) },
+      incoming: { status: 'rejected' as const, at: at(12), reason: 'rolled back' },
+      replaces: true,
+    },
+  ])(
+    '$current.status → $incoming.status: replaces $replaces',
+    ({ current, incoming, replaces }) => {
+      expect(laterOutcome(current, incoming)).toBe(replaces);
+    },
+  );
 });

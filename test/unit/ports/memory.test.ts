@@ -112,6 +112,10 @@ describe('InMemoryReleaseStore', () => {
       { release: 2, stage: 'beta', outcome: { status: 'approved', at: T0 } },
       { release: 2, stage: 'gamma', outcome: { status: 'pending', at: T0 } },
     ]);
+    // An old outcome delivered again, late, does not overwrite the newer one.
+    await store.recordOutcomes('api', [
+      { release: 2, stage: 'beta', outcome: { status: 'pending', at: T0 } },
+    ]);
     expect(await store.getProgress('api', 2)).toEqual({
       release: 2,
       stages: { beta: { status: 'approved', at: T0 }, gamma: { status: 'pending', at: T0 } },
