@@ -29,6 +29,7 @@ export * from './ports/stores.js';
 export * from './promotion/controls.js';
 export * from './promotion/flow.js';
 export * from './promotion/rollback.js';
+export * from './promotion/rollback-preview.js';
 export * from './promotion/rule.js';
 export * from './promotion/run.js';
 export * from './promotion/transition.js';
