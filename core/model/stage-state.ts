@@ -85,6 +85,10 @@ export interface StageState {
   readonly run: StageRun | null;
   /** Last run number used; the next run is `runSeq + 1`. */
   readonly runSeq: number;
+  /**
+   * The last release approved here, which the next stages are owed; `null` after a manual
+   * rollback took it back, until the stage approves again.
+   */
   readonly lastApproved: ReleaseNumber | null;
   /**
    * The newest release this stage took into a run (safety property 2): an older one, or

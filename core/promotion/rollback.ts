@@ -1,9 +1,9 @@
 import { RuleViolationError } from '../errors.js';
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
 import type { StageRun, TargetRun, TargetState } from '../model/stage-state.js';
+import { automaticRollbackTarget } from './deployment.js';
 import { hasSeen, startRun } from './flow.js';
 import { rule } from './rule.js';
-import { automaticRollbackTarget } from './run.js';
 import type { Draft } from './transition.js';
 
 /**
@@ -194,14 +194,15 @@ function startManualRollback(
     targets: forgetRolledBack(state.targets, chosen),
   });
   // A release approved here but not yet handed on is not handed on after this: the operator
-  // judged it bad. It ends rejected here, and the stage's last approved release goes back.
+  // judged it bad. It ends rejected here, and the stage owes nothing to the next stages
+  // until it approves again (an older release was already passed over for them).
   const lowest = Math.min(...chosen.values());
   const approved = state.lastApproved;
   if (approved !== null && approved > lowest) {
     if (draft.topology.downstreamOf(stage).some((next) => !hasSeen(draft, next, approved))) {
       draft.outcome(approved, stage, { status: 'rejected', at: draft.now, reason: why });
     }
-    draft.setStage(stage, { lastApproved: lowest });
+    draft.setStage(stage, { lastApproved: null });
   }
   for (const direction of ['in', 'out'] as const) {
     const key = direction === 'in' ? 'promotionsIn' : 'promotionsOut';

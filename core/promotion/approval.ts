@@ -1,0 +1,133 @@
+import type { BakeVerdict } from '../bake/evaluate-bake.js';
+import { RuleViolationError } from '../errors.js';
+import { releaseLabel } from '../model/release.js';
+import { APPROVED_HISTORY_LIMIT, type StageRun, type TargetState } from '../model/stage-state.js';
+import { failRun } from './deployment.js';
+import { hasSeen, promoteOut, startRun, supersede, take } from './flow.js';
+import { rule } from './rule.js';
+import { activeRun, type RunRef } from './run-ref.js';
+import type { Draft } from './transition.js';
+
+/**
+ * Applies a bake verdict (see `evaluateBake`): passed → the approval steps, or approval
+ * when there are none; failed → rollback; still baking → nothing changes.
+ *
+ * @example
+ * recordBake(ctx, state, { stage: 'gamma', seq: 4, verdict: { verdict: 'passed' } });
+ * // gamma approves r9 (Stage Approved), promotes it (Release Promoted), takes its pending release
+ */
+export const recordBake = rule((draft, input: RunRef & { readonly verdict: BakeVerdict }) => {
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  if (run.step !== 'baking') {
+    draft.note = `run ${run.seq} of ${input.stage} is ${run.step}, not baking`;
+    return;
+  }
+  if (input.verdict.verdict === 'baking') {
+    draft.note = 'still baking';
+    return;
+  }
+  if (input.verdict.verdict === 'failed') {
+    failRun(draft, input.stage, `bake failed: ${input.verdict.reason}`);
+    return;
+  }
+  if (draft.topology.stage(input.stage).approvalSteps.length === 0) approve(draft, input.stage);
+  else draft.setRun(input.stage, { step: 'approving' });
+});
+
+export interface ApprovalStepResult extends RunRef {
+  /** The approval step's name in the stage definition. */
+  readonly step: string;
+  readonly passed: boolean;
+  /** A person for a manual approval, the test runner for integration tests. */
+  readonly by: string;
+  readonly reason: string;
+}
+
+/**
+ * Records one approval step; the last one to pass approves the stage, any failure fails it.
+ *
+ * @example
+ * recordApprovalStep(ctx, state, { stage: 'beta', seq: 2, step: 'api-tests', passed: false, by: 'tests', reason: '3 failed' });
+ * // r4 rejected at beta; rollback
+ */
+export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  const steps = draft.topology.stage(input.stage).approvalSteps;
+  if (!steps.some((step) => step.name === input.step)) {
+    throw new RuleViolationError(
+      `Stage ${input.stage} has no approval step "${input.step}"; its steps are ${steps.map((s) => s.name).join(', ') || 'none'}.`,
+    );
+  }
+  if (run.step !== 'approving') {
+    draft.note = `run ${run.seq} of ${input.stage} is ${run.step}, not waiting for approvals`;
+    return;
+  }
+  if (!input.passed) {
+    failRun(
+      draft,
+      input.stage,
+      `approval step ${input.step} failed (${input.by}): ${input.reason}`,
+    );
+    return;
+  }
+  if (steps.find((step) => step.name === input.step)?.kind === 'manual-approval') {
+    draft.audit.push({
+      at: draft.now,
+      stage: input.stage,
+      by: input.by,
+      action: `approve ${input.step} of ${releaseLabel(run.release)} at ${input.stage}`,
+      reason: input.reason,
+    });
+  }
+  const passed = [...new Set([...run.approvalsPassed, input.step])];
+  draft.setRun(input.stage, { approvalsPassed: passed });
+  if (steps.every((step) => passed.includes(step.name))) approve(draft, input.stage);
+});
+
+/** The stage approves its run's release and promotes it (safety property 1 holds by construction). */
+function approve(draft: Draft, stage: string): void {
+  const state = draft.stage(stage);
+  const run = state.run as StageRun;
+  const targets: Record<string, TargetState> = { ...state.targets };
+  for (const id of Object.keys(run.targets)) {
+    const approved = (targets[id]?.approved ?? []).filter((release) => release !== run.release);
+    targets[id] = {
+      deployed: run.release,
+      approved: [...approved, run.release].slice(-APPROVED_HISTORY_LIMIT),
+    };
+  }
+  // A release approved earlier but held here (promotions out disabled, an expedite) will
+  // never be handed on now that a newer one is approved: it ends superseded downstream.
+  const held = state.lastApproved;
+  if (held !== null && held < run.release) {
+    for (const next of draft.topology.downstreamOf(stage)) {
+      if (!hasSeen(draft, next, held)) supersede(draft, next, held, run.release, { stage });
+    }
+  }
+  draft.setStage(stage, { run: null, lastApproved: run.release, targets });
+  draft.outcome(run.release, stage, { status: 'approved', at: draft.now });
+  draft.emit({ type: 'Stage Approved', stage, release: run.release, occurrence: run.seq });
+  promoteOut(draft, stage);
+  take(draft, stage);
+}
+
+/**
+ * Starts the run again under a new attempt number, when its execution is gone (a crash,
+ * a restart of the local runtime). The attempt is part of the execution name, so a
+ * restart is a recorded decision and the same attempt cannot start twice.
+ *
+ * @example
+ * restartRun(ctx, state, { stage: 'gamma', seq: 4, attempt: 1 }); // starts api-gamma-r9-2
+ */
+export const restartRun = rule((draft, input: RunRef & { readonly attempt: number }) => {
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  if (run.attempt !== input.attempt) {
+    draft.note = `run ${run.seq} of ${input.stage} is at attempt ${run.attempt}, not ${input.attempt}`;
+    return;
+  }
+  const next = draft.setRun(input.stage, { attempt: run.attempt + 1 });
+  startRun(draft, input.stage, next);
+});
