@@ -37,7 +37,7 @@ mutate core/promotion/flow.ts 'if (release === null || !state.promotionsOut.enab
 mutate core/promotion/admit.ts 'promotionsIn: state.promotionsIn,' 'promotionsIn: { enabled: true },' 'targets start while promotions in are disabled'
 mutate core/blockers/evaluate.ts 'unreviewedCommits({ commits: input.newCommits })' 'unreviewedCommits(release)' 'only the release’s own commits are checked for review'
 mutate core/promotion/deployment.ts 'rollbackTo: automaticRollbackTarget(target, state.targets[id]),' 'rollbackTo: run.release,' 'a failed run "rolls back" to the failing release'
-mutate core/promotion/flow.ts 'if (state.pending === release || state.newestStarted === release || isRunRelease) return;' 'if (state.pending === release || isRunRelease) return;' 'a release taken once enters the same stage again'
+mutate core/promotion/flow.ts 'return Math.max(state.pending ?? 0, state.newestStarted ?? 0, running);' 'return Math.max(state.pending ?? 0, running);' 'a release taken once enters the same stage again'
 mutate core/promotion/deployment.ts 'if (target.status !== expected) {' "if (target.status !== 'deploying' && target.status !== 'rolling-back') {" 'a late deployment result is read as a rollback result'
 mutate core/promotion/approval.ts 'if (held !== null && held < run.release) {' 'if (held !== null && held > run.release) {' 'a held approved release is dropped without an outcome'
 mutate core/promotion/flow.ts 'if (run !== null && runHasNotStarted(run) && run.release < release) {' "if (run !== null && run.kind === 'normal' && run.step !== 'rolling-back' && run.release < release) {" 'a running stage is interrupted by a newer release'
