@@ -43,6 +43,9 @@ mutate core/promotion/approval.ts 'if (held !== null && held < run.release) {' '
 mutate core/promotion/flow.ts 'if (run !== null && runHasNotStarted(run) && run.release < release) {' "if (run !== null && run.kind === 'normal' && run.step !== 'rolling-back' && run.release < release) {" 'a running stage is interrupted by a newer release'
 mutate core/promotion/deployment.ts "draft.outcome(run.release, stage, { status: 'rejected', at: draft.now, reason });" "draft.outcome(run.release, stage, { status: 'approved', at: draft.now });" 'a failed run does not reject its release'
 mutate core/promotion/transition.ts 'const writes: ItemWrite[] = changed.map(' 'const writes: ItemWrite[] = [...changed].reverse().map(' 'effects are written before their cause'
+mutate core/promotion/flow.ts '    withdraw(draft, stage);' '    // withdraw(draft, stage);' 'a release a rollback upstream took back keeps waiting downstream'
+mutate core/promotion/rule.ts '    for (const stage of draft.topology.stageNames) withdraw(draft, stage);' '' 'a late request decides before the withdrawal a crash left undone'
+mutate core/promotion/controls.ts 'if (draft.stage(input.stage).handledRequests.includes(input.requestId)) {' 'if (false) {' 'a late retry of a gate request is carried out again'
 
 echo "$survivors mutant(s) survived"
 [ "$survivors" -eq 0 ]

@@ -60,6 +60,9 @@ export interface StageRun {
   readonly requestedBy: { readonly by: string; readonly reason: string } | null;
 }
 
+/** How many operator request ids a stage remembers. */
+export const HANDLED_REQUESTS_LIMIT = 50;
+
 /** The most approved releases kept per target for rollback selection. */
 export const APPROVED_HISTORY_LIMIT = 25;
 
@@ -87,7 +90,8 @@ export interface StageState {
   readonly runSeq: number;
   /**
    * The last release approved here, which the next stages are owed; `null` after a manual
-   * rollback took it back, until the stage approves again.
+   * rollback took it back, until the stage approves again. While it is `null`, nothing
+   * that waits downstream without having started may start there.
    */
   readonly lastApproved: ReleaseNumber | null;
   /**
@@ -95,8 +99,11 @@ export interface StageState {
    * the same one again, never enters, even if its run failed before deploying anything.
    */
   readonly newestStarted: ReleaseNumber | null;
-  /** The request id of the last manual rollback carried out here, to recognise a retry. */
-  readonly lastRollbackRequest: string | null;
+  /**
+   * Ids of the operator requests (rollbacks, gate changes) carried out here, newest last,
+   * at most {@link HANDLED_REQUESTS_LIMIT}: a retry, however late, is recognised.
+   */
+  readonly handledRequests: readonly string[];
   readonly targets: Readonly<Record<string, TargetState>>;
 }
 
@@ -112,7 +119,7 @@ export function initialStageState(stage: string, targetIds: readonly string[]): 
     runSeq: 0,
     lastApproved: null,
     newestStarted: null,
-    lastRollbackRequest: null,
+    handledRequests: [],
     targets: Object.fromEntries(targetIds.map((id) => [id, { deployed: null, approved: [] }])),
   };
 }

@@ -72,6 +72,10 @@ export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
     );
     return;
   }
+  if (run.approvalsPassed.includes(input.step) && input.passed) {
+    draft.note = `approval step ${input.step} of run ${run.seq} already passed`;
+    return;
+  }
   if (steps.find((step) => step.name === input.step)?.kind === 'manual-approval') {
     draft.audit.push({
       at: draft.now,

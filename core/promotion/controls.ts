@@ -1,7 +1,7 @@
 import { RuleViolationError } from '../errors.js';
 import type { KnownBad, Override } from '../model/controls.js';
 import { type Release, releaseLabel } from '../model/release.js';
-import { inFlight } from './flow.js';
+import { inFlight, remember } from './flow.js';
 import { rule } from './rule.js';
 
 /**
@@ -38,6 +38,11 @@ export interface PromotionsRequest {
   readonly enabled: boolean;
   readonly by: string;
   readonly reason: string;
+  /**
+   * Chosen once per request: a retry of an old "enable" that arrives after someone closed
+   * the gate again must not reopen it.
+   */
+  readonly requestId: string;
 }
 
 /**
@@ -50,6 +55,10 @@ export interface PromotionsRequest {
  */
 export const setPromotions = rule((draft, input: PromotionsRequest) => {
   const key = input.direction === 'in' ? 'promotionsIn' : 'promotionsOut';
+  if (draft.stage(input.stage).handledRequests.includes(input.requestId)) {
+    draft.note = `request ${input.requestId} was already carried out at ${input.stage}`;
+    return;
+  }
   const gate = draft.stage(input.stage)[key];
   if (gate.enabled === input.enabled) {
     draft.note = `promotions ${input.direction} of ${input.stage} are already ${input.enabled ? 'enabled' : 'disabled'}`;
@@ -59,6 +68,7 @@ export const setPromotions = rule((draft, input: PromotionsRequest) => {
     [key]: input.enabled
       ? { enabled: true }
       : { enabled: false, by: input.by, reason: input.reason, at: draft.now },
+    handledRequests: remember(draft.stage(input.stage).handledRequests, input.requestId),
   });
   draft.emit({
     type: input.enabled ? 'Promotions Enabled' : 'Promotions Disabled',

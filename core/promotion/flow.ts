@@ -1,5 +1,5 @@
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
-import type { StageRun } from '../model/stage-state.js';
+import { HANDLED_REQUESTS_LIMIT, type StageRun } from '../model/stage-state.js';
 import { type Draft, executionName, type ItemKey } from './transition.js';
 
 /**
@@ -154,13 +154,11 @@ export function promoteOut(draft: Draft, stage: string): void {
 
   for (const next of draft.topology.downstreamOf(stage)) {
     if (hasSeen(draft, next, release)) continue;
-    draft.emit({
-      type: 'Release Promoted',
-      stage,
-      release,
-      occurrence: `to:${next}`,
-      data: { to: next },
-    });
+    // Announced with the offer it describes: it lands only if the next stage's item does.
+    draft.emit(
+      { type: 'Release Promoted', stage, release, occurrence: `to:${next}`, data: { to: next } },
+      { stage: next },
+    );
     offer(draft, next, release);
   }
 }
@@ -227,6 +225,7 @@ export function settle(draft: Draft): void {
     }
   }
   for (const stage of draft.topology.stageNames) {
+    withdraw(draft, stage);
     promoteOut(draft, stage);
     take(draft, stage);
   }
@@ -235,4 +234,32 @@ export function settle(draft: Draft): void {
     settleExpedite(draft);
     if (draft.meta.expedite === null) settle(draft);
   }
+}
+
+/**
+ * A release waiting at a stage (pending, or taken but not started) that the stage before
+ * no longer approves, because a manual rollback there took back the stage's approval, is
+ * withdrawn: it ends rejected here and nothing of it is deployed. Derived from stored state, like all of
+ * `settle`, so it holds even if the rollback's process died before reaching this stage.
+ */
+export function withdraw(draft: Draft, stage: string): void {
+  const upstream = draft.topology.stage(stage).after;
+  if (upstream === null) return;
+  const approved = draft.stage(upstream).lastApproved ?? 0;
+  const state = draft.stage(stage);
+  const reason = `withdrawn: a manual rollback at ${upstream} took back its approval`;
+  if (state.pending !== null && state.pending > approved) {
+    draft.outcome(state.pending, stage, { status: 'rejected', at: draft.now, reason });
+    draft.setStage(stage, { pending: null });
+  }
+  const run = state.run;
+  if (run !== null && runHasNotStarted(run) && run.release > approved) {
+    draft.outcome(run.release, stage, { status: 'rejected', at: draft.now, reason });
+    draft.setStage(stage, { run: null });
+  }
+}
+
+/** Adds a handled request id, keeping the newest {@link HANDLED_REQUESTS_LIMIT}. */
+export function remember(handled: readonly string[], requestId: string): string[] {
+  return [...handled.filter((id) => id !== requestId), requestId].slice(-HANDLED_REQUESTS_LIMIT);
 }

@@ -2,7 +2,7 @@ import { RuleViolationError } from '../errors.js';
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
 import type { StageRun, TargetRun, TargetState } from '../model/stage-state.js';
 import { automaticRollbackTarget } from './deployment.js';
-import { hasSeen, startRun } from './flow.js';
+import { remember, startRun } from './flow.js';
 import { rule } from './rule.js';
 import type { Draft } from './transition.js';
 
@@ -111,7 +111,7 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
   for (const [stage, targets] of byStage) {
     const state = draft.stage(stage);
     const run = state.run;
-    if (state.lastRollbackRequest === input.requestId) {
+    if (state.handledRequests.includes(input.requestId)) {
       // The same request again (a retried CLI call, or a retry after a crash between the
       // writes of a multi-stage rollback): this stage already did what it asks.
       draft.note = `${stage} already carried out rollback request ${input.requestId}`;
@@ -190,18 +190,18 @@ function startManualRollback(
   draft.setStage(stage, {
     run,
     runSeq: run.seq,
-    lastRollbackRequest: input.requestId,
+    handledRequests: remember(state.handledRequests, input.requestId),
     targets: forgetRolledBack(state.targets, chosen),
   });
-  // A release approved here but not yet handed on is not handed on after this: the operator
-  // judged it bad. It ends rejected here, and the stage owes nothing to the next stages
-  // until it approves again (an older release was already passed over for them).
+  // The release approved here is judged bad: it ends rejected here and is not handed on.
+  // The stage takes back its approval altogether (not only down to the rollback's release):
+  // whatever waits downstream without having started is withdrawn (see `withdraw`), and an
+  // older release, already handed on or passed over there, is never offered again. The
+  // stage owes the next stages nothing until it approves again.
   const lowest = Math.min(...chosen.values());
   const approved = state.lastApproved;
   if (approved !== null && approved > lowest) {
-    if (draft.topology.downstreamOf(stage).some((next) => !hasSeen(draft, next, approved))) {
-      draft.outcome(approved, stage, { status: 'rejected', at: draft.now, reason: why });
-    }
+    draft.outcome(approved, stage, { status: 'rejected', at: draft.now, reason: why });
     draft.setStage(stage, { lastApproved: null });
   }
   for (const direction of ['in', 'out'] as const) {

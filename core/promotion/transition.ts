@@ -222,7 +222,12 @@ export class Draft {
         : !isDeepStrictEqual(this.#stages[item], this.#original.stages[item]),
     );
     if (changed.length === 0) {
-      const effects = this.events.length + this.outcomes.length + this.starts.length;
+      const effects =
+        this.events.length +
+        this.outcomes.length +
+        this.starts.length +
+        this.audit.length +
+        this.deployments.length;
       if (effects > 0)
         throw new TypeError(
           'A rule produced effects without changing any item; they could not be written.',

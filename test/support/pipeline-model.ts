@@ -344,15 +344,18 @@ export function toRequest(world: World, step: Step): Request | null {
           reason: 'regression',
         });
     }
-    case 'promotions':
+    case 'promotions': {
+      const requestId = `gate-${++world.requests}`;
       return (c, s) =>
         setPromotions(c, s, {
+          requestId,
           stage: stageName,
           direction: step.direction,
           enabled: step.enabled,
           by: 'ana',
           reason: 'test',
         });
+    }
     case 'restart':
       if (run === null) return null;
       return (c, s) => restartRun(c, s, { stage: stageName, seq: run.seq, attempt: run.attempt });

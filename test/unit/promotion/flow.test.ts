@@ -132,6 +132,7 @@ describe('promotion gates', () => {
   it('holds a pending release while promotions in are disabled and takes it when enabled (property 6)', () => {
     const sb = new Sandbox();
     sb.apply(setPromotions, {
+      requestId: 'gate-3',
       stage: 'beta',
       direction: 'in',
       enabled: false,
@@ -143,6 +144,7 @@ describe('promotion gates', () => {
     expect(sb.stage('beta')).toMatchObject({ pending: 1, run: null });
 
     const t = sb.apply(setPromotions, {
+      requestId: 'gate-4',
       stage: 'beta',
       direction: 'in',
       enabled: true,
@@ -165,6 +167,7 @@ describe('promotion gates', () => {
   it('keeps an approved release in the stage while promotions out are disabled, then hands it on', () => {
     const sb = new Sandbox();
     sb.apply(setPromotions, {
+      requestId: 'gate-5',
       stage: 'beta',
       direction: 'out',
       enabled: false,
@@ -178,6 +181,7 @@ describe('promotion gates', () => {
     expect(sb.stage('gamma').run).toBeNull();
 
     const t = sb.apply(setPromotions, {
+      requestId: 'gate-6',
       stage: 'beta',
       direction: 'out',
       enabled: true,
@@ -196,6 +200,7 @@ describe('promotion gates', () => {
   it('says so when a gate is already in the requested position', () => {
     const sb = new Sandbox();
     const t = sb.apply(setPromotions, {
+      requestId: 'gate-7',
       stage: 'beta',
       direction: 'in',
       enabled: true,
@@ -204,6 +209,28 @@ describe('promotion gates', () => {
     });
     expect(t.changedStages).toEqual([]);
     expect(t.note).toBe('promotions in of beta are already enabled');
+  });
+
+  it('ignores a late retry of an old request: it does not reopen a gate closed since', () => {
+    const sb = new Sandbox();
+    const gate = (requestId: string, enabled: boolean) =>
+      sb.apply(setPromotions, {
+        requestId,
+        stage: 'beta',
+        direction: 'in',
+        enabled,
+        by: 'ana',
+        reason: 'x',
+      });
+    gate('close-1', false);
+    gate('open-1', true);
+    gate('close-2', false);
+
+    const t = gate('open-1', true);
+
+    expect(t.changedStages).toEqual([]);
+    expect(t.note).toBe('request open-1 was already carried out at beta');
+    expect(sb.stage('beta').promotionsIn.enabled).toBe(false);
   });
 });
 

@@ -95,6 +95,7 @@ it.each<{ rule: string; setup: Setup; request: (sb: Sandbox) => Request }>([
     setup: 'r3 waiting at beta',
     request: () => (c, s) =>
       setPromotions(c, s, {
+        requestId: 'gate-2',
         stage: 'gamma',
         direction: 'out',
         enabled: false,

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { chooseRollbackRelease, manualRollback, setPromotions } from '../../../core/index.js';
-import { drive, Sandbox, T0 } from '../../support/fixtures.js';
+import {
+  admitTargets,
+  chooseRollbackRelease,
+  InMemoryPromotionStore,
+  manualRollback,
+  setPromotions,
+} from '../../../core/index.js';
+import { drive, quiet, Sandbox, T0 } from '../../support/fixtures.js';
 
 describe('chooseRollbackRelease', () => {
   // Worked example from the TSDoc: use1-az1 runs r7, approved there: r3, r5, r7.
@@ -149,6 +155,80 @@ describe('manualRollback', () => {
     });
   });
 
+  it('withdraws what waits downstream, unstarted, when a rollback takes back the approval', () => {
+    const sb = threeReleasesOut();
+    sb.apply(setPromotions, {
+      requestId: 'gate-12',
+      stage: 'prod-1',
+      direction: 'in',
+      enabled: false,
+      by: 'ana',
+      reason: 'hold',
+    });
+    drive.create(sb, 4);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    expect(sb.stage('prod-1').pending).toBe(4);
+
+    const t = sb.apply(manualRollback, {
+      targets: [{ stage: 'gamma', target: 'gamma-t1' }],
+      to: null,
+      by: 'ana',
+      reason: 'r4 is bad',
+      requestId: 'req-1',
+    });
+
+    expect(sb.stage('gamma').lastApproved).toBeNull();
+    expect(sb.stage('prod-1')).toMatchObject({ pending: null, run: null });
+    expect(t.outcomes).toContainEqual({
+      release: 4,
+      stage: 'prod-1',
+      outcome: {
+        status: 'rejected',
+        at: T0,
+        reason: 'withdrawn: a manual rollback at gamma took back its approval',
+      },
+    });
+  });
+
+  it('starts nothing on a late admit that a crash let through after a rollback upstream', async () => {
+    const sb = threeReleasesOut();
+    drive.create(sb, 4);
+    drive.pass(sb, 'beta');
+    drive.pass(sb, 'gamma');
+    const org = { 'org-large-scale-event': 'ALARM' as const };
+    drive.admit(sb, 'prod-1', org); // r4 taken by prod-1, every target blocked
+    const lateAdmit = { stage: 'prod-1', seq: sb.run('prod-1').seq };
+    const store = new InMemoryPromotionStore();
+    for (const t of sb.transitions) await store.save('api', t);
+
+    const rollback = sb.apply(manualRollback, {
+      targets: [{ stage: 'gamma', target: 'gamma-t1' }],
+      to: null,
+      by: 'ana',
+      reason: 'r4 is bad',
+      requestId: 'req-1',
+    });
+    expect(rollback.writes.map((w) => (w.item === 'stage' ? w.stage : 'meta'))).toEqual([
+      'gamma',
+      'prod-1',
+    ]);
+    store.failAfterWrites = 1; // gamma's write lands, prod-1's withdrawal does not
+    await expect(store.save('api', rollback)).rejects.toThrow('simulated crash');
+    sb.state = await store.load(sb.topology);
+    expect(sb.run('prod-1').release).toBe(4);
+
+    const t = sb.apply(admitTargets, {
+      ...lateAdmit,
+      releases: [...sb.releases.values()],
+      alarms: quiet(sb.topology),
+    });
+
+    expect(t.events.filter((e) => e.type === 'Deployment Started')).toEqual([]);
+    expect(sb.stage('prod-1').run).toBeNull();
+    expect(t.note).toMatch(/^run 4 of prod-1 is no longer active/);
+  });
+
   it('keeps a newer release out until promotions are enabled again (property 6)', () => {
     const sb = threeReleasesOut();
     sb.apply(manualRollback, {
@@ -165,6 +245,7 @@ describe('manualRollback', () => {
     expect(sb.stage('prod-1')).toMatchObject({ pending: 4, run: null });
 
     sb.apply(setPromotions, {
+      requestId: 'gate-8',
       stage: 'prod-1',
       direction: 'in',
       enabled: true,
@@ -254,6 +335,7 @@ describe('manualRollback', () => {
       for (const s of ['beta', 'gamma', 'prod-1', 'prod-2']) drive.pass(sb, s);
     }
     sb.apply(setPromotions, {
+      requestId: 'gate-9',
       stage: 'gamma',
       direction: 'out',
       enabled: false,
@@ -273,6 +355,7 @@ describe('manualRollback', () => {
     });
     drive.finish(sb, 'gamma');
     sb.apply(setPromotions, {
+      requestId: 'gate-10',
       stage: 'gamma',
       direction: 'in',
       enabled: true,
@@ -280,6 +363,7 @@ describe('manualRollback', () => {
       reason: 'ok',
     });
     sb.apply(setPromotions, {
+      requestId: 'gate-11',
       stage: 'gamma',
       direction: 'out',
       enabled: true,

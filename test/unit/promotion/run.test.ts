@@ -82,6 +82,7 @@ describe('admitTargets', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
     sb.apply(setPromotions, {
+      requestId: 'gate-1',
       stage: 'beta',
       direction: 'in',
       enabled: false,

@@ -37,6 +37,10 @@ function checkTransition(world: World, t: Transition): void {
   // Outcomes first: an event of this transition may depend on an outcome it also decided.
   for (const change of t.outcomes) {
     world.outcomes.set(key(change.release, change.stage), change.outcome);
+    // A release rejected at a stage after it was approved there (a manual rollback) no
+    // longer counts as approved there for property 1.
+    if (change.outcome.status === 'rejected')
+      world.approved.delete(key(change.release, change.stage));
     if (change.outcome.status === 'superseded') {
       const set = world.supersededAt.get(change.release) ?? new Set<string>();
       set.add(change.stage);
@@ -70,6 +74,8 @@ function checkTransition(world: World, t: Transition): void {
       );
       world.runs.set(s, { before, touched: new Set(), failed: false, rollbackFailed: new Set() });
     }
+    // Whether this start is the run's first deployment, before it is recorded below.
+    const runStarts = (world.runs.get(s)?.touched.size ?? 0) === 0;
     if (event.type === 'Deployment Started' && !isRollbackEvent && target !== null)
       world.runs.get(s)?.touched.add(target);
     if (event.type === 'Rollback Started') {
@@ -83,9 +89,10 @@ function checkTransition(world: World, t: Transition): void {
     const isNormalStart =
       event.type === 'Deployment Started' && event.detail.data.kind === 'normal';
     if (isNormalStart) {
-      // 1: deployed to a stage only after the stage before it approved the release.
+      // 1: a run starts deploying a release only if the stage before it approved it (and
+      // still does: a release rejected there by a manual rollback is withdrawn).
       const upstream = topology.stage(s).after;
-      if (upstream !== null)
+      if (upstream !== null && runStarts)
         expect(
           world.approved.has(key(r, upstream)),
           `${event.id}: r${r} not approved at ${upstream}`,
@@ -228,8 +235,13 @@ type Reach = Record<
   number
 >;
 
-/** Steps whose requests come from the engine (executions, events), which delivers at least once. */
-const ENGINE_STEPS = new Set<Step['kind']>([
+/**
+ * Steps whose requests may arrive again, late: the engine's (executions, events) are
+ * delivered at least once, and operator requests carry ids so a retry is recognised.
+ */
+const REPLAYABLE_STEPS = new Set<Step['kind']>([
+  'rollback',
+  'promotions',
   'create',
   'progress',
   'admit',
@@ -301,7 +313,7 @@ async function replay(plan: Plan, reach: Reach): Promise<void> {
     if (result === null) continue;
     observe(before, result.observed);
     if (result.crashed) reach.crashes++;
-    if (ENGINE_STEPS.has(step.kind)) engineRequests.push(request);
+    if (REPLAYABLE_STEPS.has(step.kind)) engineRequests.push(request);
 
     if (!result.crashed && index % plan.duplicateEvery === 0) {
       // 7: the same request delivered twice changes nothing the second time.
