@@ -51,7 +51,7 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
       target: draft.topology.target(input.stage, id),
       release,
       newCommits: commitsNewTo(state.targets[id]?.deployed ?? null, input.releases, run.release),
-      promotionsIn: { enabled: true },
+      promotionsIn: state.promotionsIn,
       alarms: input.alarms,
       knownBad: draft.meta.knownBad,
       overrides: draft.meta.overrides,
