@@ -98,19 +98,89 @@ export type TimeWindow = z.infer<typeof timeWindowSchema>;
 
 const alarmName = text('a CloudWatch alarm name');
 
+/**
+ * Which image of the release's artifact manifest a target runs, by the image's name.
+ * @default - the manifest's only image (a manifest with several must be told which)
+ */
+const imageChoice = text('the name of an image in the artifact manifest').nullable().default(null);
+
+/**
+ * Which container of the task definition takes the release's image.
+ * @default - the task definition's only container (one with several must be told which)
+ */
+const containerChoice = text('a container name of the task definition').nullable().default(null);
+
+/**
+ * Which file of the release's artifact manifest a target deploys, by the file's name.
+ * @default - the manifest's only file (a manifest with several must be told which)
+ */
+const fileChoice = text('the name of a file in the artifact manifest').nullable().default(null);
+
+const codeDeployGroup = {
+  kind: z.literal('codedeploy-group'),
+  application: text('a CodeDeploy application name'),
+  deploymentGroup: text('a CodeDeploy deployment group name'),
+};
+
+/**
+ * A CodeDeploy deployment group, by the compute platform it deploys to. Each platform
+ * needs its own revision: an AppSpec pinning a new task definition (ECS blue/green), an
+ * AppSpec shifting an alias to a new version (Lambda), or an S3 bundle (EC2/on-premises).
+ */
+const codeDeployGroupSchema = z.discriminatedUnion(
+  'platform',
+  [
+    z.strictObject({
+      ...codeDeployGroup,
+      /** ECS blue/green: the group's ECS service gets a copy of its task definition with the new image. */
+      platform: z.literal('ecs'),
+      container: containerChoice,
+      image: imageChoice,
+      /**
+       * The container port the load balancer sends traffic to (the AppSpec's `LoadBalancerInfo`).
+       * @default - the chosen container's only port mapping
+       */
+      containerPort: wholeNumber(1, 65535).nullable().default(null),
+    }),
+    z.strictObject({
+      ...codeDeployGroup,
+      /** Lambda: the file (a zip) is published as a new version and the alias shifted to it. */
+      platform: z.literal('lambda'),
+      /** The function whose alias CodeDeploy shifts, e.g. `api-handler`. */
+      functionName: text('a Lambda function name'),
+      /** The alias that serves traffic, e.g. `live`. */
+      alias: text('a Lambda alias name'),
+      file: fileChoice,
+    }),
+    z.strictObject({
+      ...codeDeployGroup,
+      /** EC2 or on-premises instances: the file is an S3 bundle with an `appspec.yml`. */
+      platform: z.literal('server'),
+      file: fileChoice,
+      /** How the bundle is packed. @default 'zip' */
+      bundleType: z
+        .enum(['zip', 'tar', 'tgz'], expect('a bundle type: zip, tar or tgz'))
+        .default('zip'),
+    }),
+  ],
+  expect('a CodeDeploy platform: ecs, lambda or server'),
+);
+
 const deploymentSchema = z.discriminatedUnion(
   'kind',
   [
+    /**
+     * An ECS service with the rolling (ECS) deployment controller. A one-box is its own
+     * single-task service sharing the fleet's target group.
+     */
     z.strictObject({
       kind: z.literal('ecs-service'),
       cluster: text('an ECS cluster name or ARN'),
       service: text('an ECS service name'),
+      container: containerChoice,
+      image: imageChoice,
     }),
-    z.strictObject({
-      kind: z.literal('codedeploy-group'),
-      application: text('a CodeDeploy application name'),
-      deploymentGroup: text('a CodeDeploy deployment group name'),
-    }),
+    codeDeployGroupSchema,
     z.strictObject({
       kind: z.literal('local-fleet'),
       boxes: wholeNumber(1, 100),

@@ -122,6 +122,87 @@ describe('parsePipelineDefinition', () => {
         'stages[0].targets[0].deployment.kind: expected a deployment kind: ecs-service, codedeploy-group or local-fleet, got "ssh"',
     },
     {
+      mistake: 'a CodeDeploy group without a known platform',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'codedeploy-group',
+          application: 'api',
+          deploymentGroup: 'beta',
+          platform: 'ec2',
+        };
+      },
+      message:
+        'stages[0].targets[0].deployment.platform: expected a CodeDeploy platform: ecs, lambda or server, got "ec2"',
+    },
+    {
+      mistake: 'a Lambda group without a function name',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'codedeploy-group',
+          application: 'api',
+          deploymentGroup: 'beta',
+          platform: 'lambda',
+          alias: 'live',
+        };
+      },
+      message:
+        'stages[0].targets[0].deployment.functionName: expected a Lambda function name, got nothing',
+    },
+    {
+      mistake: 'a Lambda group without an alias',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'codedeploy-group',
+          application: 'api',
+          deploymentGroup: 'beta',
+          platform: 'lambda',
+          functionName: 'api-handler',
+        };
+      },
+      message: 'stages[0].targets[0].deployment.alias: expected a Lambda alias name, got nothing',
+    },
+    {
+      mistake: 'a container port out of range',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'codedeploy-group',
+          application: 'api',
+          deploymentGroup: 'beta',
+          platform: 'ecs',
+          containerPort: 70000,
+        };
+      },
+      message:
+        'stages[0].targets[0].deployment.containerPort: expected a whole number from 1 to 65535, got 70000',
+    },
+    {
+      mistake: 'an unknown bundle type',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'codedeploy-group',
+          application: 'api',
+          deploymentGroup: 'beta',
+          platform: 'server',
+          bundleType: 'rar',
+        };
+      },
+      message:
+        'stages[0].targets[0].deployment.bundleType: expected a bundle type: zip, tar or tgz, got "rar"',
+    },
+    {
+      mistake: 'an empty container name',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'ecs-service',
+          cluster: 'main',
+          service: 'api',
+          container: '',
+        };
+      },
+      message:
+        'stages[0].targets[0].deployment.container: expected a container name of the task definition, got ""',
+    },
+    {
       mistake: 'no targets',
       change: (d: Raw) => {
         d.stages[0].targets = [];
@@ -282,6 +363,70 @@ describe('parsePipelineDefinition', () => {
     },
   ])('rejects $mistake', ({ change, message }) => {
     expect(issuesOf(change)).toContain(message);
+  });
+
+  it.each([
+    {
+      given: { kind: 'ecs-service', cluster: 'main', service: 'api' },
+      parsed: {
+        kind: 'ecs-service',
+        cluster: 'main',
+        service: 'api',
+        container: null,
+        image: null,
+      },
+    },
+    {
+      given: { kind: 'codedeploy-group', application: 'a', deploymentGroup: 'g', platform: 'ecs' },
+      parsed: {
+        kind: 'codedeploy-group',
+        application: 'a',
+        deploymentGroup: 'g',
+        platform: 'ecs',
+        container: null,
+        image: null,
+        containerPort: null,
+      },
+    },
+    {
+      given: {
+        kind: 'codedeploy-group',
+        application: 'a',
+        deploymentGroup: 'g',
+        platform: 'lambda',
+        functionName: 'f',
+        alias: 'live',
+      },
+      parsed: {
+        kind: 'codedeploy-group',
+        application: 'a',
+        deploymentGroup: 'g',
+        platform: 'lambda',
+        functionName: 'f',
+        alias: 'live',
+        file: null,
+      },
+    },
+    {
+      given: {
+        kind: 'codedeploy-group',
+        application: 'a',
+        deploymentGroup: 'g',
+        platform: 'server',
+      },
+      parsed: {
+        kind: 'codedeploy-group',
+        application: 'a',
+        deploymentGroup: 'g',
+        platform: 'server',
+        file: null,
+        bundleType: 'zip',
+      },
+    },
+  ])('fills the deployment defaults of $given.kind $given.platform', ({ given, parsed }) => {
+    const definition = good() as Raw;
+    definition.stages[0].targets[0].deployment = given;
+    expect(parsePipelineDefinition(definition).stages[0]?.targets[0]?.deployment).toEqual(parsed);
   });
 
   it('renders long received values short', () => {
