@@ -36,3 +36,4 @@ export * from './promotion/rollback-preview.js';
 export * from './promotion/rule.js';
 export * from './promotion/run-ref.js';
 export * from './promotion/transition.js';
+export * from './service/promotion-service.js';

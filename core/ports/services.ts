@@ -72,3 +72,25 @@ export interface WorkflowStarter {
 export interface Clock {
   now(): Date;
 }
+
+/**
+ * Resumes waiting workflow steps (Step Functions task tokens, or the local runtime's).
+ * A token whose step already moved on (timed out, woken before) is `gone`: late and
+ * duplicated wake-ups are normal, not errors.
+ */
+export interface TaskTokens {
+  succeed(token: string, output: object): Promise<'sent' | 'gone'>;
+  fail(token: string, error: string, cause: string): Promise<'sent' | 'gone'>;
+}
+
+/**
+ * Which waiting steps an event should wake: a step registers its task token under the
+ * subjects it waits on (a deployment, an alarm, an approval); the event's handler claims
+ * the tokens of its subject. Registrations expire with the step's own timeout, after
+ * which the step re-checks by itself.
+ */
+export interface WakeRegistry {
+  register(token: string, subjects: readonly string[], expiresAt: Date): Promise<void>;
+  /** Returns the unexpired tokens waiting on `subject` and forgets them. */
+  claim(subject: string): Promise<string[]>;
+}

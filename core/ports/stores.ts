@@ -4,6 +4,9 @@ import type { Release, ReleaseNumber, ReleaseProgress } from '../model/release.j
 import type {
   AuditEntry,
   DeploymentRecord,
+  Effects,
+  ItemKey,
+  ItemWrite,
   OutcomeChange,
   PipelineState,
   Transition,
@@ -38,6 +41,36 @@ export interface PromotionStore {
    * again. If the process dies part-way, retrying the same request completes the rest.
    */
   save(pipeline: string, transition: Transition): Promise<void>;
+  /**
+   * The effects written with items and not yet acknowledged (the outboxes), meta item
+   * first, then the stages in pipeline order, each item's oldest first.
+   */
+  pendingEffects(topology: Topology): Promise<OutboxEntry[]>;
+  /** Drops relayed entries from their items' outboxes; unknown or already dropped ids are ignored. */
+  acknowledge(pipeline: string, entries: readonly OutboxEntry[]): Promise<void>;
+}
+
+/** The effects one item write brought about, kept with the item until they are relayed. */
+export interface OutboxEntry {
+  /** `<item>@<version>`: unique, because each version of an item is written once. */
+  readonly id: string;
+  readonly item: ItemKey;
+  readonly effects: Effects;
+}
+
+/**
+ * The id of the outbox entry a write stores.
+ *
+ * @example
+ * outboxEntryId({ item: 'stage', stage: 'gamma', state: { version: 12, … }, … }); // 'gamma@12'
+ */
+export function outboxEntryId(write: ItemWrite): string {
+  return `${write.item === 'meta' ? ' meta' : write.stage}@${write.state.version}`;
+}
+
+/** Whether a write brought anything about that must be relayed. */
+export function hasEffects(effects: Effects): boolean {
+  return Object.values(effects).some((list: readonly unknown[]) => list.length > 0);
 }
 
 /** The record of every deployment of every target (`captain history`). */

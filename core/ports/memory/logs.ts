@@ -27,14 +27,23 @@ export class InMemoryDeploymentLog implements DeploymentLog {
 export class InMemoryAuditLog implements AuditLog {
   readonly #entries: (AuditEntry & { pipeline: string })[] = [];
 
+  readonly #seen = new Set<string>();
+
+  /** An entry relayed twice is kept once, as the DynamoDB log keys it by its contents. */
   async append(pipeline: string, entries: readonly AuditEntry[]): Promise<void> {
-    this.#entries.push(...entries.map((entry) => ({ ...entry, pipeline })));
+    for (const entry of entries) {
+      const id = JSON.stringify([pipeline, entry]);
+      if (this.#seen.has(id)) continue;
+      this.#seen.add(id);
+      this.#entries.push({ ...entry, pipeline });
+    }
   }
 
   async list(pipeline: string, limit: number): Promise<AuditEntry[]> {
     return this.#entries
       .filter((entry) => entry.pipeline === pipeline)
       .reverse()
+      .sort((a, b) => b.at.localeCompare(a.at))
       .slice(0, limit)
       .map(({ pipeline: _, ...entry }) => entry);
   }

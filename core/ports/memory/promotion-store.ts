@@ -3,7 +3,7 @@ import { ConflictError } from '../../errors.js';
 import { initialMeta, type PipelineMeta } from '../../model/controls.js';
 import { initialStageState, type StageState } from '../../model/stage-state.js';
 import type { Effects, PipelineState, Transition } from '../../promotion/transition.js';
-import type { PromotionStore } from '../stores.js';
+import { hasEffects, type OutboxEntry, outboxEntryId, type PromotionStore } from '../stores.js';
 
 /**
  * The promotion state in memory, with the same contract as the DynamoDB adapter: the
@@ -18,6 +18,8 @@ export class InMemoryPromotionStore implements PromotionStore {
   failAfterWrites: number | null = null;
   /** The effects of every item written, in write order: what a relay would publish. */
   readonly committed: Effects[] = [];
+  /** Outbox entries not yet acknowledged, in write order. */
+  readonly #outbox: (OutboxEntry & { readonly pipeline: string })[] = [];
 
   async load(topology: Topology): Promise<PipelineState> {
     const stages: Record<string, StageState> = {};
@@ -48,6 +50,32 @@ export class InMemoryPromotionStore implements PromotionStore {
       else this.#stages.set(id, write.state);
       // The item and its effects land together, as one DynamoDB item with its outbox would.
       this.committed.push(write.effects);
+      if (hasEffects(write.effects)) {
+        this.#outbox.push({
+          pipeline,
+          id: outboxEntryId(write),
+          item: write.item === 'meta' ? 'meta' : { stage: write.stage },
+          effects: write.effects,
+        });
+      }
+    }
+  }
+
+  async pendingEffects(topology: Topology): Promise<OutboxEntry[]> {
+    const order = (entry: OutboxEntry) =>
+      entry.item === 'meta' ? -1 : topology.stageNames.indexOf(entry.item.stage);
+    return this.#outbox
+      .filter((entry) => entry.pipeline === topology.pipeline)
+      .map(({ pipeline: _, ...entry }) => entry)
+      .sort((a, b) => order(a) - order(b));
+  }
+
+  async acknowledge(pipeline: string, entries: readonly OutboxEntry[]): Promise<void> {
+    const ids = new Set(entries.map((entry) => entry.id));
+    for (let index = this.#outbox.length - 1; index >= 0; index--) {
+      const entry = this.#outbox[index];
+      if (entry !== undefined && entry.pipeline === pipeline && ids.has(entry.id))
+        this.#outbox.splice(index, 1);
     }
   }
 

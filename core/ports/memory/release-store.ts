@@ -1,4 +1,4 @@
-import { ConflictError } from '../../errors.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
 import {
   laterOutcome,
   type Release,
@@ -44,6 +44,11 @@ export class InMemoryReleaseStore implements ReleaseStore {
   async recordOutcomes(pipeline: string, changes: readonly OutcomeChange[]): Promise<void> {
     for (const change of changes) {
       const id = key(pipeline, change.release);
+      if (!this.#releases.has(id)) {
+        throw new NotFoundError(
+          `Cannot record the outcome of r${change.release} at ${change.stage}: release r${change.release} of ${pipeline} does not exist.`,
+        );
+      }
       const stored = this.#progress.get(id);
       if (!laterOutcome(stored?.[change.stage], change.outcome)) continue;
       this.#progress.set(id, { ...stored, [change.stage]: change.outcome });
@@ -51,6 +56,11 @@ export class InMemoryReleaseStore implements ReleaseStore {
   }
 
   async getProgress(pipeline: string, release: ReleaseNumber): Promise<ReleaseProgress> {
+    if (!this.#releases.has(key(pipeline, release))) {
+      throw new NotFoundError(
+        `Release r${release} of ${pipeline} does not exist; list the releases with \`captain releases\`.`,
+      );
+    }
     return { release, stages: { ...this.#progress.get(key(pipeline, release)) } };
   }
 }
