@@ -22,6 +22,11 @@ export interface TargetRun {
   readonly rollbackTo: ReleaseNumber | null;
   /** When the current deployment or rollback of this target started. */
   readonly startedAt: string | null;
+  /**
+   * The deployer's id of the current deployment or rollback, once started: asked for its
+   * status from then on, never started again.
+   */
+  readonly deploymentId: string | null;
 }
 
 export type RunStep = 'waiting' | 'deploying' | 'baking' | 'approving' | 'rolling-back';
@@ -30,6 +35,8 @@ export type RunStep = 'waiting' | 'deploying' | 'baking' | 'approving' | 'rollin
 export interface BlockerNotice {
   readonly target: string;
   readonly kind: string;
+  /** The alarm, known-bad entry or window it is about. */
+  readonly subject: string;
   readonly reason: string;
   /** When it should lift by itself (a time window's next opening), if known. */
   readonly until: string | null;
@@ -50,6 +57,8 @@ export interface StageRun {
   readonly step: RunStep;
   readonly startedAt: string;
   readonly bakeStartedAt: string | null;
+  /** When the bake passed and the approval steps began: their timeouts count from here. */
+  readonly approvingSince: string | null;
   /** Approval steps (by name) that passed. */
   readonly approvalsPassed: readonly string[];
   readonly targets: Readonly<Record<string, TargetRun>>;

@@ -22,6 +22,12 @@ export type DeploymentStatus =
 export interface Deployer {
   startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }>;
   getDeployment(target: TargetDefinition, deploymentId: string): Promise<DeploymentStatus>;
+  /**
+   * Stops a deployment still in progress (an alarm fired during it) so its rollback can
+   * start at once; a deployment that already ended is left alone. Optional: deployers whose
+   * next deployment replaces the running one (ECS rolling updates) need nothing here.
+   */
+  stopDeployment?(target: TargetDefinition, deploymentId: string): Promise<void>;
 }
 
 export interface AlarmStatus {

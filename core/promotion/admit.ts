@@ -62,6 +62,7 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
         blockers.push({
           target: id,
           kind: blocker.kind,
+          subject: blocker.subject,
           reason: blocker.reason,
           until: blocker.until,
         });
@@ -78,7 +79,7 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
         reason: `${blocker.reason}; overridden by ${override.by}: ${override.reason}`,
       });
     }
-    targets[id] = { ...target, status: 'deploying', startedAt: draft.now };
+    targets[id] = { ...target, status: 'deploying', startedAt: draft.now, deploymentId: null };
     draft.emit({
       type: 'Deployment Started',
       stage: input.stage,

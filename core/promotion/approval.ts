@@ -32,7 +32,7 @@ export const recordBake = rule((draft, input: RunRef & { readonly verdict: BakeV
     return;
   }
   if (draft.topology.stage(input.stage).approvalSteps.length === 0) approve(draft, input.stage);
-  else draft.setRun(input.stage, { step: 'approving' });
+  else draft.setRun(input.stage, { step: 'approving', approvingSince: draft.now });
 });
 
 export interface ApprovalStepResult extends RunRef {

@@ -17,6 +17,42 @@ export interface DeploymentResult extends RunRef {
   readonly reason?: string;
 }
 
+export interface DeploymentStart extends RunRef {
+  readonly target: string;
+  readonly kind: 'normal' | 'rollback';
+  /** The deployer's id (a CodeDeploy deployment id, an ECS deployment id, …). */
+  readonly deploymentId: string;
+}
+
+/**
+ * Records the id of a target's deployment (or rollback) once the deployer started it, so
+ * that every later look asks the deployer for its status instead of starting it again.
+ * The first id recorded stands: a second start for the same target of the same run is a
+ * retry, and the deployer's idempotency key made it the same deployment anyway.
+ *
+ * @example
+ * recordDeploymentStart(ctx, state, { stage: 'prod-1', seq: 7, target: 'use1-az1', kind: 'normal', deploymentId: 'd-42' });
+ * // run 7's use1-az1: { status: 'deploying', deploymentId: 'd-42', … }
+ */
+export const recordDeploymentStart = rule((draft, input: DeploymentStart) => {
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  const target = run.targets[input.target];
+  if (target === undefined) {
+    throw new RuleViolationError(
+      `Stage ${input.stage} has no target "${input.target}" in run ${run.seq}; its targets are ${Object.keys(run.targets).join(', ')}.`,
+    );
+  }
+  const expected = input.kind === 'normal' ? 'deploying' : 'rolling-back';
+  if (target.status !== expected || target.deploymentId !== null) {
+    draft.note = `target ${input.target} is ${target.status}${target.deploymentId === null ? '' : ` with deployment ${target.deploymentId}`}; nothing to record`;
+    return;
+  }
+  draft.setRun(input.stage, {
+    targets: { ...run.targets, [input.target]: { ...target, deploymentId: input.deploymentId } },
+  });
+});
+
 /**
  * Records the end of one target's deployment or rollback. The last success of a normal
  * run starts its bake; a failure fails the run, which rolls every touched target back.
@@ -181,6 +217,7 @@ export function failRun(draft: Draft, stage: string, reason: string): void {
             status: 'rolling-back',
             rollbackTo: automaticRollbackTarget(target, state.targets[id]),
             startedAt: draft.now,
+            deploymentId: null,
           };
   }
   draft.setRun(stage, { step: 'rolling-back', failure: reason, targets, blockers: [] });

@@ -91,6 +91,7 @@ export function take(draft: Draft, stage: string): void {
     step: 'waiting',
     startedAt: draft.now,
     bakeStartedAt: null,
+    approvingSince: null,
     approvalsPassed: [],
     targets: Object.fromEntries(
       draft.topology.stage(stage).targets.map((target) => [
@@ -100,6 +101,7 @@ export function take(draft: Draft, stage: string): void {
           before: state.targets[target.id]?.deployed ?? null,
           rollbackTo: null,
           startedAt: null,
+          deploymentId: null,
         },
       ]),
     ),

@@ -158,6 +158,7 @@ function startManualRollback(
         before: target.before,
         rollbackTo: automaticRollbackTarget(target, state.targets[id]),
         startedAt: draft.now,
+        deploymentId: null,
       };
       from = Math.max(from, interrupted.release);
     }
@@ -170,6 +171,7 @@ function startManualRollback(
       before: current,
       rollbackTo: release,
       startedAt: draft.now,
+      deploymentId: null,
     };
   }
 
@@ -181,6 +183,7 @@ function startManualRollback(
     step: 'rolling-back',
     startedAt: draft.now,
     bakeStartedAt: null,
+    approvingSince: null,
     approvalsPassed: [],
     targets,
     blockers: [],

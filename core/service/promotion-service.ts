@@ -9,7 +9,7 @@ import type {
   ReleaseStore,
 } from '../ports/stores.js';
 import type { Rule } from '../promotion/rule.js';
-import type { Effects, Transition } from '../promotion/transition.js';
+import type { Effects, PipelineState, Transition } from '../promotion/transition.js';
 
 /** What the service reads, writes and relays to. */
 export interface PromotionPorts {
@@ -49,6 +49,11 @@ export class PromotionService {
     this.topology = topology;
     this.#ports = ports;
     this.#maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  }
+
+  /** The promotion state as stored now. */
+  async state(): Promise<PipelineState> {
+    return this.#ports.promotions.load(this.topology);
   }
 
   async apply<Input>(rule: Rule<Input>, input: Input): Promise<Transition> {

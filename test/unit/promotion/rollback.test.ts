@@ -150,8 +150,20 @@ describe('manualRollback', () => {
       outcome: { status: 'rejected', at: T0, reason: 'manual rollback by ana: bad' },
     });
     expect(sb.run('prod-1').targets).toEqual({
-      'prod-1-a': { status: 'rolling-back', before: 4, rollbackTo: 3, startedAt: T0 },
-      'prod-1-b': { status: 'rolling-back', before: 3, rollbackTo: 3, startedAt: T0 },
+      'prod-1-a': {
+        status: 'rolling-back',
+        before: 4,
+        rollbackTo: 3,
+        startedAt: T0,
+        deploymentId: null,
+      },
+      'prod-1-b': {
+        status: 'rolling-back',
+        before: 3,
+        rollbackTo: 3,
+        startedAt: T0,
+        deploymentId: null,
+      },
     });
   });
 

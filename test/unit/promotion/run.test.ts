@@ -8,6 +8,7 @@ import {
   recordApprovalStep,
   recordBake,
   recordDeployment,
+  recordDeploymentStart,
   recordOverride,
   restartRun,
   setKnownBad,
@@ -49,6 +50,7 @@ describe('admitTargets', () => {
       {
         target: 'prod-1-b',
         kind: 'alarm',
+        subject: 'prod-1-b-rollback',
         reason: 'alarm prod-1-b-rollback is in ALARM',
         until: null,
       },
@@ -334,6 +336,7 @@ describe('automaticRollbackTarget', () => {
     before,
     rollbackTo: null,
     startedAt: T0,
+    deploymentId: null,
   });
   // Worked example: a target that ran r3 (approved there) rolls back to r3.
   it.each([
@@ -531,5 +534,75 @@ describe('restartRun', () => {
     expect(first.starts.map((s) => s.executionName)).toEqual(['api-beta-r1-2']);
     expect(duplicate.starts).toEqual([]);
     expect(duplicate.note).toBe('run 1 of beta is at attempt 2, not 1');
+  });
+});
+
+describe('recordDeploymentStart', () => {
+  it('records the first deployment id of a target and keeps it on a retry with another', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+    const start = { stage: 'beta', seq: 1, target: 'beta-t1', kind: 'normal' as const };
+
+    sb.apply(recordDeploymentStart, { ...start, deploymentId: 'd-1' });
+    const retry = sb.apply(recordDeploymentStart, { ...start, deploymentId: 'd-2' });
+
+    expect(sb.run('beta').targets['beta-t1']?.deploymentId).toBe('d-1');
+    expect(retry.writes).toEqual([]);
+    expect(retry.note).toBe('target beta-t1 is deploying with deployment d-1; nothing to record');
+  });
+
+  it.each([{ kind: 'rollback' as const, note: 'target beta-t1 is deploying; nothing to record' }])(
+    'ignores a $kind id for a target that is not in that phase',
+    ({ kind, note }) => {
+      const sb = new Sandbox();
+      drive.create(sb, 1);
+      drive.admit(sb, 'beta');
+
+      const t = sb.apply(recordDeploymentStart, {
+        stage: 'beta',
+        seq: 1,
+        target: 'beta-t1',
+        kind,
+        deploymentId: 'd-9',
+      });
+
+      expect(t.note).toBe(note);
+      expect(sb.run('beta').targets['beta-t1']?.deploymentId).toBeNull();
+    },
+  );
+
+  it('clears the id when the target starts rolling back, so the rollback is started anew', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.admit(sb, 'beta');
+    sb.apply(recordDeploymentStart, {
+      stage: 'beta',
+      seq: 1,
+      target: 'beta-t1',
+      kind: 'normal',
+      deploymentId: 'd-1',
+    });
+
+    sb.apply(failStage, { stage: 'beta', seq: 1, reason: 'alarm' });
+
+    expect(sb.run('beta').targets['beta-t1']).toMatchObject({
+      status: 'rolling-back',
+      deploymentId: null,
+    });
+  });
+
+  it('refuses an unknown target', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    expect(() =>
+      sb.apply(recordDeploymentStart, {
+        stage: 'beta',
+        seq: 1,
+        target: 'nope',
+        kind: 'normal',
+        deploymentId: 'd-1',
+      }),
+    ).toThrow('Stage beta has no target "nope" in run 1; its targets are beta-t1.');
   });
 });

@@ -1,0 +1,341 @@
+import { effectiveBakeSeconds, evaluateBake } from '../bake/evaluate-bake.js';
+import { alarmsToCheck } from '../blockers/evaluate.js';
+import { NotFoundError, RetryableError, TerminalError } from '../errors.js';
+import { type Release, releaseLabel } from '../model/release.js';
+import type { StageRun, TargetRun } from '../model/stage-state.js';
+import type { AlarmMonitor, Clock, Deployer, MetricSource } from '../ports/services.js';
+import type { ReleaseStore } from '../ports/stores.js';
+import { admitTargets } from '../promotion/admit.js';
+import { recordApprovalStep, recordBake } from '../promotion/approval.js';
+import { failStage, recordDeployment, recordDeploymentStart } from '../promotion/deployment.js';
+import type { PromotionService } from './promotion-service.js';
+
+/** What a workflow does next: wait for an event (or the timeout), go on, or stop. */
+export type NextStep =
+  | {
+      readonly action: 'await';
+      /** What may wake the step early: `deployment:<id>`, `alarm:<name>`, `approval:<…>`. */
+      readonly subjects: readonly string[];
+      /** The step's timeout: after it, the workflow looks again by itself. */
+      readonly seconds: number;
+      /** Why it waits, for people (the console shows it in the state's output). */
+      readonly reason: string;
+    }
+  | { readonly action: 'redeploy'; readonly reason: string }
+  | { readonly action: 'done'; readonly reason: string };
+
+/** Everything the driver reads and calls besides the promotion state. */
+export interface DriverPorts {
+  readonly service: PromotionService;
+  readonly releases: ReleaseStore;
+  readonly deployer: Deployer;
+  readonly alarms: AlarmMonitor;
+  readonly metrics: MetricSource;
+  readonly clock: Clock;
+}
+
+/** A deployment's completion event is the normal wake-up; this re-check is the backstop. */
+export const DEPLOYMENT_RECHECK_SECONDS = 900;
+/** How often a blocked target looks again when nothing says when its blocker lifts. */
+export const BLOCKED_RECHECK_SECONDS = 900;
+/** The longest single wait; Step Functions allows far more, but a daily look costs nothing. */
+export const MAX_WAIT_SECONDS = 86_400;
+/** Decisions one call may take before it hands back to the workflow (a guard against loops). */
+const MAX_DECISIONS = 8;
+
+export const subjects = {
+  deployment: (deploymentId: string) => `deployment:${deploymentId}`,
+  alarm: (name: string) => `alarm:${name}`,
+  approval: (pipeline: string, stage: string, seq: number, step: string) =>
+    `approval:${pipeline}/${stage}/${seq}/${step}`,
+};
+
+/** A request about one target of one run, as the stage workflow's Map item sends it. */
+export interface TargetStepRequest {
+  readonly stage: string;
+  readonly seq: number;
+  readonly target: string;
+}
+
+/**
+ * Moves one target of a run as far as it can go now, and says what to wait for. Called by
+ * the stage workflow for each target, again after every wake-up or timeout, so it decides
+ * only from the stored state: admit the target when its blockers clear; start its
+ * deployment (or rollback) once and record the deployment id; fail the run if the
+ * target's rollback or aggregate alarm fires while it deploys; record the result when the
+ * deployment ends. Every write is a rule applied through the {@link PromotionService}, so a
+ * repeated call changes nothing twice.
+ *
+ * @example
+ * await advanceTarget(ports, { stage: 'prod-1', seq: 7, target: 'use1-az1' });
+ * // { action: 'await', subjects: ['deployment:d-42', 'alarm:api-rollback-use1-az1', …],
+ * //   seconds: 900, reason: 'r12 deploying to use1-az1 (d-42)' }
+ */
+export async function advanceTarget(
+  ports: DriverPorts,
+  request: TargetStepRequest,
+): Promise<NextStep> {
+  const topology = ports.service.topology;
+  const definition = topology.target(request.stage, request.target);
+  for (let decision = 0; decision < MAX_DECISIONS; decision++) {
+    const state = await ports.service.state();
+    const run = state.stages[request.stage]?.run ?? null;
+    if (run === null || run.seq !== request.seq) {
+      return { action: 'done', reason: `run ${request.seq} of ${request.stage} is over` };
+    }
+    // A run has every target of its stage, and the topology lookup above checked the name.
+    const target = run.targets[request.target] as TargetRun;
+    if (target.status === 'waiting') {
+      if (run.kind !== 'normal' || run.step === 'rolling-back') {
+        return { action: 'done', reason: `${request.target} was never deployed by this run` };
+      }
+      const blocked = await admit(ports, request, run);
+      if (blocked !== null) return blocked;
+      continue;
+    }
+    if (target.status !== 'deploying' && target.status !== 'rolling-back') {
+      return { action: 'done', reason: `${request.target} is ${target.status}` };
+    }
+    const kind = target.status === 'deploying' ? ('normal' as const) : ('rollback' as const);
+    const to = kind === 'normal' ? run.release : target.rollbackTo;
+    const ref = { stage: request.stage, seq: run.seq, target: request.target, kind };
+    if (to === null) {
+      // Its first deployment failed: there is no release of ours to go back to.
+      await ports.service.apply(recordDeployment, {
+        ...ref,
+        result: 'failed',
+        reason: `${request.target} ran no release before this run; restore it by hand`,
+      });
+      continue;
+    }
+    if (target.deploymentId === null) {
+      const release = await releaseOf(ports, to);
+      const { deploymentId } = await ports.deployer.startDeployment({
+        pipeline: topology.pipeline,
+        target: definition,
+        release,
+        kind,
+        idempotencyKey: `${topology.pipeline}/${request.stage}/${run.seq}/${request.target}/${kind}`,
+      });
+      await ports.service.apply(recordDeploymentStart, { ...ref, deploymentId });
+      continue;
+    }
+    const watched = [definition.alarms.rollback, definition.alarms.aggregate];
+    if (kind === 'normal') {
+      const firing = await firingAlarm(ports, watched);
+      if (firing !== null) {
+        await ports.deployer.stopDeployment?.(definition, target.deploymentId);
+        await ports.service.apply(failStage, {
+          stage: request.stage,
+          seq: run.seq,
+          reason: `alarm ${firing} went into ALARM while ${releaseLabel(to)} was deploying to ${request.target}`,
+        });
+        continue;
+      }
+    }
+    const status = await ports.deployer.getDeployment(definition, target.deploymentId);
+    if (status.status === 'in-progress') {
+      return {
+        action: 'await',
+        subjects: [
+          subjects.deployment(target.deploymentId),
+          ...(kind === 'normal' ? watched.map(subjects.alarm) : []),
+        ],
+        seconds: DEPLOYMENT_RECHECK_SECONDS,
+        reason: `${kind === 'normal' ? '' : 'rolling back: '}${releaseLabel(to)} deploying to ${request.target} (${target.deploymentId})`,
+      };
+    }
+    await ports.service.apply(recordDeployment, {
+      ...ref,
+      result: status.status,
+      ...(status.status === 'failed' ? { reason: status.reason } : {}),
+    });
+  }
+  throw new RetryableError(
+    `${request.target} of ${request.stage} did not settle within ${MAX_DECISIONS} decisions; the workflow will call again.`,
+  );
+}
+
+/** A request about a run as a whole: after its deployments, its bake and approval steps. */
+export interface StageStepRequest {
+  readonly stage: string;
+  readonly seq: number;
+}
+
+/**
+ * Moves a run on after its deployments: bake (time, data points, alarms), then the
+ * approval steps, then approval, which promotes the release and lets the stage take its
+ * next pending release. `redeploy` sends the workflow back to its targets: a rollback to
+ * carry out after a failed bake or approval step.
+ *
+ * @example
+ * await advanceStage(ports, { stage: 'gamma', seq: 4 });
+ * // { action: 'await', subjects: ['alarm:api-aggregate-euw1'], seconds: 2400,
+ * //   reason: 'baking r9: 2400 s of bake time' }
+ */
+export async function advanceStage(
+  ports: DriverPorts,
+  request: StageStepRequest,
+): Promise<NextStep> {
+  const topology = ports.service.topology;
+  const stage = topology.stage(request.stage);
+  for (let decision = 0; decision < MAX_DECISIONS; decision++) {
+    const state = await ports.service.state();
+    const run = state.stages[request.stage]?.run ?? null;
+    if (run === null || run.seq !== request.seq) {
+      return { action: 'done', reason: `run ${request.seq} of ${request.stage} is over` };
+    }
+    if (run.step === 'waiting' || run.step === 'deploying' || run.step === 'rolling-back') {
+      return { action: 'redeploy', reason: `run ${run.seq} of ${request.stage} is ${run.step}` };
+    }
+    const now = ports.clock.now();
+    if (run.step === 'baking') {
+      const watched = [
+        ...new Set(stage.targets.flatMap((t) => [t.alarms.rollback, t.alarms.aggregate])),
+      ];
+      const statuses = await ports.alarms.describeAlarms(watched);
+      const expedite = state.meta.expedite;
+      const duration = effectiveBakeSeconds(
+        stage.bake.durationSeconds,
+        expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null,
+      );
+      const bakeStartedAt = run.bakeStartedAt ?? run.startedAt;
+      const dataPoints =
+        stage.bake.minDataPoints === 0
+          ? 0
+          : await ports.metrics.countDataPoints({
+              metric: stage.bake.dataPointMetric,
+              targets: stage.targets,
+              from: new Date(bakeStartedAt),
+              to: now,
+            });
+      const verdict = evaluateBake({
+        startedAt: bakeStartedAt,
+        watchingSince: run.startedAt,
+        now: now.toISOString(),
+        durationSeconds: duration,
+        minDataPoints: stage.bake.minDataPoints,
+        dataPoints,
+        alarms: watched.map((name) => ({
+          name,
+          state: statuses[name]?.state ?? 'MISSING',
+          lastAlarmAt: statuses[name]?.lastAlarmAt ?? null,
+        })),
+      });
+      if (verdict.verdict === 'baking') {
+        return {
+          action: 'await',
+          subjects: watched.map(subjects.alarm),
+          seconds: secondsUntil(now, new Date(verdict.checkAt)),
+          reason: `baking ${releaseLabel(run.release)}: ${verdict.waitingFor}`,
+        };
+      }
+      await ports.service.apply(recordBake, { stage: request.stage, seq: run.seq, verdict });
+      continue;
+    }
+    // approving
+    const step = stage.approvalSteps.find((s) => !run.approvalsPassed.includes(s.name));
+    if (step === undefined) {
+      throw new TerminalError(
+        `Run ${run.seq} of ${request.stage} is approving, but every approval step passed; the stored run is inconsistent.`,
+      );
+    }
+    const deadline = Date.parse(run.approvingSince ?? run.startedAt) + step.timeoutSeconds * 1000;
+    if (now.getTime() >= deadline) {
+      await ports.service.apply(recordApprovalStep, {
+        stage: request.stage,
+        seq: run.seq,
+        step: step.name,
+        passed: false,
+        by: 'release-captain',
+        reason: `no decision within ${step.timeoutSeconds} s`,
+      });
+      continue;
+    }
+    return {
+      action: 'await',
+      subjects: [subjects.approval(topology.pipeline, request.stage, run.seq, step.name)],
+      seconds: secondsUntil(now, new Date(deadline)),
+      reason: `waiting for ${step.kind === 'manual-approval' ? 'a manual approval' : 'integration tests'}: ${step.name}`,
+    };
+  }
+  throw new RetryableError(
+    `Run ${request.seq} of ${request.stage} did not settle within ${MAX_DECISIONS} decisions; the workflow will call again.`,
+  );
+}
+
+/** Admits the run's waiting targets; returns how long this one waits if it is still blocked. */
+async function admit(
+  ports: DriverPorts,
+  request: TargetStepRequest,
+  run: StageRun,
+): Promise<NextStep | null> {
+  const topology = ports.service.topology;
+  const stage = topology.stage(request.stage);
+  const names = [
+    ...new Set(stage.targets.flatMap((t) => alarmsToCheck(topology.definition, stage, t))),
+  ];
+  const statuses = await ports.alarms.describeAlarms(names);
+  const releases = await releasesFor(ports, run);
+  const t = await ports.service.apply(admitTargets, {
+    stage: request.stage,
+    seq: run.seq,
+    releases,
+    alarms: Object.fromEntries(names.map((name) => [name, statuses[name]?.state ?? 'MISSING'])),
+  });
+  const after = t.state.stages[request.stage]?.run;
+  if (after?.seq !== run.seq || after.targets[request.target]?.status !== 'waiting') return null;
+  const now = ports.clock.now();
+  const blockers = after.blockers.filter((b) => b.target === request.target);
+  const until = blockers
+    .map((b) => (b.until === null ? null : Date.parse(b.until)))
+    .filter((time): time is number => time !== null);
+  const lifts = until.length === blockers.length && until.length > 0 ? Math.max(...until) : null;
+  return {
+    action: 'await',
+    subjects: blockers.filter((b) => b.kind === 'alarm').map((b) => subjects.alarm(b.subject)),
+    seconds:
+      lifts === null
+        ? BLOCKED_RECHECK_SECONDS
+        : Math.min(MAX_WAIT_SECONDS, secondsUntil(now, new Date(lifts))),
+    reason: `blocked: ${blockers.map((b) => b.reason).join('; ')}`,
+  };
+}
+
+/** The run's release and every older one a target still runs (property 8 needs their commits). */
+async function releasesFor(ports: DriverPorts, run: StageRun): Promise<Release[]> {
+  const oldest = Math.min(
+    run.release,
+    ...Object.values(run.targets).map((t) => t.before ?? run.release),
+  );
+  const releases: Release[] = [];
+  for (let n = oldest; n <= run.release; n++) {
+    const release = await ports.releases.getRelease(ports.service.topology.pipeline, n);
+    if (release !== null) releases.push(release);
+  }
+  if (!releases.some((r) => r.number === run.release)) await releaseOf(ports, run.release);
+  return releases;
+}
+
+async function releaseOf(ports: DriverPorts, number: number): Promise<Release> {
+  const pipeline = ports.service.topology.pipeline;
+  const release = await ports.releases.getRelease(pipeline, number);
+  if (release === null) {
+    throw new NotFoundError(
+      `${releaseLabel(number)} of ${pipeline} is not in the release store, so it cannot be deployed; was the table restored from an older backup?`,
+    );
+  }
+  return release;
+}
+
+async function firingAlarm(ports: DriverPorts, names: readonly string[]): Promise<string | null> {
+  const statuses = await ports.alarms.describeAlarms(names);
+  return names.find((name) => statuses[name]?.state === 'ALARM') ?? null;
+}
+
+function secondsUntil(now: Date, then: Date): number {
+  return Math.min(
+    MAX_WAIT_SECONDS,
+    Math.max(1, Math.ceil((then.getTime() - now.getTime()) / 1000)),
+  );
+}

@@ -1,0 +1,363 @@
+import { describe, expect, it } from 'vitest';
+import {
+  advanceStage,
+  advanceTarget,
+  alarmsToCheck,
+  createRelease,
+  expedite,
+  FakeAlarmMonitor,
+  FakeDeployer,
+  FakeMetricSource,
+  InMemoryAuditLog,
+  InMemoryDeploymentLog,
+  InMemoryPromotionStore,
+  InMemoryReleaseStore,
+  InMemoryWorkflowStarter,
+  ManualClock,
+  type PipelineDefinition,
+  PromotionService,
+  parsePipelineDefinition,
+  RecordingEventPublisher,
+  Topology,
+} from '../../../core/index.js';
+import { release, smallDefinition, stage, T0 } from '../../support/fixtures.js';
+
+function pipeline(definition: PipelineDefinition = smallDefinition()) {
+  const topology = new Topology(definition);
+  const clock = new ManualClock(T0);
+  const releases = new InMemoryReleaseStore();
+  const workflows = new InMemoryWorkflowStarter();
+  const events = new RecordingEventPublisher();
+  const service = new PromotionService(topology, {
+    promotions: new InMemoryPromotionStore(),
+    releases,
+    deployments: new InMemoryDeploymentLog(),
+    audit: new InMemoryAuditLog(),
+    events,
+    workflows,
+    clock,
+  });
+  const alarms = new FakeAlarmMonitor();
+  for (const s of topology.definition.stages)
+    for (const t of s.targets)
+      for (const name of alarmsToCheck(topology.definition, s, t)) alarms.set(name, 'OK');
+  const deployer = new FakeDeployer();
+  const metrics = new FakeMetricSource();
+  const ports = { service, releases, deployer, alarms, metrics, clock };
+  return {
+    ports,
+    clock,
+    deployer,
+    alarms,
+    metrics,
+    events,
+    workflows,
+    async create(n: number) {
+      await releases.createRelease(release(n));
+      await service.apply(createRelease, { release: release(n) });
+    },
+    async stage(name: string) {
+      return (await service.state()).stages[name];
+    },
+  };
+}
+
+const beta = { stage: 'beta', seq: 1, target: 'beta-t1' };
+
+describe('advanceTarget', () => {
+  it('admits the target, starts its deployment once, waits for it, then records the result', async () => {
+    const p = pipeline();
+    await p.create(1);
+
+    const first = await advanceTarget(p.ports, beta);
+    const again = await advanceTarget(p.ports, beta);
+
+    const waiting = {
+      action: 'await',
+      subjects: ['deployment:d-1', 'alarm:beta-t1-rollback', 'alarm:team-aggregate-euw1'],
+      seconds: 900,
+      reason: 'r1 deploying to beta-t1 (d-1)',
+    };
+    expect(first).toEqual(waiting);
+    expect(again).toEqual(waiting);
+    expect(p.deployer.requests).toHaveLength(1);
+    expect(p.deployer.requests[0]).toMatchObject({
+      kind: 'normal',
+      idempotencyKey: 'api/beta/1/beta-t1/normal',
+    });
+    expect((await p.stage('beta'))?.run?.targets['beta-t1']?.deploymentId).toBe('d-1');
+
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    const done = await advanceTarget(p.ports, beta);
+
+    expect(done).toEqual({ action: 'done', reason: 'beta-t1 is deployed' });
+    expect((await p.stage('beta'))?.run?.step).toBe('baking');
+  });
+
+  it('waits while blocked, on the alarm that blocks, and starts once it clears', async () => {
+    const p = pipeline();
+    await p.create(1);
+    p.alarms.set('team-aggregate-euw1', 'ALARM', T0);
+
+    const blocked = await advanceTarget(p.ports, beta);
+
+    expect(blocked).toEqual({
+      action: 'await',
+      subjects: ['alarm:team-aggregate-euw1'],
+      seconds: 900,
+      reason: 'blocked: alarm team-aggregate-euw1 is in ALARM',
+    });
+    expect(p.deployer.requests).toEqual([]);
+
+    p.alarms.set('team-aggregate-euw1', 'OK');
+    expect(await advanceTarget(p.ports, beta)).toMatchObject({
+      subjects: ['deployment:d-1', expect.any(String), expect.any(String)],
+    });
+  });
+
+  it('waits for a closed time window until it opens', async () => {
+    const p = pipeline(
+      parsePipelineDefinition({
+        ...smallDefinition(),
+        stages: [
+          stage('beta', null, {
+            timeWindow: {
+              allow: [{ days: ['mon', 'tue', 'wed', 'thu'], start: '13:00', end: '16:00' }],
+            },
+          }),
+        ],
+      }),
+    );
+    await p.create(1); // T0 is Monday 10:00 UTC, 10:00 in Dublin
+
+    const blocked = await advanceTarget(p.ports, beta);
+
+    expect(blocked).toMatchObject({ action: 'await', subjects: [], seconds: 3 * 3600 });
+  });
+
+  it('fails the run when the target’s alarm fires while it deploys, and rolls it back', async () => {
+    const p = pipeline();
+    await p.create(1);
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    await advanceTarget(p.ports, beta);
+    p.clock.advance(3600);
+    for (let i = 0; i < 10; i++)
+      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
+    await advanceStage(p.ports, { stage: 'beta', seq: 1 }); // r1 approved at beta
+    await p.create(2);
+    const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
+    await advanceTarget(p.ports, r2); // r2 deploying (d-2)
+
+    p.alarms.set('beta-t1-rollback', 'ALARM', new Date(Date.parse(T0) + 3_700_000).toISOString());
+    const rollingBack = await advanceTarget(p.ports, r2);
+
+    expect(rollingBack).toEqual({
+      action: 'await',
+      subjects: ['deployment:d-3'],
+      seconds: 900,
+      reason: 'rolling back: r1 deploying to beta-t1 (d-3)',
+    });
+    expect(p.deployer.requests[2]).toMatchObject({
+      kind: 'rollback',
+      idempotencyKey: 'api/beta/2/beta-t1/rollback',
+    });
+    expect(p.deployer.requests[2]?.release.number).toBe(1);
+    p.deployer.finish('d-3', { status: 'succeeded' });
+    expect(await advanceTarget(p.ports, r2)).toEqual({
+      action: 'done',
+      reason: 'run 2 of beta is over',
+    });
+    const types = p.events.events.map((e) => e.type);
+    expect(types.slice(-3)).toEqual([
+      'Rollback Started',
+      'Deployment Succeeded',
+      'Rollback Completed',
+    ]);
+  });
+
+  it('cannot roll back a first deployment: the rollback fails and the stage closes to promotions', async () => {
+    const p = pipeline();
+    await p.create(1);
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'failed', reason: 'health checks failed' });
+
+    const done = await advanceTarget(p.ports, beta);
+
+    expect(done).toEqual({ action: 'done', reason: 'run 1 of beta is over' });
+    const state = await p.stage('beta');
+    expect(state?.promotionsIn).toMatchObject({ enabled: false, by: 'release-captain' });
+    expect(p.events.events.map((e) => [e.type, e.detail.reason])).toContainEqual([
+      'Deployment Failed',
+      'beta-t1 ran no release before this run; restore it by hand',
+    ]);
+  });
+
+  it('leaves a blocked target untouched when the run fails on another one', async () => {
+    const p = pipeline();
+    await p.create(1);
+    for (const s of ['beta', 'gamma']) {
+      const target = `${s}-t1`;
+      await advanceTarget(p.ports, { stage: s, seq: 1, target });
+      const id = (await p.stage(s))?.run?.targets[target]?.deploymentId as string;
+      p.deployer.finish(id, { status: 'succeeded' });
+      await advanceTarget(p.ports, { stage: s, seq: 1, target });
+      p.clock.advance(3600);
+      for (let i = 0; i < 10; i++) p.metrics.add('RequestCount', target, p.clock.now());
+      p.clock.advance(60);
+      await advanceStage(p.ports, { stage: s, seq: 1 });
+    }
+    p.alarms.set('prod-1-b-rollback', 'ALARM', p.clock.now().toISOString());
+    const a = { stage: 'prod-1', seq: 1, target: 'prod-1-a' };
+    const b = { stage: 'prod-1', seq: 1, target: 'prod-1-b' };
+    expect(await advanceTarget(p.ports, b)).toMatchObject({
+      action: 'await',
+      subjects: ['alarm:prod-1-b-rollback'],
+    });
+    await advanceTarget(p.ports, a); // prod-1-a deploying
+    const id = (await p.stage('prod-1'))?.run?.targets['prod-1-a']?.deploymentId as string;
+    p.deployer.finish(id, { status: 'failed', reason: 'tasks failed to start' });
+    await advanceTarget(p.ports, a);
+
+    expect(await advanceTarget(p.ports, b)).toEqual({
+      action: 'done',
+      reason: 'run 1 of prod-1 is over',
+    });
+    expect(p.deployer.requests.map((r) => r.target.id)).not.toContain('prod-1-b');
+    expect((await p.stage('prod-1'))?.targets['prod-1-b']?.deployed).toBeNull();
+  });
+
+  it('names the release a deployment needs when the release store lacks it', async () => {
+    const p = pipeline();
+    await p.create(1);
+    const forgetful = { ...p.ports, releases: new InMemoryReleaseStore() };
+
+    await expect(advanceTarget(forgetful, beta)).rejects.toThrow(
+      'r1 of api is not in the release store, so it cannot be deployed',
+    );
+  });
+
+  it('refuses a target the run does not have', async () => {
+    const p = pipeline();
+    await p.create(1);
+
+    await expect(advanceTarget(p.ports, { ...beta, target: 'nope' })).rejects.toThrow(
+      'Stage beta has no target "nope"; its targets are beta-t1.',
+    );
+  });
+
+  it('ends at once for a run that is over', async () => {
+    const p = pipeline();
+    await p.create(1);
+
+    expect(await advanceTarget(p.ports, { ...beta, seq: 9 })).toEqual({
+      action: 'done',
+      reason: 'run 9 of beta is over',
+    });
+  });
+});
+
+describe('advanceStage', () => {
+  async function deployed() {
+    const p = pipeline();
+    await p.create(1);
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    await advanceTarget(p.ports, beta);
+    return p;
+  }
+
+  it('bakes for the bake time and the data points, then approves and hands the release on', async () => {
+    const p = await deployed();
+
+    const baking = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+
+    expect(baking).toEqual({
+      action: 'await',
+      subjects: ['alarm:beta-t1-rollback', 'alarm:team-aggregate-euw1'],
+      seconds: 3600,
+      reason: 'baking r1: 3600 s of bake time, 10 more data points',
+    });
+    p.clock.advance(3600);
+    expect(await advanceStage(p.ports, { stage: 'beta', seq: 1 })).toMatchObject({
+      seconds: 300,
+      reason: 'baking r1: 10 more data points',
+    });
+    for (let i = 0; i < 10; i++)
+      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
+
+    const done = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+
+    expect(done).toEqual({ action: 'done', reason: 'run 1 of beta is over' });
+    expect(p.workflows.started.map((s) => s.executionName)).toEqual([
+      'api-beta-r1-1',
+      'api-gamma-r1-1',
+    ]);
+  });
+
+  it('needs no data points when the stage asks for none, and shortens an expedited release’s bake', async () => {
+    const p = pipeline(
+      parsePipelineDefinition({
+        ...smallDefinition(),
+        stages: [stage('beta', null, { bake: { durationSeconds: 3600, minDataPoints: 0 } })],
+      }),
+    );
+    await p.create(1);
+    await p.ports.service.apply(expedite, {
+      release: 1,
+      approver: 'lee',
+      reason: 'CVE fix',
+      bakeFactor: 0.25,
+    });
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    await advanceTarget(p.ports, beta);
+
+    expect(await advanceStage(p.ports, { stage: 'beta', seq: 1 })).toMatchObject({
+      seconds: 900,
+      reason: 'baking r1: 900 s of bake time',
+    });
+  });
+
+  it('sends the workflow back to its targets when the bake fails', async () => {
+    const p = await deployed();
+    p.alarms.set('team-aggregate-euw1', 'ALARM', new Date(Date.parse(T0) + 1000).toISOString());
+
+    const next = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+
+    expect(next).toEqual({ action: 'redeploy', reason: 'run 1 of beta is rolling-back' });
+  });
+
+  it('waits for a manual approval until its timeout, then rejects the release', async () => {
+    const withApproval = parsePipelineDefinition({
+      ...smallDefinition(),
+      stages: [
+        stage('beta', null, {
+          approvalSteps: [{ kind: 'manual-approval', name: 'qa-sign-off', timeoutSeconds: 7200 }],
+        }),
+      ],
+    });
+    const p = pipeline(withApproval);
+    await p.create(1);
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    await advanceTarget(p.ports, beta);
+    p.clock.advance(3600);
+    for (let i = 0; i < 10; i++)
+      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
+
+    const approving = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+
+    expect(approving).toEqual({
+      action: 'await',
+      subjects: ['approval:api/beta/1/qa-sign-off'],
+      seconds: 7200,
+      reason: 'waiting for a manual approval: qa-sign-off',
+    });
+    p.clock.advance(7200);
+    expect(await advanceStage(p.ports, { stage: 'beta', seq: 1 })).toEqual({
+      action: 'redeploy',
+      reason: 'run 1 of beta is rolling-back',
+    });
+  });
+});
