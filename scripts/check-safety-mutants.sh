@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Breaks one promotion rule at a time and checks that the model-based tests
-# (test/unit/promotion/safety-properties.test.ts and crash-retry.test.ts) fail for each. A mutant that survives
-# means the test would not notice that rule being wrong.
+# Breaks one promotion rule at a time and checks that the promotion tests fail for each:
+# the model-based tests (safety-properties.test.ts, crash-retry.test.ts) and the rule tests
+# beside them in test/unit/promotion. A mutant that survives means no test would notice
+# that rule being wrong.
 #
 # Usage: scripts/check-safety-mutants.sh     (needs a clean core/: it restores files with git)
 set -euo pipefail
@@ -22,7 +23,7 @@ if old not in text:
     sys.exit(f"mutation source not found in {path}: {old!r}")
 open(path, 'w').write(text.replace(old, new, 1))
 PY
-  if SAFETY_RUNS=${SAFETY_RUNS:-4000} npx vitest run test/unit/promotion/safety-properties.test.ts test/unit/promotion/crash-retry.test.ts >/dev/null 2>&1; then
+  if SAFETY_RUNS=${SAFETY_RUNS:-4000} npx vitest run test/unit/promotion >/dev/null 2>&1; then
     echo "SURVIVED  $label"
     survivors=$((survivors + 1))
   else

@@ -24,6 +24,27 @@ export type NextStep =
   | { readonly action: 'redeploy'; readonly reason: string }
   | { readonly action: 'done'; readonly reason: string };
 
+/**
+ * A {@link NextStep} as the stage workflow reads it: every field present (the ASL selects
+ * each by path, and a missing one is a runtime error), `seconds` 0 unless it waits.
+ *
+ * @example
+ * workflowDecision({ action: 'done', reason: 'beta-t1 is deployed' });
+ * // { action: 'done', subjects: [], seconds: 0, reason: 'beta-t1 is deployed' }
+ */
+export interface WorkflowDecision {
+  readonly action: NextStep['action'];
+  readonly subjects: readonly string[];
+  readonly seconds: number;
+  readonly reason: string;
+}
+
+export function workflowDecision(step: NextStep): WorkflowDecision {
+  return step.action === 'await'
+    ? { action: step.action, subjects: step.subjects, seconds: step.seconds, reason: step.reason }
+    : { action: step.action, subjects: [], seconds: 0, reason: step.reason };
+}
+
 /** Everything the driver reads and calls besides the promotion state. */
 export interface DriverPorts {
   readonly service: PromotionService;

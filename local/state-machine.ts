@@ -1,0 +1,157 @@
+import './promise-with-resolvers.js';
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  type RunOptions,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import { TerminalError } from '../core/index.js';
+
+/** What the local engine calls for a Lambda function ARN: the same handler the cloud runs. */
+export type LocalFunction = (payload: unknown) => Promise<unknown>;
+
+const INVOKE = 'arn:aws:states:::lambda:invoke';
+const INVOKE_WAIT = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+
+/**
+ * Reads an ASL file and substitutes its `${Placeholder}`s, as CloudFormation does with
+ * `definitionSubstitutions`; an unknown placeholder is an error, not a silent blank.
+ *
+ * @example
+ * await loadDefinition('statemachines/stage.asl.json', { AdvanceTargetFunctionArn: 'local:advance-target', … });
+ */
+export async function loadDefinition(
+  path: string,
+  substitutions: Readonly<Record<string, string>>,
+): Promise<StateMachineDefinition> {
+  const text = await readFile(path, 'utf8');
+  const missing = new Set<string>();
+  const substituted = text.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, name: string) => {
+    const value = substitutions[name];
+    if (value === undefined) missing.add(name);
+    return value ?? '';
+  });
+  if (missing.size > 0) {
+    throw new TerminalError(
+      `${path} uses ${[...missing].map((m) => `\${${m}}`).join(', ')}, which no substitution defines; pass ${[...missing].join(', ')}.`,
+    );
+  }
+  return JSON.parse(substituted) as StateMachineDefinition;
+}
+
+/** Task tokens of the local engine: a waiting step's promise, settled by `succeed` or `fail`. */
+export class LocalTaskTokens {
+  readonly #waiting = new Map<
+    string,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >();
+
+  /** Called by the engine when a `.waitForTaskToken` step starts. */
+  wait(token: string): Promise<unknown> {
+    return new Promise((resolve, reject) => this.#waiting.set(token, { resolve, reject }));
+  }
+
+  async succeed(token: string, output: object): Promise<'sent' | 'gone'> {
+    const waiting = this.#waiting.get(token);
+    if (waiting === undefined) return 'gone';
+    this.#waiting.delete(token);
+    waiting.resolve(output);
+    return 'sent';
+  }
+
+  async fail(token: string, error: string, cause: string): Promise<'sent' | 'gone'> {
+    const waiting = this.#waiting.get(token);
+    if (waiting === undefined) return 'gone';
+    this.#waiting.delete(token);
+    const failure = new Error(cause);
+    failure.name = error;
+    waiting.reject(failure);
+    return 'sent';
+  }
+
+  /** Forgets a token whose step timed out, as Step Functions does. */
+  forget(token: string): void {
+    this.#waiting.delete(token);
+  }
+
+  get size(): number {
+    return this.#waiting.size;
+  }
+}
+
+/**
+ * Builds the interpreter's per-state overrides from the definition itself: every Task
+ * that invokes a Lambda function (also inside Map and Parallel states) calls the local
+ * function registered under its `FunctionName`, with the payload its `Parameters` built,
+ * and returns what `lambda:invoke` returns (`{ StatusCode, Payload }`). A
+ * `.waitForTaskToken` Task invokes its function and then waits for the token.
+ */
+export function localTaskHandlers(
+  definition: StateMachineDefinition,
+  functions: Readonly<Record<string, LocalFunction>>,
+  tokens: LocalTaskTokens,
+): NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']> {
+  const handlers: Record<string, (input: never) => Promise<unknown>> = {};
+  const visit = (states: Record<string, unknown>) => {
+    for (const [name, raw] of Object.entries(states)) {
+      const state = raw as {
+        Type: string;
+        Resource?: string;
+        Parameters?: { FunctionName?: string };
+        ItemProcessor?: { States: Record<string, unknown> };
+        Iterator?: { States: Record<string, unknown> };
+        Branches?: { States: Record<string, unknown> }[];
+      };
+      if (state.ItemProcessor) visit(state.ItemProcessor.States);
+      if (state.Iterator) visit(state.Iterator.States);
+      for (const branch of state.Branches ?? []) visit(branch.States);
+      if (state.Type !== 'Task') continue;
+      if (state.Resource !== INVOKE && state.Resource !== INVOKE_WAIT) {
+        throw new TerminalError(
+          `State "${name}" calls ${state.Resource}; the local engine runs only Lambda tasks (${INVOKE}[.waitForTaskToken]).`,
+        );
+      }
+      const arn = state.Parameters?.FunctionName ?? '';
+      const fn = functions[arn];
+      if (fn === undefined) {
+        throw new TerminalError(
+          `State "${name}" invokes ${arn || 'no FunctionName'}, which has no local handler; register one of: ${Object.keys(functions).join(', ')}.`,
+        );
+      }
+      const waits = state.Resource === INVOKE_WAIT;
+      handlers[name] = async (input: never) => {
+        const { Payload } = input as { Payload: { token?: string } };
+        if (!waits) return { StatusCode: 200, Payload: await fn(Payload) };
+        const token = Payload.token;
+        if (typeof token !== 'string') {
+          throw new TerminalError(
+            `State "${name}" waits for a task token but passes none in its Payload.`,
+          );
+        }
+        const waiting = tokens.wait(token);
+        await fn(Payload);
+        return waiting;
+      };
+    }
+  };
+  visit(definition.States as Record<string, unknown>);
+  return handlers as never;
+}
+
+/**
+ * The context object Step Functions gives an execution, as far as the definitions read
+ * it: `$$.Execution.Name` and a fresh `$$.Task.Token` for each waiting step.
+ */
+export function localContext(executionName: string): NonNullable<RunOptions['context']> {
+  return {
+    Execution: { Name: executionName, StartTime: new Date().toISOString() },
+    Task: {
+      get Token() {
+        return randomUUID();
+      },
+    },
+  };
+}
+
+export { StateMachine };

@@ -1,0 +1,118 @@
+/**
+ * What a release through the seeds' sample pipeline costs in Step Functions state
+ * transitions, measured by running statemachines/stage.asl.json itself in the local
+ * interpreter, one execution per stage, with handlers that answer as the real ones do
+ * when every deployment and bake ends by its event: each target waits once for its
+ * deployment, each stage waits once for its bake. Standard workflows bill per state
+ * transition ($0.025 per 1,000); waiting is free.
+ */
+import { describe, expect, it } from 'vitest';
+import { type NextStep, workflowDecision } from '../../core/index.js';
+import {
+  type LocalFunction,
+  LocalTaskTokens,
+  loadDefinition,
+  localContext,
+  localTaskHandlers,
+  StateMachine,
+} from '../../local/state-machine.js';
+import { SampleApi } from '../support/sample-pipeline.js';
+
+const ARNS = {
+  AdvanceTargetFunctionArn: 'local:advance-target',
+  AdvanceStageFunctionArn: 'local:advance-stage',
+  AwaitEventFunctionArn: 'local:await-event',
+  FailRunFunctionArn: 'local:fail-run',
+};
+
+interface Measured {
+  transitions: number;
+  events: number;
+}
+
+/** Runs one stage execution whose handlers wait `waits` times per target and per stage. */
+async function runStage(targets: string[], bakeSeconds: number): Promise<Measured> {
+  const definition = await loadDefinition('statemachines/stage.asl.json', ARNS);
+  const tokens = new LocalTaskTokens();
+  const calls = new Map<string, number>();
+  const once = (key: string) => {
+    const n = (calls.get(key) ?? 0) + 1;
+    calls.set(key, n);
+    return n === 1;
+  };
+  const functions: Record<string, LocalFunction> = {
+    [ARNS.AdvanceTargetFunctionArn]: async (payload) => {
+      const { target } = payload as { target: string };
+      const next: NextStep = once(target)
+        ? { action: 'await', subjects: [`deployment:${target}`], seconds: 900, reason: 'deploying' }
+        : { action: 'done', reason: `${target} is deployed` };
+      return workflowDecision(next);
+    },
+    [ARNS.AdvanceStageFunctionArn]: async () => {
+      const next: NextStep =
+        once('stage') && bakeSeconds > 0
+          ? {
+              action: 'await',
+              subjects: ['alarm:aggregate'],
+              seconds: bakeSeconds,
+              reason: 'baking',
+            }
+          : { action: 'done', reason: 'approved' };
+      return workflowDecision(next);
+    },
+    // The event arrives: the deployment ended, or the bake's time is up.
+    [ARNS.AwaitEventFunctionArn]: async (payload) => {
+      const { token } = payload as { token: string };
+      setImmediate(() => void tokens.succeed(token, {}));
+      return {};
+    },
+    [ARNS.FailRunFunctionArn]: async () => {
+      throw new Error('no run fails in this measurement');
+    },
+  };
+  const machine = new StateMachine(definition);
+  const execution = machine.run(
+    { pipeline: 'api', stage: 'stage', seq: 1, targets },
+    {
+      overrides: { taskResourceLocalHandlers: localTaskHandlers(definition, functions, tokens) },
+      context: localContext('api-stage-r1-1'),
+    },
+  );
+  let transitions = 0;
+  let events = 0;
+  for await (const event of execution.eventLogs) {
+    events++;
+    if (event.type === 'StateEntered') transitions++;
+  }
+  await execution.result;
+  return { transitions, events };
+}
+
+describe('the stage workflow’s cost', () => {
+  it('takes a release through the sample pipeline (33 stages, 159 deployments) in at most 2,000 transitions', async () => {
+    const stages = new SampleApi().definition().stages.filter((s) => s.name !== 'alpha');
+    expect(stages).toHaveLength(33);
+
+    let transitions = 0;
+    for (const stage of stages) {
+      const measured = await runStage(
+        stage.targets.map((t) => t.id),
+        stage.bake.durationSeconds,
+      );
+      transitions += measured.transitions;
+    }
+
+    // Per stage: the Map, then Advance stage → choice → (await → advance → choice →) settled;
+    // per target: advance → choice → await → advance → choice → settled.
+    const baking = stages.filter((s) => s.bake.durationSeconds > 0).length;
+    expect(transitions).toBe(33 * 4 + baking * 3 + 159 * 6);
+    expect(transitions).toBeLessThanOrEqual(2_000);
+  });
+
+  it('keeps a 24-hour bake of a three-target stage to a few dozen history events', async () => {
+    const measured = await runStage(['use1-az1', 'use1-az2', 'use1-az3'], 86_400);
+
+    expect(measured.transitions).toBe(7 + 3 * 6);
+    expect(measured.events).toBeLessThan(200);
+  });
+});
