@@ -42,6 +42,14 @@ export class RoutingDeployer implements Deployer {
     return this.#for(target).getDeployment(target, deploymentId);
   }
 
+  /**
+   * Stops the target's deployment if its deployer can (CodeDeploy); an ECS rolling update
+   * is replaced by the rollback's update, so there is nothing to stop first.
+   */
+  async stopDeployment(target: TargetDefinition, deploymentId: string): Promise<void> {
+    await this.#for(target).stopDeployment?.(target, deploymentId);
+  }
+
   #for(target: TargetDefinition): Deployer {
     switch (target.deployment.kind) {
       case 'ecs-service':

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
@@ -26,15 +27,20 @@ import { awsError } from './errors.js';
 interface StoredItem<State> {
   readonly version: number;
   readonly state: State;
-  readonly outbox?: readonly OutboxEntry[];
+  readonly [attribute: string]: unknown;
 }
+
+/** Outbox entries are item attributes named `outbox:<entry id>`. */
+const OUTBOX_PREFIX = 'outbox:';
+/** Attributes removed per acknowledgement, well inside DynamoDB's expression limits. */
+const ACKNOWLEDGE_CHUNK = 50;
 
 /**
  * The promotion state in DynamoDB: one item per stage (`STAGE#<s>`) and one meta item per
- * pipeline, each holding its state, a version counter and an outbox. A transition's writes
+ * pipeline, each holding its state, a version counter and its outbox: one attribute
+ * `outbox:<entry id>` per write whose effects are not yet relayed. A transition's writes
  * are single-item `UpdateItem`s in the order the transition lists them, each conditional on
- * the version that was read and each appending its effects to the item's outbox in the
- * same write, so an item never lands without the events, outcomes and executions it
+ * the version that was read and each storing its effects in the same write, so an item never lands without the events, outcomes and executions it
  * caused. No `TransactWriteItems`: a crash between two writes leaves the first decision
  * stored and the next rule (or the reconciler) completes the rest (see `settle`).
  *
@@ -78,20 +84,39 @@ export class DynamoDbPromotionStore implements PromotionStore {
 
   async pendingEffects(topology: Topology): Promise<OutboxEntry[]> {
     const { stages, meta } = await this.#items(topology.pipeline);
-    const entries = [...(meta?.outbox ?? [])];
-    for (const name of topology.stageNames) entries.push(...(stages.get(name)?.outbox ?? []));
+    const entries = outboxOf(meta);
+    for (const name of topology.stageNames) entries.push(...outboxOf(stages.get(name)));
     return entries;
   }
 
   async acknowledge(pipeline: string, entries: readonly OutboxEntry[]): Promise<void> {
-    const byItem = new Map<string, OutboxEntry[]>();
+    const byItem = new Map<string, string[]>();
     for (const entry of entries) {
-      const item = entry.item === 'meta' ? 'meta' : entry.item.stage;
-      byItem.set(item, [...(byItem.get(item) ?? []), entry]);
+      const item = entry.item === 'meta' ? ' meta' : entry.item.stage;
+      byItem.set(item, [...(byItem.get(item) ?? []), entry.id]);
     }
-    for (const [item, acknowledged] of byItem) {
-      const key = item === 'meta' ? keys.meta(pipeline) : keys.stage(pipeline, item);
-      await this.#removeFromOutbox(key, new Set(acknowledged.map((entry) => entry.id)));
+    for (const [item, ids] of byItem) {
+      const key = item === ' meta' ? keys.meta(pipeline) : keys.stage(pipeline, item);
+      for (let start = 0; start < ids.length; start += ACKNOWLEDGE_CHUNK) {
+        const chunk = ids.slice(start, start + ACKNOWLEDGE_CHUNK);
+        try {
+          // Removing an attribute that is already gone is a no-op: acknowledging twice is fine.
+          await this.#client.send(
+            new UpdateCommand({
+              TableName: this.#table,
+              Key: key,
+              UpdateExpression: `REMOVE ${chunk.map((_, n) => `#e${n}`).join(', ')}`,
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeNames: Object.fromEntries(
+                chunk.map((id, n) => [`#e${n}`, `${OUTBOX_PREFIX}${id}`]),
+              ),
+            }),
+          );
+        } catch (error) {
+          if (error instanceof ConditionalCheckFailedException) continue;
+          throw awsError(error, `Acknowledging relayed effects of ${key.sk}`);
+        }
+      }
     }
   }
 
@@ -107,37 +132,55 @@ export class DynamoDbPromotionStore implements PromotionStore {
       effects: write.effects,
     };
     const { version: _, ...state } = write.state;
+    const withEffects = hasEffects(write.effects);
     try {
       await this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: key,
-          UpdateExpression: hasEffects(write.effects)
-            ? 'SET #state = :state, #version = :version, #outbox = list_append(if_not_exists(#outbox, :empty), :entry)'
+          // Each outbox entry is an attribute of its own: written with the item, removed by
+          // name once relayed, never by position, so concurrent writes and acknowledgements
+          // cannot touch each other's entries.
+          UpdateExpression: withEffects
+            ? 'SET #state = :state, #version = :version, #entry = :entry'
             : 'SET #state = :state, #version = :version',
           ConditionExpression:
             write.expectedVersion === 0 ? 'attribute_not_exists(#version)' : '#version = :expected',
           ExpressionAttributeNames: {
             '#state': 'state',
             '#version': 'version',
-            ...(hasEffects(write.effects) ? { '#outbox': 'outbox' } : {}),
+            ...(withEffects ? { '#entry': `${OUTBOX_PREFIX}${entry.id}` } : {}),
           },
           ExpressionAttributeValues: {
             ':state': state,
             ':version': write.state.version,
             ...(write.expectedVersion === 0 ? {} : { ':expected': write.expectedVersion }),
-            ...(hasEffects(write.effects) ? { ':empty': [], ':entry': [entry] } : {}),
+            ...(withEffects ? { ':entry': entry } : {}),
           },
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
+        // A write whose response was lost (and that the SDK or the caller retried) finds
+        // its own result: that is success, not a lost race.
+        if (await this.#holds(key, write.state.version, state)) return;
         throw new ConflictError(
           `${capitalise(what)} changed since it was read (expected version ${write.expectedVersion}); reload the state and apply the rule again.`,
           { cause: error },
         );
       }
       throw awsError(error, `Writing ${what}`);
+    }
+  }
+
+  async #holds(key: { pk: string; sk: string }, version: number, state: unknown): Promise<boolean> {
+    try {
+      const read = await this.#client.send(
+        new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true }),
+      );
+      return read.Item?.version === version && isDeepStrictEqual(read.Item?.state, state);
+    } catch (error) {
+      throw awsError(error, `Reading ${key.sk} after a conditional write failed`);
     }
   }
 
@@ -175,55 +218,17 @@ export class DynamoDbPromotionStore implements PromotionStore {
       throw awsError(error, `Reading the promotion state of ${pipeline}`);
     }
   }
-
-  /**
-   * Removes relayed entries by position, on the condition that each position still holds
-   * the entry read there: appends only ever add at the end, and a concurrent relay that
-   * removed them first makes the condition fail, after which there is nothing left to do.
-   */
-  async #removeFromOutbox(
-    key: { pk: string; sk: string },
-    ids: ReadonlySet<string>,
-  ): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      let item: StoredItem<unknown> | undefined;
-      try {
-        const read = await this.#client.send(
-          new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true }),
-        );
-        item = read.Item as StoredItem<unknown> | undefined;
-      } catch (error) {
-        throw awsError(error, `Reading the outbox of ${key.sk}`);
-      }
-      const positions = (item?.outbox ?? []).flatMap((entry, index) =>
-        ids.has(entry.id) ? [{ index, id: entry.id }] : [],
-      );
-      if (positions.length === 0) return;
-      try {
-        await this.#client.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: key,
-            UpdateExpression: `REMOVE ${positions.map(({ index }) => `#outbox[${index}]`).join(', ')}`,
-            ConditionExpression: positions
-              .map((_, n) => `#outbox[${positions[n]?.index}].#id = :id${n}`)
-              .join(' AND '),
-            ExpressionAttributeNames: { '#outbox': 'outbox', '#id': 'id' },
-            ExpressionAttributeValues: Object.fromEntries(
-              positions.map(({ id }, n) => [`:id${n}`, id]),
-            ),
-          }),
-        );
-        return;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) continue;
-        throw awsError(error, `Acknowledging relayed effects of ${key.sk}`);
-      }
-    }
-    throw new ConflictError(
-      `The outbox of ${key.sk} kept changing while relayed effects were being removed; they will be relayed again (consumers dedupe by id).`,
-    );
-  }
 }
+
+/** The pending outbox entries of an item, oldest first. */
+function outboxOf(item: Record<string, unknown> | undefined): OutboxEntry[] {
+  if (item === undefined) return [];
+  return Object.entries(item)
+    .filter(([name]) => name.startsWith(OUTBOX_PREFIX))
+    .map(([, entry]) => entry as OutboxEntry)
+    .sort((a, b) => versionOf(a) - versionOf(b));
+}
+
+const versionOf = (entry: OutboxEntry) => Number(entry.id.slice(entry.id.lastIndexOf('@') + 1));
 
 const capitalise = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

@@ -94,9 +94,23 @@ export interface TaskTokens {
  * subjects it waits on (a deployment, an alarm, an approval); the event's handler claims
  * the tokens of its subject. Registrations expire with the step's own timeout, after
  * which the step re-checks by itself.
+ *
+ * An event may arrive after the step decided to wait but before it registered. So a wake
+ * records when the subject was last woken *before* claiming tokens, and a registration
+ * looks at that record *after* storing its token: whichever comes second sees the other,
+ * and the step is woken at once instead of at its timeout.
  */
 export interface WakeRegistry {
-  register(token: string, subjects: readonly string[], expiresAt: Date): Promise<void>;
-  /** Returns the unexpired tokens waiting on `subject` and forgets them. */
-  claim(subject: string): Promise<string[]>;
+  /**
+   * Stores `token` under each subject until `expiresAt`. Returns `woken` if one of the
+   * subjects was woken at or after `decidedAt` (the caller resumes the step itself).
+   */
+  register(
+    token: string,
+    subjects: readonly string[],
+    expiresAt: Date,
+    decidedAt: Date,
+  ): Promise<'registered' | 'woken'>;
+  /** Records that `subject` was woken at `at`, then returns its unexpired tokens and forgets them. */
+  claim(subject: string, at: Date): Promise<string[]>;
 }

@@ -74,14 +74,25 @@ export class PromotionService {
 
   /**
    * Relays whatever the outboxes hold: this call's effects, and those a crash or a failed
-   * publish left behind. Returns how many entries were relayed.
+   * publish left behind. Entry by entry, each acknowledged once relayed, so one entry that
+   * keeps failing holds back only itself; its error is thrown after the others went out.
+   * Returns how many entries were relayed.
    */
   async relayPending(): Promise<number> {
     const entries = await this.#ports.promotions.pendingEffects(this.topology);
-    if (entries.length === 0) return 0;
-    await this.#relay(entries);
-    await this.#ports.promotions.acknowledge(this.topology.pipeline, entries);
-    return entries.length;
+    let relayed = 0;
+    let failure: unknown = null;
+    for (const entry of entries) {
+      try {
+        await this.#relay([entry]);
+        await this.#ports.promotions.acknowledge(this.topology.pipeline, [entry]);
+        relayed++;
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== null) throw failure;
+    return relayed;
   }
 
   /**

@@ -26,23 +26,33 @@ export type NextStep =
 
 /**
  * A {@link NextStep} as the stage workflow reads it: every field present (the ASL selects
- * each by path, and a missing one is a runtime error), `seconds` 0 unless it waits.
+ * each by path, and a missing one is a runtime error), `seconds` 0 unless it waits, and
+ * `decidedAt`, the time the handler read the state it decided on: an event from then on
+ * must wake the step (see `WakeRegistry`).
  *
  * @example
- * workflowDecision({ action: 'done', reason: 'beta-t1 is deployed' });
- * // { action: 'done', subjects: [], seconds: 0, reason: 'beta-t1 is deployed' }
+ * workflowDecision({ action: 'done', reason: 'beta-t1 is deployed' }, decidedAt);
+ * // { action: 'done', subjects: [], seconds: 0, reason: 'beta-t1 is deployed', decidedAt: '…' }
  */
 export interface WorkflowDecision {
   readonly action: NextStep['action'];
   readonly subjects: readonly string[];
   readonly seconds: number;
   readonly reason: string;
+  readonly decidedAt: string;
 }
 
-export function workflowDecision(step: NextStep): WorkflowDecision {
+export function workflowDecision(step: NextStep, decidedAt: Date): WorkflowDecision {
+  const at = decidedAt.toISOString();
   return step.action === 'await'
-    ? { action: step.action, subjects: step.subjects, seconds: step.seconds, reason: step.reason }
-    : { action: step.action, subjects: [], seconds: 0, reason: step.reason };
+    ? {
+        action: 'await',
+        subjects: step.subjects,
+        seconds: step.seconds,
+        reason: step.reason,
+        decidedAt: at,
+      }
+    : { action: step.action, subjects: [], seconds: 0, reason: step.reason, decidedAt: at };
 }
 
 /** Everything the driver reads and calls besides the promotion state. */

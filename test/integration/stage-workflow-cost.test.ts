@@ -46,7 +46,7 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
       const next: NextStep = once(target)
         ? { action: 'await', subjects: [`deployment:${target}`], seconds: 900, reason: 'deploying' }
         : { action: 'done', reason: `${target} is deployed` };
-      return workflowDecision(next);
+      return workflowDecision(next, new Date());
     },
     [ARNS.AdvanceStageFunctionArn]: async () => {
       const next: NextStep =
@@ -58,7 +58,7 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
               reason: 'baking',
             }
           : { action: 'done', reason: 'approved' };
-      return workflowDecision(next);
+      return workflowDecision(next, new Date());
     },
     // The event arrives: the deployment ended, or the bake's time is up.
     [ARNS.AwaitEventFunctionArn]: async (payload) => {
@@ -88,7 +88,7 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
   return { transitions, events };
 }
 
-describe('the stage workflow’s cost', () => {
+describe('the stage workflow’s cost', { timeout: 60_000 }, () => {
   it('takes a release through the sample pipeline (33 stages, 159 deployments) in at most 2,000 transitions', async () => {
     const stages = new SampleApi().definition().stages.filter((s) => s.name !== 'alpha');
     expect(stages).toHaveLength(33);

@@ -92,6 +92,42 @@ export function describeStoreContract(name: string, open: () => Promise<Stores>)
       expect(await stores.promotions.pendingEffects(topology)).toEqual([]);
     });
 
+    it('acknowledges by entry: entries written after the relay read them stay pending', async () => {
+      const gate = (requestId: string, enabled: boolean) => async () =>
+        stores.promotions.save(
+          'api',
+          setPromotions(context, await stores.promotions.load(topology), {
+            requestId,
+            stage: 'gamma',
+            direction: 'in',
+            enabled,
+            by: 'ana',
+            reason: 'x',
+          }),
+        );
+      await gate('g1', false)();
+      await gate('g2', true)();
+      const read = await stores.promotions.pendingEffects(topology);
+      await gate('g3', false)();
+
+      await stores.promotions.acknowledge('api', read);
+
+      expect((await stores.promotions.pendingEffects(topology)).map((e) => e.id)).toEqual([
+        'gamma@3',
+      ]);
+    });
+
+    it('takes the same transition written twice (a lost response) as done, not as a conflict', async () => {
+      const t = createRelease(context, await stores.promotions.load(topology), {
+        release: release(1),
+      });
+      await stores.promotions.save('api', t);
+
+      await stores.promotions.save('api', t);
+
+      expect(await stores.promotions.load(topology)).toEqual(t.state);
+    });
+
     it('keeps releases immutable: the same release twice is fine, a different one conflicts', async () => {
       await stores.releases.createRelease(release(1));
       await stores.releases.createRelease(release(1));

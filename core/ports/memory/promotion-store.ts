@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Topology } from '../../definition/topology.js';
 import { ConflictError } from '../../errors.js';
 import { initialMeta, type PipelineMeta } from '../../model/controls.js';
@@ -39,6 +40,9 @@ export class InMemoryPromotionStore implements PromotionStore {
       const id = write.item === 'meta' ? pipeline : key(pipeline, write.stage);
       const stored =
         (write.item === 'meta' ? this.#meta.get(id) : this.#stages.get(id))?.version ?? 0;
+      const current = write.item === 'meta' ? this.#meta.get(id) : this.#stages.get(id);
+      // The same write again (its response was lost, the caller retried): already done.
+      if (stored === write.state.version && isDeepStrictEqual(current, write.state)) continue;
       if (stored !== write.expectedVersion) {
         const what = write.item === 'meta' ? 'The meta item' : `Stage ${write.stage}`;
         throw new ConflictError(

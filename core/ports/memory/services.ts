@@ -12,6 +12,7 @@ import type {
   DeploymentRequest,
   DeploymentStatus,
   MetricSource,
+  WakeRegistry,
   WorkflowStarter,
 } from '../services.js';
 
@@ -161,5 +162,33 @@ export class InMemoryWorkflowStarter implements WorkflowStarter {
     this.#names.add(run.executionName);
     this.started.push({ ...run, pipeline });
     return 'started';
+  }
+}
+
+/** Wake-ups in memory, with the same ordering contract as the DynamoDB adapter. */
+export class InMemoryWakeRegistry implements WakeRegistry {
+  readonly #tokens = new Map<string, Map<string, number>>();
+  readonly #woken = new Map<string, number>();
+
+  async register(
+    token: string,
+    subjects: readonly string[],
+    expiresAt: Date,
+    decidedAt: Date,
+  ): Promise<'registered' | 'woken'> {
+    for (const subject of subjects) {
+      const tokens = this.#tokens.get(subject) ?? new Map<string, number>();
+      tokens.set(token, expiresAt.getTime());
+      this.#tokens.set(subject, tokens);
+    }
+    const woken = subjects.some((s) => (this.#woken.get(s) ?? -1) >= decidedAt.getTime());
+    return woken ? 'woken' : 'registered';
+  }
+
+  async claim(subject: string, at: Date): Promise<string[]> {
+    this.#woken.set(subject, Math.max(this.#woken.get(subject) ?? -1, at.getTime()));
+    const tokens = this.#tokens.get(subject) ?? new Map<string, number>();
+    this.#tokens.delete(subject);
+    return [...tokens].filter(([, expires]) => expires > at.getTime()).map(([token]) => token);
   }
 }

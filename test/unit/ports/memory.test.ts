@@ -44,10 +44,13 @@ describe('InMemoryPromotionStore', () => {
     const read = await store.load(topology);
     await store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) }));
 
-    const stale = createRelease({ topology, now: T0 }, read, { release: release(1) });
+    // Another request decided differently (later) on the same read.
+    const later = '2026-11-23T11:00:00.000Z';
+    const stale = createRelease({ topology, now: later }, read, { release: release(1) });
     await expect(store.save('api', stale)).rejects.toThrow(ConflictError);
+    // The meta item is the same either way (done already); beta's run differs.
     await expect(store.save('api', stale)).rejects.toThrow(
-      'The meta item of api changed (version 1, read 0); reload and retry.',
+      'Stage beta of api changed (version 1, read 0); reload and retry.',
     );
   });
 
@@ -55,7 +58,9 @@ describe('InMemoryPromotionStore', () => {
     const store = new InMemoryPromotionStore();
     const read = await store.load(topology);
     await store.save('api', createRelease({ topology, now: T0 }, read, { release: release(1) }));
-    const full = createRelease({ topology, now: T0 }, read, { release: release(1) });
+    const full = createRelease({ topology, now: '2026-11-23T11:00:00.000Z' }, read, {
+      release: release(1),
+    });
     const stageOnly = { ...full, writes: full.writes.filter((w) => w.item === 'stage') };
     await expect(store.save('api', stageOnly)).rejects.toThrow(
       'Stage beta of api changed (version 1, read 0); reload and retry.',

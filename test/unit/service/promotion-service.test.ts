@@ -84,14 +84,18 @@ describe('PromotionService.apply', () => {
     await expect(service.apply(createRelease, { release: release(1) })).rejects.toThrow(
       'EventBridge is unavailable',
     );
-    expect(await ports.promotions.pendingEffects(service.topology)).toHaveLength(2);
+    // Only the entry whose publish failed is held back; the other went out.
+    expect((await ports.promotions.pendingEffects(service.topology)).map((e) => e.id)).toEqual([
+      ' meta@1',
+    ]);
 
     // The caller retries (Lambda, Step Functions): the rule changes nothing the second time,
     // and the outbox is relayed.
     const retry = await service.apply(createRelease, { release: release(1) });
 
     expect(retry.writes).toEqual([]);
-    expect(events.events.map((e) => e.type)).toEqual(['Release Created', 'Stage Started']);
+    expect(events.events.map((e) => e.type)).toEqual(['Stage Started', 'Release Created']);
+    expect(events.duplicates).toBe(0);
     expect(await ports.promotions.pendingEffects(service.topology)).toEqual([]);
   });
 

@@ -73,3 +73,31 @@ describe('RoutingDeployer', () => {
     expect(deployers.codeDeploy.requests).toEqual([]);
   });
 });
+
+describe('RoutingDeployer.stopDeployment', () => {
+  it('forwards the stop to the deployer of the target’s kind, and to no other', async () => {
+    const stopped: string[] = [];
+    const stopping = (name: string) =>
+      Object.assign(new FakeDeployer(), {
+        stopDeployment: async (_target: unknown, id: string) => {
+          stopped.push(`${name}:${id}`);
+        },
+      });
+    const deployer = new RoutingDeployer({
+      ecs: stopping('ecs'),
+      codeDeploy: stopping('codedeploy'),
+    });
+
+    await deployer.stopDeployment(request('codedeploy-group').target, 'd-7');
+
+    expect(stopped).toEqual(['codedeploy:d-7']);
+  });
+
+  it('does nothing for a deployer that cannot stop (an ECS update is replaced instead)', async () => {
+    const { deployer } = routing();
+
+    await expect(
+      deployer.stopDeployment(request('ecs-service').target, 'ecs-svc/1'),
+    ).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,156 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CloudWatchAlarmMonitor } from '../../adapters/aws/cloudwatch-alarm-monitor.js';
+import { CloudWatchMetricSource } from '../../adapters/aws/cloudwatch-metric-source.js';
+import { CodeDeployDeployer } from '../../adapters/aws/codedeploy-deployer.js';
+import { RoutingDeployer } from '../../adapters/aws/deployers.js';
+import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../../adapters/aws/dynamodb-logs.js';
+import { DynamoDbPromotionStore } from '../../adapters/aws/dynamodb-promotion-store.js';
+import { DynamoDbReleaseStore } from '../../adapters/aws/dynamodb-release-store.js';
+import { DynamoDbWakeRegistry } from '../../adapters/aws/dynamodb-wake-registry.js';
+import { EcsDeployer } from '../../adapters/aws/ecs-deployer.js';
+import { EventBridgePublisher } from '../../adapters/aws/eventbridge-publisher.js';
+import {
+  StepFunctionsTaskTokens,
+  StepFunctionsWorkflowStarter,
+} from '../../adapters/aws/step-functions.js';
+import { CachedTargetClients } from '../../adapters/aws/target-clients.js';
+import {
+  type Clock,
+  type DriverPorts,
+  PromotionService,
+  parsePipelineDefinition,
+  TerminalError,
+  Topology,
+} from '../../core/index.js';
+import type { HandlerDeps } from './deps.js';
+
+/** The settings the CDK app passes to every handler. */
+interface Settings {
+  readonly tableName: string;
+  readonly eventBusName: string;
+  readonly stageStateMachineArn: string;
+  readonly artifactBucket: string;
+  readonly deployRoleName: string;
+  readonly definitionsDir: string;
+}
+
+function settings(env: NodeJS.ProcessEnv): Settings {
+  const required = (key: string): string => {
+    const value = env[key];
+    if (value === undefined || value === '') {
+      throw new TerminalError(
+        `The handler's environment lacks ${key}; it is set by the Release Captain CDK app. Deploy with \`npx cdk deploy\`.`,
+      );
+    }
+    return value;
+  };
+  return {
+    tableName: required('TABLE_NAME'),
+    eventBusName: required('EVENT_BUS_NAME'),
+    stageStateMachineArn: required('STAGE_STATE_MACHINE_ARN'),
+    artifactBucket: required('ARTIFACT_BUCKET'),
+    deployRoleName: env.DEPLOY_ROLE_NAME ?? 'release-captain-deployer',
+    definitionsDir: env.PIPELINE_DEFINITIONS_DIR ?? join(env.LAMBDA_TASK_ROOT ?? '.', 'pipelines'),
+  };
+}
+
+const clock: Clock = { now: () => new Date() };
+
+/**
+ * The AWS wiring of the handlers, built once per Lambda execution environment on the first
+ * invocation (module scope, so warm invocations reuse clients and connections). Pipeline
+ * definitions are JSON files bundled with the function (`pipelines/<name>.json`), rendered
+ * by the CDK app from the same definitions the teams write.
+ */
+function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
+  const config = settings(env);
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const cloudWatch = new CloudWatchClient({});
+  const sfn = new SFNClient({});
+  const targets = new CachedTargetClients({
+    credentialsFor: (account) =>
+      fromTemporaryCredentials({
+        params: {
+          RoleArn: `arn:aws:iam::${account}:role/${config.deployRoleName}`,
+          RoleSessionName: 'release-captain',
+        },
+      }),
+  });
+  const deployer = new RoutingDeployer({
+    ecs: new EcsDeployer({ clients: targets }),
+    codeDeploy: new CodeDeployDeployer({ clients: targets, artifactBucket: config.artifactBucket }),
+  });
+  const stores = {
+    promotions: new DynamoDbPromotionStore(documents, config.tableName),
+    releases: new DynamoDbReleaseStore(documents, config.tableName),
+    deployments: new DynamoDbDeploymentLog(documents, config.tableName),
+    audit: new DynamoDbAuditLog(documents, config.tableName),
+  };
+  const events = new EventBridgePublisher(new EventBridgeClient({}), config.eventBusName);
+  const alarms = new CloudWatchAlarmMonitor({ client: cloudWatch });
+  const metrics = new CloudWatchMetricSource({ client: cloudWatch });
+  const drivers = new Map<string, Promise<DriverPorts>>();
+
+  const load = async (pipeline: string): Promise<DriverPorts> => {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(pipeline)) {
+      throw new TerminalError(
+        `"${pipeline}" is not a pipeline name (lower-case letters, digits and dashes).`,
+      );
+    }
+    const file = join(config.definitionsDir, `${pipeline}.json`);
+    const text = await readFile(file, 'utf8').catch((error: unknown) => {
+      throw new TerminalError(
+        `No definition of pipeline ${pipeline} at ${file}; is it part of the deployed app?`,
+        { cause: error },
+      );
+    });
+    const topology = new Topology(parsePipelineDefinition(JSON.parse(text)));
+    const workflows = new StepFunctionsWorkflowStarter(
+      sfn,
+      () => config.stageStateMachineArn,
+      (name, run) => ({
+        pipeline: name,
+        stage: run.stage,
+        seq: run.seq,
+        kind: run.kind,
+        release: run.release,
+        attempt: run.attempt,
+        targets: topology.stage(run.stage).targets.map((t) => t.id),
+      }),
+    );
+    const service = new PromotionService(topology, { ...stores, events, workflows, clock });
+    return { service, releases: stores.releases, deployer, alarms, metrics, clock };
+  };
+
+  return {
+    driver: (pipeline) => {
+      let ports = drivers.get(pipeline);
+      if (ports === undefined) {
+        ports = load(pipeline);
+        drivers.set(pipeline, ports);
+        ports.catch(() => drivers.delete(pipeline));
+      }
+      return ports;
+    },
+    wakes: new DynamoDbWakeRegistry(documents, config.tableName),
+    tokens: new StepFunctionsTaskTokens(sfn),
+    clock,
+  };
+}
+
+let deps: HandlerDeps | undefined;
+
+/** The handlers' deps on Lambda: created on first use, then reused by warm invocations. */
+export async function awsDeps(): Promise<HandlerDeps> {
+  deps ??= createAwsDeps(process.env);
+  return deps;
+}

@@ -1,0 +1,58 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import middy, { type MiddyfiedHandler } from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { RetryableError, TerminalError } from '../../core/index.js';
+
+export const logger = new Logger({ serviceName: 'release-captain' });
+export const metrics = new Metrics({ namespace: 'ReleaseCaptain', serviceName: 'release-captain' });
+
+/**
+ * The one shape of every handler: Powertools logging and metrics, the input parsed by
+ * its zod schema, one call into the core, the result returned. Errors leave with the
+ * names the state machines match: a bad input is a `TerminalError` (retrying the same
+ * input cannot help), a `RetryableError` or `TerminalError` from the core or an adapter
+ * passes as it is, and anything else is logged and passed on for Lambda's own retry.
+ *
+ * @example
+ * export const handler = stepHandler('advance-target', targetStepInput, (input) =>
+ *   advanceTarget(ports, input),
+ * );
+ */
+export function stepHandler<Schema extends z.ZodType, Output>(
+  name: string,
+  schema: Schema,
+  run: (input: z.output<Schema>) => Promise<Output>,
+): MiddyfiedHandler<unknown, Output, Error, Context> {
+  return middy<unknown, Output, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .use(stepErrors(name))
+    .use(parser({ schema }) as middy.MiddlewareObj<unknown, Output, Error, Context>)
+    .handler(async (event: unknown) => run(event as z.output<Schema>));
+}
+
+/** Maps what escapes a step to the error names the ASL retries or catches, and logs it. */
+function stepErrors(name: string): middy.MiddlewareObj<unknown, unknown, Error, Context> {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error === null) return;
+      if (error.name === 'ParseError') {
+        request.error = new TerminalError(
+          `The ${name} step received input it cannot read: ${error.message}. The state machine and the handler are out of step; deploy them together.`,
+          { cause: error },
+        );
+      }
+      const mapped = request.error as Error;
+      const terminal = mapped instanceof TerminalError;
+      const retryable = mapped instanceof RetryableError;
+      logger.error(`${name} failed`, { error: mapped, terminal, retryable });
+      metrics.addMetric(terminal ? 'StepTerminalError' : 'StepRetryableError', 'Count', 1);
+    },
+  };
+}

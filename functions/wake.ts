@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { subjects } from '../core/index.js';
+import { awsDeps } from './lib/aws-deps.js';
+import type { DepsSource } from './lib/deps.js';
+import { logger, stepHandler } from './lib/step-handler.js';
+
+/**
+ * The EventBridge events that may end a wait, and the subject each wakes. Delivery is at
+ * least once and may be late: waking a step that moved on is harmless (its token is gone
+ * and the step decides from stored state anyway).
+ */
+export const wakeEvent = z.discriminatedUnion('detail-type', [
+  z.object({
+    'detail-type': z.literal('CodeDeploy Deployment State-change Notification'),
+    time: z.iso.datetime(),
+    detail: z.object({ deploymentId: z.string().min(1), state: z.string() }),
+  }),
+  z.object({
+    'detail-type': z.literal('ECS Deployment State Change'),
+    time: z.iso.datetime(),
+    detail: z.object({ deploymentId: z.string().min(1), eventName: z.string() }),
+  }),
+  z.object({
+    'detail-type': z.literal('CloudWatch Alarm State Change'),
+    time: z.iso.datetime(),
+    detail: z.object({ alarmName: z.string().min(1) }),
+  }),
+]);
+
+export function subjectOf(event: z.output<typeof wakeEvent>): string {
+  return event['detail-type'] === 'CloudWatch Alarm State Change'
+    ? subjects.alarm(event.detail.alarmName)
+    : subjects.deployment(event.detail.deploymentId);
+}
+
+/** Wakes every step waiting on the event's subject (see `WakeRegistry`). */
+export function createWakeHandler(deps: DepsSource) {
+  return stepHandler('wake', wakeEvent, async (event) => {
+    const { wakes, tokens } = await deps();
+    const subject = subjectOf(event);
+    const waiting = await wakes.claim(subject, new Date(event.time));
+    let woken = 0;
+    for (const token of waiting) {
+      if ((await tokens.succeed(token, { wokenBy: subject })) === 'sent') woken++;
+    }
+    logger.info('woken', { subject, waiting: waiting.length, woken });
+    return { subject, woken };
+  });
+}
+
+export const handler = createWakeHandler(awsDeps);

@@ -1,0 +1,103 @@
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { RunStart, WorkflowStarter } from '../core/index.js';
+import {
+  type LocalFunction,
+  type LocalTaskTokens,
+  localContext,
+  localTaskHandlers,
+  StateMachine,
+} from './state-machine.js';
+
+/** One local execution of a state machine, with its history as the interpreter logged it. */
+export interface LocalExecution {
+  readonly name: string;
+  readonly input: Record<string, unknown>;
+  status: 'running' | 'succeeded' | 'failed' | 'aborted';
+  /** The interpreter's events: StateEntered, StateExited, MapIterationStarted, … */
+  readonly history: { type: string; state?: string; at: number }[];
+  error: string | null;
+  /** Settles when the execution ends, whatever the outcome. */
+  readonly done: Promise<void>;
+  abort(): void;
+}
+
+/**
+ * Starts stage executions in-process, the local engine's `WorkflowStarter`: the same ASL,
+ * its Lambda tasks routed to the same handler modules. Execution names are unique, as in
+ * Step Functions: starting a name twice starts it once. Executions live in memory and
+ * end with the process; the reconciler resumes runs after a restart.
+ *
+ * @example
+ * const executions = new LocalExecutions(stageDefinition, functions, tokens, (pipeline, run) => ({ … }));
+ * await executions.startRun('api', run); // 'started'; executions.get('api-beta-r1-1').status === 'running'
+ */
+export class LocalExecutions implements WorkflowStarter {
+  readonly #machine: StateMachine;
+  readonly #handlers: ReturnType<typeof localTaskHandlers>;
+  readonly #input: (pipeline: string, run: RunStart) => Record<string, unknown>;
+  readonly #executions = new Map<string, LocalExecution>();
+
+  constructor(
+    definition: StateMachineDefinition,
+    functions: Readonly<Record<string, LocalFunction>>,
+    tokens: LocalTaskTokens,
+    input: (pipeline: string, run: RunStart) => Record<string, unknown>,
+  ) {
+    this.#machine = new StateMachine(definition);
+    this.#handlers = localTaskHandlers(definition, functions, tokens);
+    this.#input = input;
+  }
+
+  async startRun(pipeline: string, run: RunStart): Promise<'started' | 'already-started'> {
+    if (this.#executions.has(run.executionName)) return 'already-started';
+    const input = this.#input(pipeline, run);
+    const started = this.#machine.run(input as never, {
+      overrides: { taskResourceLocalHandlers: this.#handlers },
+      context: localContext(run.executionName),
+    });
+    const execution: Omit<LocalExecution, 'done'> & { done?: Promise<void> } = {
+      name: run.executionName,
+      input,
+      status: 'running',
+      history: [],
+      error: null,
+      abort: () => started.abort(),
+    };
+    execution.done = (async () => {
+      const logging = (async () => {
+        for await (const event of started.eventLogs) {
+          const state = 'state' in event ? event.state.name : undefined;
+          execution.history.push({
+            type: event.type,
+            ...(state === undefined ? {} : { state }),
+            at: event.timestamp,
+          });
+        }
+      })();
+      try {
+        await started.result;
+        execution.status = 'succeeded';
+      } catch (error) {
+        const aborted = error instanceof Error && error.name === 'ExecutionAbortedError';
+        execution.status = aborted ? 'aborted' : 'failed';
+        execution.error = error instanceof Error ? error.message : String(error);
+      }
+      await logging;
+    })();
+    this.#executions.set(run.executionName, execution as LocalExecution);
+    return 'started';
+  }
+
+  get(name: string): LocalExecution | undefined {
+    return this.#executions.get(name);
+  }
+
+  list(): LocalExecution[] {
+    return [...this.#executions.values()];
+  }
+
+  /** Whether an execution of that name is still running (for the reconciler). */
+  isRunning(name: string): boolean {
+    return this.#executions.get(name)?.status === 'running';
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * A pipeline run the way the cloud runs it, on this machine: statemachines/stage.asl.json
+ * in aws-local-stepfunctions, every Lambda task routed to the handler modules in
+ * functions/, the DynamoDB adapters on dynalite, and fakes for the services with no
+ * emulator (deployers, alarms, metrics). Tests drive it like the world would: finish a
+ * deployment and send its state-change event, set an alarm, let time pass.
+ */
+import type { Context } from 'aws-lambda';
+import { vi } from 'vitest';
+import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../../adapters/aws/dynamodb-logs.js';
+import { DynamoDbPromotionStore } from '../../adapters/aws/dynamodb-promotion-store.js';
+import { DynamoDbReleaseStore } from '../../adapters/aws/dynamodb-release-store.js';
+import { DynamoDbWakeRegistry } from '../../adapters/aws/dynamodb-wake-registry.js';
+import {
+  alarmsToCheck,
+  createRelease,
+  FakeAlarmMonitor,
+  FakeDeployer,
+  FakeMetricSource,
+  ManualClock,
+  type PipelineDefinition,
+  PromotionService,
+  RecordingEventPublisher,
+  type Release,
+  Topology,
+} from '../../core/index.js';
+import { createAdvanceStageHandler } from '../../functions/advance-stage.js';
+import { createAdvanceTargetHandler } from '../../functions/advance-target.js';
+import { createAwaitEventHandler } from '../../functions/await-event.js';
+import { createFailRunHandler } from '../../functions/fail-run.js';
+import type { HandlerDeps } from '../../functions/lib/deps.js';
+import { createWakeHandler } from '../../functions/wake.js';
+import { LocalExecutions } from '../../local/executions.js';
+import { LocalTaskTokens, loadDefinition } from '../../local/state-machine.js';
+import { startLocalTable } from './dynalite.js';
+import { T0 } from './fixtures.js';
+
+export const FUNCTION_ARNS = {
+  AdvanceTargetFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-target',
+  AdvanceStageFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-stage',
+  AwaitEventFunctionArn: 'arn:aws:lambda:local:000000000000:function:await-event',
+  FailRunFunctionArn: 'arn:aws:lambda:local:000000000000:function:fail-run',
+};
+
+const lambdaContext = (functionName: string): Context =>
+  ({
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: 'local',
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  }) as Context;
+
+export async function startLocalPipeline(definition: PipelineDefinition) {
+  const table = await startLocalTable();
+  const topology = new Topology(definition);
+  const clock = new ManualClock(T0);
+  const deployer = new FakeDeployer();
+  const alarms = new FakeAlarmMonitor();
+  for (const s of definition.stages)
+    for (const t of s.targets) for (const n of alarmsToCheck(definition, s, t)) alarms.set(n, 'OK');
+  const metrics = new FakeMetricSource();
+  const events = new RecordingEventPublisher();
+  const tokens = new LocalTaskTokens();
+  const releases = new DynamoDbReleaseStore(table.client, table.tableName);
+  let executions: LocalExecutions | undefined;
+  const service = new PromotionService(topology, {
+    promotions: new DynamoDbPromotionStore(table.client, table.tableName),
+    releases,
+    deployments: new DynamoDbDeploymentLog(table.client, table.tableName),
+    audit: new DynamoDbAuditLog(table.client, table.tableName),
+    events,
+    workflows: {
+      startRun: (pipeline, run) => (executions as LocalExecutions).startRun(pipeline, run),
+    },
+    clock,
+  });
+  const deps: HandlerDeps = {
+    driver: async () => ({ service, releases, deployer, alarms, metrics, clock }),
+    wakes: new DynamoDbWakeRegistry(table.client, table.tableName),
+    tokens,
+    clock,
+  };
+  const source = async () => deps;
+  const handlers = {
+    [FUNCTION_ARNS.AdvanceTargetFunctionArn]: createAdvanceTargetHandler(source),
+    [FUNCTION_ARNS.AdvanceStageFunctionArn]: createAdvanceStageHandler(source),
+    [FUNCTION_ARNS.AwaitEventFunctionArn]: createAwaitEventHandler(source),
+    [FUNCTION_ARNS.FailRunFunctionArn]: createFailRunHandler(source),
+  };
+  /** Every invocation, in order, as the Lambda service would see them. */
+  const invocations: { fn: string; payload: unknown }[] = [];
+  let inFlight = 0;
+  const functions = Object.fromEntries(
+    Object.entries(handlers).map(([arn, handler]) => [
+      arn,
+      async (payload: unknown) => {
+        const fn = arn.split(':').at(-1) as string;
+        invocations.push({ fn, payload });
+        inFlight++;
+        try {
+          return await handler(payload, lambdaContext(fn));
+        } finally {
+          inFlight--;
+        }
+      },
+    ]),
+  );
+  executions = new LocalExecutions(
+    await loadDefinition('statemachines/stage.asl.json', FUNCTION_ARNS),
+    functions,
+    tokens,
+    (pipeline, run) => ({
+      pipeline,
+      stage: run.stage,
+      seq: run.seq,
+      kind: run.kind,
+      release: run.release,
+      attempt: run.attempt,
+      targets: topology.stage(run.stage).targets.map((t) => t.id),
+    }),
+  );
+  const wake = createWakeHandler(source);
+
+  return {
+    topology,
+    clock,
+    deployer,
+    alarms,
+    metrics,
+    events,
+    tokens,
+    service,
+    releases,
+    executions,
+    invocations,
+    handlers,
+    async create(release: Release) {
+      await releases.createRelease(release);
+      await service.apply(createRelease, { release });
+    },
+    async stage(name: string) {
+      return (await service.state()).stages[name];
+    },
+    /** Sends an EventBridge event to the wake handler, as the event rules do. */
+    async emit(detailType: string, detail: Record<string, unknown>) {
+      return wake(
+        { 'detail-type': detailType, time: clock.now().toISOString(), detail },
+        lambdaContext('wake'),
+      );
+    },
+    /** Ends a deployment and delivers its CodeDeploy state-change event. */
+    async finishDeployment(id: string, result: 'succeeded' | 'failed' = 'succeeded') {
+      deployer.finish(
+        id,
+        result === 'succeeded'
+          ? { status: 'succeeded' }
+          : { status: 'failed', reason: 'health checks failed' },
+      );
+      await this.emit('CodeDeploy Deployment State-change Notification', {
+        deploymentId: id,
+        state: result === 'succeeded' ? 'SUCCESS' : 'FAILURE',
+      });
+    },
+    /**
+     * Lets `seconds` pass for the driver's clock and for the workflows' timers, once no
+     * handler is running (a task's own timeout must not fire in the middle of its call).
+     */
+    async pass(seconds: number) {
+      await this.until(() => inFlight === 0, 'no handler is running');
+      clock.advance(seconds);
+      await vi.advanceTimersByTimeAsync(seconds * 1000);
+    },
+    /** Whether the stage's current execution is waiting in the named state. */
+    waitingIn(execution: string, state: string): boolean {
+      const history = executions?.get(execution)?.history ?? [];
+      const entered = history.filter((e) => e.type === 'StateEntered').at(-1);
+      return entered?.state === state && inFlight === 0;
+    },
+    /** Waits until `check` holds, letting I/O and the workflows run. */
+    async until(check: () => boolean | Promise<boolean>, what: string) {
+      for (let i = 0; i < 400; i++) {
+        if (await check()) return;
+        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => realTimers.setTimeout(resolve, 5));
+      }
+      const stages = (await service.state()).stages;
+      const runs = Object.entries(stages).map(([n, st]) => `${n}: ${JSON.stringify(st.run)}`);
+      const running = executions
+        ?.list()
+        .map((e) => `${e.name} ${e.status} ${e.error ?? ''} last: ${e.history.at(-1)?.state}`);
+      throw new Error(
+        `Timed out waiting until ${what}\n${runs.join('\n')}\n${running?.join('\n')}`,
+      );
+    },
+    async close() {
+      for (const execution of executions?.list() ?? []) execution.abort();
+      await Promise.allSettled((executions?.list() ?? []).map((e) => e.done));
+      await table.close();
+    },
+  };
+}
+
+/** Real timers, captured before a test fakes them, for polling real I/O. */
+const realTimers = { setTimeout: globalThis.setTimeout.bind(globalThis) };
+
+export type LocalPipeline = Awaited<ReturnType<typeof startLocalPipeline>>;
