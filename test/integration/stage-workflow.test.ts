@@ -5,7 +5,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parsePipelineDefinition } from '../../core/index.js';
 import { release, smallDefinition, stage, target } from '../support/fixtures.js';
-import { type LocalPipeline, startLocalPipeline } from '../support/local-pipeline.js';
+import {
+  FUNCTION_ARNS,
+  type LocalPipeline,
+  startLocalPipeline,
+} from '../support/local-pipeline.js';
 
 const bake = { durationSeconds: 3600, minDataPoints: 0 };
 const definition = parsePipelineDefinition({
@@ -86,5 +90,138 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     expect(
       p.events.events.filter((e) => e.type === 'Stage Approved').map((e) => e.detail.stage),
     ).toEqual(['beta', 'gamma', 'prod-1']);
+  });
+
+  it('rolls back and rejects a release whose bake sees the aggregate alarm', async () => {
+    await p.create(release(1));
+    await passStage('beta', 1);
+    await p.create(release(2));
+    await p.until(async () => (await p.stage('beta'))?.run?.release === 2, 'beta takes r2');
+    const [r2] = await deploymentsOf('beta', 1);
+    await p.finishDeployment(r2 as string);
+    await p.until(() => p.waitingIn('api-beta-r2-1', 'Await a stage event'), 'beta bakes r2');
+
+    await p.setAlarm('team-aggregate-euw1', 'ALARM');
+
+    const rollback = { id: null as string | null };
+    await p.until(async () => {
+      const t = (await p.stage('beta'))?.run?.targets['beta-t1'];
+      rollback.id = t?.status === 'rolling-back' ? t.deploymentId : null;
+      return rollback.id !== null;
+    }, 'beta starts rolling back');
+    expect(p.deployer.requests.at(-1)).toMatchObject({ kind: 'rollback' });
+    expect(p.deployer.requests.at(-1)?.release.number).toBe(1);
+    await p.finishDeployment(rollback.id as string);
+    await p.until(async () => (await p.stage('beta'))?.run === null, 'the rollback ends');
+    await p.executions.get('api-beta-r2-1')?.done;
+
+    expect(p.executions.get('api-beta-r2-1')?.status).toBe('succeeded');
+    expect((await p.stage('beta'))?.targets['beta-t1']?.deployed).toBe(1);
+    expect((await p.releases.getProgress('api', 2)).stages.beta).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringContaining('alarm team-aggregate-euw1'),
+    });
+    expect(p.events.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['Rollback Started', 'Rollback Completed']),
+    );
+    expect(p.executions.get('api-gamma-r2-1')).toBeUndefined();
+  });
+
+  it('lets a newer release supersede an older one waiting at a busy stage', async () => {
+    await p.create(release(1));
+    await deploymentsOf('beta', 1);
+
+    await p.create(release(2));
+    await p.create(release(3));
+    await passStage('beta', 1);
+
+    await p.until(async () => (await p.stage('beta'))?.run?.release === 3, 'beta takes r3');
+    expect((await p.releases.getProgress('api', 2)).stages.beta).toMatchObject({
+      status: 'superseded',
+      by: 3,
+    });
+    await p.until(() => p.executions.get('api-beta-r3-1') !== undefined, 'r3 runs at beta');
+    expect(p.executions.get('api-beta-r2-1')).toBeUndefined();
+  });
+
+  it('changes nothing when a task is delivered twice', async () => {
+    await p.create(release(1));
+    await deploymentsOf('beta', 1);
+    await p.until(() => p.waitingIn('api-beta-r1-1', 'Await a target event'), 'beta waits');
+    const before = await p.stage('beta');
+    const deployments = p.deployer.requests.length;
+    const events = p.events.events.length;
+
+    // The same invocation again, as a Lambda retry or a duplicated delivery would make it.
+    const input = { pipeline: 'api', stage: 'beta', seq: 1, target: 'beta-t1' };
+    const again = await p.handlers[FUNCTION_ARNS.AdvanceTargetFunctionArn]?.(input, {} as never);
+
+    expect(again).toMatchObject({
+      action: 'await',
+      subjects: ['deployment:d-1', expect.any(String), expect.any(String)],
+    });
+    expect(await p.stage('beta')).toEqual(before);
+    expect(p.deployer.requests).toHaveLength(deployments);
+    expect(p.events.events).toHaveLength(events);
+  });
+
+  it('starts a blocked target once its blocking alarm clears, woken by the alarm event', async () => {
+    p.alarms.set('team-aggregate-euw1', 'ALARM', p.clock.now().toISOString());
+    await p.create(release(1));
+    await p.until(() => p.waitingIn('api-beta-r1-1', 'Await a target event'), 'beta waits');
+    expect(p.deployer.requests).toEqual([]);
+    expect((await p.stage('beta'))?.run?.blockers).toMatchObject([
+      { kind: 'alarm', subject: 'team-aggregate-euw1' },
+    ]);
+
+    await p.setAlarm('team-aggregate-euw1', 'OK');
+
+    await deploymentsOf('beta', 1);
+    expect(p.deployer.requests).toHaveLength(1);
+  });
+});
+
+describe('a manual approval step', { timeout: 60_000 }, () => {
+  it('waits for the approval, resumed by its task token, then approves', async () => {
+    await p.close();
+    vi.useRealTimers(); // dynalite activates its table on a timer
+    p = await startLocalPipeline(
+      parsePipelineDefinition({
+        ...definition,
+        stages: [
+          stage('beta', null, {
+            bake,
+            approvalSteps: [
+              { kind: 'manual-approval', name: 'qa-sign-off', timeoutSeconds: 86_400 },
+            ],
+          }),
+        ],
+      }),
+    );
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    await p.create(release(1));
+    const [id] = await deploymentsOf('beta', 1);
+    await p.finishDeployment(id as string);
+    await bakeThrough('beta');
+    await p.until(
+      async () =>
+        (await p.stage('beta'))?.run?.step === 'approving' &&
+        p.waitingIn('api-beta-r1-1', 'Await a stage event'),
+      'beta waits for qa-sign-off',
+    );
+
+    const reported = await p.approve({
+      stage: 'beta',
+      seq: 1,
+      step: 'qa-sign-off',
+      passed: true,
+      by: 'ana',
+      reason: 'looks good',
+    });
+
+    expect(reported).toMatchObject({ recorded: true, woken: 1 });
+    await p.executions.get('api-beta-r1-1')?.done;
+    expect(p.executions.get('api-beta-r1-1')?.status).toBe('succeeded');
+    expect((await p.stage('beta'))?.lastApproved).toBe(1);
   });
 });

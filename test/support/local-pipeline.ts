@@ -29,6 +29,7 @@ import { createAdvanceTargetHandler } from '../../functions/advance-target.js';
 import { createAwaitEventHandler } from '../../functions/await-event.js';
 import { createFailRunHandler } from '../../functions/fail-run.js';
 import type { HandlerDeps } from '../../functions/lib/deps.js';
+import { createReportApprovalHandler } from '../../functions/report-approval.js';
 import { createWakeHandler } from '../../functions/wake.js';
 import { LocalExecutions } from '../../local/executions.js';
 import { LocalTaskTokens, loadDefinition } from '../../local/state-machine.js';
@@ -128,6 +129,7 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
     }),
   );
   const wake = createWakeHandler(source);
+  const reportApproval = createReportApprovalHandler(source);
 
   return {
     topology,
@@ -148,6 +150,25 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
     },
     async stage(name: string) {
       return (await service.state()).stages[name];
+    },
+    /** Reports an approval step's result, as the CLI does. */
+    async approve(input: {
+      stage: string;
+      seq: number;
+      step: string;
+      passed: boolean;
+      by: string;
+      reason: string;
+    }) {
+      return reportApproval(
+        { pipeline: topology.pipeline, ...input },
+        lambdaContext('report-approval'),
+      );
+    },
+    /** Sets an alarm's state and delivers its CloudWatch state-change event. */
+    async setAlarm(name: string, state: 'OK' | 'ALARM') {
+      alarms.set(name, state, clock.now().toISOString());
+      await this.emit('CloudWatch Alarm State Change', { alarmName: name });
     },
     /** Sends an EventBridge event to the wake handler, as the event rules do. */
     async emit(detailType: string, detail: Record<string, unknown>) {

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { recordApprovalStep, subjects } from '../core/index.js';
+import { awsDeps } from './lib/aws-deps.js';
+import type { DepsSource } from './lib/deps.js';
+import { runInput } from './lib/inputs.js';
+import { logger, stepHandler } from './lib/step-handler.js';
+
+export const approvalInput = runInput.extend({
+  step: z.string().min(1).max(40),
+  passed: z.boolean(),
+  by: z.string().min(1).max(128),
+  reason: z.string().min(1).max(1024),
+});
+
+/**
+ * Records an approval step's result (a person's manual approval, a test run's verdict)
+ * and wakes the stage workflow waiting on it. Called by the CLI, the web view and test
+ * runners; the stage workflow then approves, or fails the run and rolls back.
+ */
+export function createReportApprovalHandler(deps: DepsSource) {
+  return stepHandler('report-approval', approvalInput, async (input) => {
+    const { driver, wakes, tokens, clock } = await deps();
+    const { service } = await driver(input.pipeline);
+    const t = await service.apply(recordApprovalStep, input);
+    const subject = subjects.approval(input.pipeline, input.stage, input.seq, input.step);
+    let woken = 0;
+    for (const token of await wakes.claim(subject, clock.now())) {
+      if ((await tokens.succeed(token, { wokenBy: subject })) === 'sent') woken++;
+    }
+    logger.info('approval recorded', { subject, passed: input.passed, woken, note: t.note });
+    return { recorded: t.writes.length > 0, woken, note: t.note };
+  });
+}
+
+export const handler = createReportApprovalHandler(awsDeps);
