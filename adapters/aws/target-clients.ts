@@ -1,3 +1,4 @@
+import { CloudWatchClient, type CloudWatchClientConfig } from '@aws-sdk/client-cloudwatch';
 import { CodeDeployClient, type CodeDeployClientConfig } from '@aws-sdk/client-codedeploy';
 import { ECSClient, type ECSClientConfig } from '@aws-sdk/client-ecs';
 import { type TargetDefinition, TerminalError } from '../../core/index.js';
@@ -16,6 +17,11 @@ export type CredentialsProvider = Extract<
 export interface TargetClients {
   ecs(target: TargetDefinition): ECSClient;
   codeDeploy(target: TargetDefinition): CodeDeployClient;
+}
+
+/** CloudWatch where a target's alarms and metrics live: its own account and region. */
+export interface CloudWatchClients {
+  cloudWatch(target: TargetDefinition): CloudWatchClient;
 }
 
 export interface CachedTargetClientsProps {
@@ -47,12 +53,13 @@ export interface CachedTargetClientsProps {
  * });
  * const ecs = clients.ecs(target); // ECSClient in target.account / target.region, reused next time
  */
-export class CachedTargetClients implements TargetClients {
+export class CachedTargetClients implements TargetClients, CloudWatchClients {
   readonly #credentialsFor: (account: string) => CredentialsProvider;
   readonly #clientConfig: CachedTargetClientsProps['clientConfig'];
   readonly #credentials = new Map<string, CredentialsProvider>();
   readonly #ecs = new Map<string, ECSClient>();
   readonly #codeDeploy = new Map<string, CodeDeployClient>();
+  readonly #cloudWatch = new Map<string, CloudWatchClient>();
 
   constructor(props: CachedTargetClientsProps) {
     this.#credentialsFor = props.credentialsFor;
@@ -67,17 +74,27 @@ export class CachedTargetClients implements TargetClients {
     return this.#client(this.#codeDeploy, target, (config) => new CodeDeployClient(config));
   }
 
+  cloudWatch(target: TargetDefinition): CloudWatchClient {
+    return this.#client(this.#cloudWatch, target, (config) => new CloudWatchClient(config));
+  }
+
   /** Closes every client's connections, e.g. at the end of a test or a local run. */
   destroy(): void {
-    for (const client of [...this.#ecs.values(), ...this.#codeDeploy.values()]) client.destroy();
+    const clients = [
+      ...this.#ecs.values(),
+      ...this.#codeDeploy.values(),
+      ...this.#cloudWatch.values(),
+    ];
+    for (const client of clients) client.destroy();
     this.#ecs.clear();
     this.#codeDeploy.clear();
+    this.#cloudWatch.clear();
   }
 
   #client<C>(
     cache: Map<string, C>,
     target: TargetDefinition,
-    create: (config: ECSClientConfig & CodeDeployClientConfig) => C,
+    create: (config: ECSClientConfig & CodeDeployClientConfig & CloudWatchClientConfig) => C,
   ): C {
     if (target.account === 'local') {
       throw new TerminalError(

@@ -17,6 +17,11 @@ import { DynamoDbWakeRegistry } from '../../adapters/aws/dynamodb-wake-registry.
 import { EcsDeployer } from '../../adapters/aws/ecs-deployer.js';
 import { EventBridgePublisher } from '../../adapters/aws/eventbridge-publisher.js';
 import {
+  type Place,
+  RegionalAlarmMonitor,
+  RegionalMetricSource,
+} from '../../adapters/aws/regional-cloudwatch.js';
+import {
   StepFunctionsTaskTokens,
   StepFunctionsWorkflowStarter,
 } from '../../adapters/aws/step-functions.js';
@@ -96,8 +101,10 @@ function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
     audit: new DynamoDbAuditLog(documents, config.tableName),
   };
   const events = new EventBridgePublisher(new EventBridgeClient({}), config.eventBusName);
-  const alarms = new CloudWatchAlarmMonitor({ client: cloudWatch });
-  const metrics = new CloudWatchMetricSource({ client: cloudWatch });
+  // Alarms and metrics live in each target's account and Region; organisation-wide alarms
+  // in the control plane's own.
+  const clientAt = (topology: Topology, place: Place) =>
+    place === 'home' ? cloudWatch : targets.cloudWatch(targetAt(topology, place));
   const drivers = new Map<string, Promise<DriverPorts>>();
 
   const load = async (pipeline: string): Promise<DriverPorts> => {
@@ -128,6 +135,13 @@ function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
       }),
     );
     const service = new PromotionService(topology, { ...stores, events, workflows, clock });
+    const alarms = new RegionalAlarmMonitor(
+      topology,
+      (place) => new CloudWatchAlarmMonitor({ client: clientAt(topology, place) }),
+    );
+    const metrics = new RegionalMetricSource(
+      (place) => new CloudWatchMetricSource({ client: clientAt(topology, place) }),
+    );
     return { service, releases: stores.releases, deployer, alarms, metrics, clock };
   };
 
@@ -145,6 +159,19 @@ function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
     tokens: new StepFunctionsTaskTokens(sfn),
     clock,
   };
+}
+
+/** Some target of the pipeline at that place: CloudWatch clients are built per target. */
+function targetAt(topology: Topology, place: { account: string; region: string }) {
+  const target = topology.definition.stages
+    .flatMap((stage) => stage.targets)
+    .find((t) => t.account === place.account && t.region === place.region);
+  if (target === undefined) {
+    throw new TerminalError(
+      `Pipeline ${topology.pipeline} has no target in ${place.account}/${place.region}.`,
+    );
+  }
+  return target;
 }
 
 let deps: HandlerDeps | undefined;

@@ -23,7 +23,11 @@ const definition = parsePipelineDefinition({
       bake,
       targets: [
         target('prod-1-a'),
-        target('prod-1-b', { region: 'us-east-1', timeZone: 'America/New_York' }),
+        target('prod-1-b', {
+          region: 'us-east-1',
+          timeZone: 'America/New_York',
+          alarms: { rollback: 'prod-1-b-rollback', aggregate: 'team-aggregate-use1' },
+        }),
       ],
     }),
   ],

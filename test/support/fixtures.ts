@@ -62,7 +62,11 @@ export function smallDefinition(overrides: Partial<PipelineDefinition> = {}): Pi
         wave: 1,
         targets: [
           target('prod-1-a'),
-          target('prod-1-b', { region: 'us-east-1', timeZone: 'America/New_York' }),
+          target('prod-1-b', {
+            region: 'us-east-1',
+            timeZone: 'America/New_York',
+            alarms: { rollback: 'prod-1-b-rollback', aggregate: 'team-aggregate-use1' },
+          }),
         ],
       }),
       stage('prod-2', 'prod-1', { phase: 'production', wave: 2 }),
