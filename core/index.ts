@@ -37,4 +37,5 @@ export * from './promotion/rule.js';
 export * from './promotion/run-ref.js';
 export * from './promotion/transition.js';
 export * from './service/promotion-service.js';
+export * from './service/reconciler.js';
 export * from './service/stage-driver.js';

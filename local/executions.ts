@@ -96,8 +96,7 @@ export class LocalExecutions implements WorkflowStarter {
     return [...this.#executions.values()];
   }
 
-  /** Whether an execution of that name is still running (for the reconciler). */
-  isRunning(name: string): boolean {
-    return this.#executions.get(name)?.status === 'running';
+  async isRunning(_pipeline: string, run: RunStart): Promise<boolean> {
+    return this.#executions.get(run.executionName)?.status === 'running';
   }
 }

@@ -1,5 +1,7 @@
 import {
+  DescribeExecutionCommand,
   ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
   ExecutionLimitExceeded,
   InvalidName,
   InvalidToken,
@@ -13,6 +15,7 @@ import {
 import {
   RetryableError,
   type RunStart,
+  type TaskTokens,
   TerminalError,
   type WorkflowStarter,
 } from '../../core/index.js';
@@ -59,6 +62,19 @@ export class StepFunctionsWorkflowStarter implements WorkflowStarter {
     this.#input = input;
   }
 
+  /** DescribeExecution of the run's execution: running, or ended / never started. */
+  async isRunning(_pipeline: string, run: RunStart): Promise<boolean> {
+    const stateMachineArn = this.#stateMachineArn(run);
+    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${run.executionName}`;
+    try {
+      const execution = await this.#client.send(new DescribeExecutionCommand({ executionArn }));
+      return execution.status === 'RUNNING';
+    } catch (error) {
+      if (error instanceof ExecutionDoesNotExist) return false;
+      throw awsError(error, `DescribeExecution of ${executionArn}`);
+    }
+  }
+
   async startRun(pipeline: string, run: RunStart): Promise<'started' | 'already-started'> {
     const name = run.executionName;
     const stateMachineArn = this.#stateMachineArn(run);
@@ -88,16 +104,6 @@ export class StepFunctionsWorkflowStarter implements WorkflowStarter {
       throw awsError(error, `StartExecution of ${name} on ${stateMachineArn}`);
     }
   }
-}
-
-/**
- * Resumes a state waiting on `.waitForTaskToken` (a deployment's end, a bake's alarm).
- * `gone` means the waiting state had already moved on: it timed out, or another event
- * resumed it first. At-least-once delivery makes that normal.
- */
-export interface TaskTokens {
-  succeed(token: string, output: object): Promise<'sent' | 'gone'>;
-  fail(token: string, error: string, cause: string): Promise<'sent' | 'gone'>;
 }
 
 /**

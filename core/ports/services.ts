@@ -73,6 +73,8 @@ export interface EventPublisher {
 export interface WorkflowStarter {
   /** `already-started` when an execution with that name exists: the name is the idempotency key. */
   startRun(pipeline: string, run: RunStart): Promise<'started' | 'already-started'>;
+  /** Whether the run's execution exists and is still running (for the reconciler). */
+  isRunning(pipeline: string, run: RunStart): Promise<boolean>;
 }
 
 export interface Clock {

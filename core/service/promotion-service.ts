@@ -51,6 +51,11 @@ export class PromotionService {
     this.#maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   }
 
+  /** Where executions are started (the reconciler asks it which are still running). */
+  get workflows(): WorkflowStarter {
+    return this.#ports.workflows;
+  }
+
   /** The promotion state as stored now. */
   async state(): Promise<PipelineState> {
     return this.#ports.promotions.load(this.topology);

@@ -35,6 +35,7 @@ import {
   Topology,
 } from '../../core/index.js';
 import type { HandlerDeps } from './deps.js';
+import { tracer } from './step-handler.js';
 
 /** The settings the CDK app passes to every handler. */
 interface Settings {
@@ -76,11 +77,11 @@ const clock: Clock = { now: () => new Date() };
  */
 function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
   const config = settings(env);
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  const documents = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const cloudWatch = new CloudWatchClient({});
-  const sfn = new SFNClient({});
+  const cloudWatch = tracer.captureAWSv3Client(new CloudWatchClient({}));
+  const sfn = tracer.captureAWSv3Client(new SFNClient({}));
   const targets = new CachedTargetClients({
     credentialsFor: (account) =>
       fromTemporaryCredentials({
@@ -100,7 +101,10 @@ function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
     deployments: new DynamoDbDeploymentLog(documents, config.tableName),
     audit: new DynamoDbAuditLog(documents, config.tableName),
   };
-  const events = new EventBridgePublisher(new EventBridgeClient({}), config.eventBusName);
+  const events = new EventBridgePublisher(
+    tracer.captureAWSv3Client(new EventBridgeClient({})),
+    config.eventBusName,
+  );
   // Alarms and metrics live in each target's account and Region; organisation-wide alarms
   // in the control plane's own.
   const clientAt = (topology: Topology, place: Place) =>

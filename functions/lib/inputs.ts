@@ -6,6 +6,8 @@ import { z } from 'zod';
  */
 const name = z.string().min(1).max(128);
 
+export const pipelineInput = z.object({ pipeline: name });
+
 export const runInput = z.object({
   pipeline: name,
   stage: name,

@@ -3,6 +3,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
@@ -10,9 +12,11 @@ import { RetryableError, TerminalError } from '../../core/index.js';
 
 export const logger = new Logger({ serviceName: 'release-captain' });
 export const metrics = new Metrics({ namespace: 'ReleaseCaptain', serviceName: 'release-captain' });
+/** X-Ray tracing on Lambda; Powertools turns it off outside Lambda (tests, the local runtime). */
+export const tracer = new Tracer({ serviceName: 'release-captain' });
 
 /**
- * The one shape of every handler: Powertools logging and metrics, the input parsed by
+ * The one shape of every handler: Powertools tracing, logging and metrics, the input parsed by
  * its zod schema, one call into the core, the result returned. Errors leave with the
  * names the state machines match: a bad input is a `TerminalError` (retrying the same
  * input cannot help), a `RetryableError` or `TerminalError` from the core or an adapter
@@ -29,6 +33,7 @@ export function stepHandler<Schema extends z.ZodType, Output>(
   run: (input: z.output<Schema>) => Promise<Output>,
 ): MiddyfiedHandler<unknown, Output, Error, Context> {
   return middy<unknown, Output, Error, Context>()
+    .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
     .use(stepErrors(name))
@@ -44,7 +49,7 @@ function stepErrors(name: string): middy.MiddlewareObj<unknown, unknown, Error, 
       if (error === null) return;
       if (error.name === 'ParseError') {
         request.error = new TerminalError(
-          `The ${name} step received input it cannot read: ${error.message}. The state machine and the handler are out of step; deploy them together.`,
+          `The ${name} step received input it cannot read (${describeIssues(error)}). The state machine and the handler are out of step; deploy them together.`,
           { cause: error },
         );
       }
@@ -55,4 +60,14 @@ function stepErrors(name: string): middy.MiddlewareObj<unknown, unknown, Error, 
       metrics.addMetric(terminal ? 'StepTerminalError' : 'StepRetryableError', 'Count', 1);
     },
   };
+}
+
+/** `seq: Too small: expected number to be >0; target: Invalid input` from a parse failure. */
+function describeIssues(error: Error): string {
+  // Powertools' ParseError carries the standard-schema issues as its cause.
+  const issues = error.cause as { path?: PropertyKey[]; message: string }[] | undefined;
+  if (!Array.isArray(issues) || issues.length === 0) return error.message;
+  return issues
+    .map((issue) => `${(issue.path ?? []).map(String).join('.') || 'input'}: ${issue.message}`)
+    .join('; ');
 }

@@ -58,9 +58,9 @@ async function deploymentsOf(name: string, count: number): Promise<string[]> {
 }
 
 /** Waits until the stage bakes and its workflow waits on the bake, then lets the bake time pass. */
-async function bakeThrough(name: string, release = 1) {
+async function bakeThrough(name: string, release = 1, attempt = 1) {
   await p.until(
-    () => p.waitingIn(`api-${name}-r${release}-1`, 'Await a stage event'),
+    () => p.waitingIn(`api-${name}-r${release}-${attempt}`, 'Await a stage event'),
     `${name} baking`,
   );
   await p.pass(3600);
@@ -167,6 +167,24 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     expect(await p.stage('beta')).toEqual(before);
     expect(p.deployer.requests).toHaveLength(deployments);
     expect(p.events.events).toHaveLength(events);
+  });
+
+  it('resumes a run whose execution died mid-bake, under a new attempt, deploying nothing twice', async () => {
+    await p.create(release(1));
+    const [id] = await deploymentsOf('beta', 1);
+    await p.finishDeployment(id as string);
+    await p.until(() => p.waitingIn('api-beta-r1-1', 'Await a stage event'), 'beta bakes');
+    p.executions.get('api-beta-r1-1')?.abort();
+    await p.executions.get('api-beta-r1-1')?.done;
+    await p.pass(900);
+
+    const report = await p.reconcile();
+
+    expect(report).toMatchObject({ restarted: ['api-beta-r1-2'], failed: [], stuck: [] });
+    await bakeThrough('beta', 1, 2);
+    await p.until(async () => (await p.stage('beta'))?.lastApproved === 1, 'beta approves r1');
+    expect(p.deployer.requests.filter((r) => r.target.id === 'beta-t1')).toHaveLength(1);
+    expect(p.executions.get('api-beta-r1-1')?.status).toBe('aborted');
   });
 
   it('starts a blocked target once its blocking alarm clears, woken by the alarm event', async () => {

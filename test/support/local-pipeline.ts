@@ -29,6 +29,7 @@ import { createAdvanceTargetHandler } from '../../functions/advance-target.js';
 import { createAwaitEventHandler } from '../../functions/await-event.js';
 import { createFailRunHandler } from '../../functions/fail-run.js';
 import type { HandlerDeps } from '../../functions/lib/deps.js';
+import { createReconcileHandler } from '../../functions/reconcile.js';
 import { createReportApprovalHandler } from '../../functions/report-approval.js';
 import { createWakeHandler } from '../../functions/wake.js';
 import { LocalExecutions } from '../../local/executions.js';
@@ -80,6 +81,7 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
     events,
     workflows: {
       startRun: (pipeline, run) => (executions as LocalExecutions).startRun(pipeline, run),
+      isRunning: (pipeline, run) => (executions as LocalExecutions).isRunning(pipeline, run),
     },
     clock,
   });
@@ -130,6 +132,7 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
   );
   const wake = createWakeHandler(source);
   const reportApproval = createReportApprovalHandler(source);
+  const reconcile = createReconcileHandler(source);
 
   return {
     topology,
@@ -150,6 +153,10 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
     },
     async stage(name: string) {
       return (await service.state()).stages[name];
+    },
+    /** Runs the reconciler, as its schedule does. */
+    async reconcile() {
+      return reconcile({ pipeline: topology.pipeline }, lambdaContext('reconcile'));
     },
     /** Reports an approval step's result, as the CLI does. */
     async approve(input: {

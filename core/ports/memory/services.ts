@@ -157,11 +157,22 @@ export class InMemoryWorkflowStarter implements WorkflowStarter {
   readonly started: (RunStart & { pipeline: string })[] = [];
   readonly #names = new Set<string>();
 
+  readonly #ended = new Set<string>();
+
   async startRun(pipeline: string, run: RunStart): Promise<'started' | 'already-started'> {
     if (this.#names.has(run.executionName)) return 'already-started';
     this.#names.add(run.executionName);
     this.started.push({ ...run, pipeline });
     return 'started';
+  }
+
+  async isRunning(_pipeline: string, run: RunStart): Promise<boolean> {
+    return this.#names.has(run.executionName) && !this.#ended.has(run.executionName);
+  }
+
+  /** Ends an execution, as a crash or a failure would. */
+  end(executionName: string): void {
+    this.#ended.add(executionName);
   }
 }
 

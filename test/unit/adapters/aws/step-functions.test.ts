@@ -1,5 +1,7 @@
 import {
+  DescribeExecutionCommand,
   ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
   ExecutionLimitExceeded,
   InvalidName,
   InvalidToken,
@@ -257,4 +259,30 @@ describe('StepFunctionsTaskTokens', () => {
       await expect(call).rejects.toThrow(names);
     },
   );
+});
+
+describe('StepFunctionsWorkflowStarter.isRunning', () => {
+  beforeEach(() => sfn.reset());
+
+  it.each([
+    { status: 'RUNNING' as const, running: true },
+    { status: 'SUCCEEDED' as const, running: false },
+    { status: 'FAILED' as const, running: false },
+  ])('reads a $status execution as running: $running', async ({ status, running }) => {
+    sfn.on(DescribeExecutionCommand).resolves({ status });
+
+    expect(await starter().isRunning('api', RUN)).toBe(running);
+    expect(sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, {
+      executionArn:
+        'arn:aws:states:eu-west-1:123456789012:execution:captain-stage-normal:api-gamma-r42-1',
+    });
+  });
+
+  it('reads an execution that does not exist as not running', async () => {
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
+
+    expect(await starter().isRunning('api', RUN)).toBe(false);
+  });
 });
