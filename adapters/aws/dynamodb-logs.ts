@@ -63,7 +63,15 @@ export class DynamoDbAuditLog implements AuditLog {
 
   async append(pipeline: string, entries: readonly AuditEntry[]): Promise<void> {
     for (const entry of entries) {
-      const digest = createHash('sha256').update(JSON.stringify(entry)).digest('hex').slice(0, 16);
+      // Fixed field order, so the same entry relayed again hashes to the same key.
+      const canonical = JSON.stringify([
+        entry.at,
+        entry.stage,
+        entry.by,
+        entry.action,
+        entry.reason,
+      ]);
+      const digest = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
       try {
         await this.#client.send(
           new PutCommand({
@@ -92,6 +100,7 @@ async function newest(
   limit: number,
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
+  if (limit <= 0) return items;
   let startKey: Record<string, unknown> | undefined;
   try {
     do {

@@ -141,6 +141,17 @@ export class EventBridgePublisher implements EventPublisher {
         .map((item, index) => ({ item, result: response.Entries?.[index] }))
         .filter(({ result }) => result === undefined || result.ErrorCode !== undefined);
       if (failed.length === 0) return;
+      // Only throttling and internal failures pass with time; anything else (access denied,
+      // a malformed detail, a missing bus) fails the same way every time.
+      const lasting = failed.find(
+        ({ result }) =>
+          result?.ErrorCode !== undefined && !RETRYABLE_ENTRY_CODES.has(result.ErrorCode),
+      );
+      if (lasting !== undefined) {
+        throw new TerminalError(
+          `PutEvents to bus ${this.#busName} refused event ${lasting.item.id}: ${lasting.result?.ErrorCode}: ${lasting.result?.ErrorMessage ?? 'no message'}. Retrying cannot help; check the bus name, the role's events:PutEvents permission on it, and the event's detail.`,
+        );
+      }
       if (attempt >= this.#attempts) {
         const [first] = failed;
         const code = first?.result?.ErrorCode ?? 'no result';
@@ -154,6 +165,9 @@ export class EventBridgePublisher implements EventPublisher {
     }
   }
 }
+
+/** Per-entry PutEvents error codes that may pass on a later attempt. */
+const RETRYABLE_ENTRY_CODES = new Set(['InternalFailure', 'ThrottlingException']);
 
 /** Splits entries, in order, into calls of at most 10 entries and 256 KB. */
 function batches(entries: readonly Entry[]): Entry[][] {

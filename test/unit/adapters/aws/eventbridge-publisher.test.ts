@@ -205,6 +205,27 @@ describe('EventBridgePublisher', () => {
     expect(delays).toHaveLength(2);
   });
 
+  it.each(['AccessDeniedException', 'MalformedDetail', 'NotAuthorizedForSourceException'])(
+    'stops at once on %s, which no retry can fix, with a TerminalError naming the event',
+    async (code) => {
+      eventBridge.on(PutEventsCommand).callsFake((input) => ({
+        FailedEntryCount: 1,
+        Entries: input.Entries.map((_: unknown, index: number) =>
+          index === 1 ? { ErrorCode: code, ErrorMessage: 'refused' } : { EventId: 'eb' },
+        ),
+      }));
+      const { sleep, delays } = recordingSleep();
+      const publisher = new EventBridgePublisher(new EventBridgeClient({}), BUS, { sleep });
+      const sent = events(3);
+
+      const publish = publisher.publish(sent);
+
+      await expect(publish).rejects.toThrow(TerminalError);
+      await expect(publish).rejects.toThrow(`refused event ${sent[1]?.id}: ${code}: refused`);
+      expect(delays).toEqual([]);
+    },
+  );
+
   it('counts an entry without a result as failed', async () => {
     // Prepare
     eventBridge
