@@ -37,7 +37,7 @@ import type { TargetClients } from './target-clients.js';
 type CodeDeployConfig = Extract<DeploymentConfig, { kind: 'codedeploy-group' }>;
 
 /** Deployments that hold the group: CodeDeploy runs one at a time per group. */
-const ACTIVE: CodeDeployStatus[] = ['Created', 'Queued', 'InProgress', 'Ready'];
+const ACTIVE: CodeDeployStatus[] = ['Created', 'Queued', 'InProgress', 'Baking', 'Ready'];
 /** How far back a retry looks for the deployment its first attempt created. */
 const LOOK_BACK_MS = 24 * 60 * 60 * 1000;
 /** BatchGetDeployments takes at most 25 ids. */
@@ -239,14 +239,19 @@ export class CodeDeployDeployer implements Deployer {
     return facts;
   }
 
-  /** The group's active deployments, and the one carrying `marker` if any. */
+  /**
+   * The group's recent deployments: the one carrying `marker`, whatever its status (a
+   * retry after a fast deployment finished must find it, not start a second one), and the
+   * ids of those still active (to name them when another deployment blocks ours).
+   */
   async #active(
     client: CodeDeployClient,
     config: CodeDeployConfig,
     marker: string,
   ): Promise<{ ids: string[]; ours: string | undefined }> {
     const end = this.#now();
-    const ids: string[] = [];
+    const recent: string[] = [];
+    const active: string[] = [];
     try {
       let nextToken: string | undefined;
       do {
@@ -254,28 +259,31 @@ export class CodeDeployDeployer implements Deployer {
           new ListDeploymentsCommand({
             applicationName: config.application,
             deploymentGroupName: config.deploymentGroup,
-            includeOnlyStatuses: ACTIVE,
             createTimeRange: { start: new Date(end.getTime() - LOOK_BACK_MS), end },
             nextToken,
           }),
         );
-        ids.push(...(page.deployments ?? []));
+        recent.push(...(page.deployments ?? []));
         nextToken = page.nextToken;
       } while (nextToken !== undefined);
-      for (let at = 0; at < ids.length; at += IDS_PER_BATCH) {
+      for (let at = 0; at < recent.length; at += IDS_PER_BATCH) {
         const batch = await client.send(
-          new BatchGetDeploymentsCommand({ deploymentIds: ids.slice(at, at + IDS_PER_BATCH) }),
+          new BatchGetDeploymentsCommand({ deploymentIds: recent.slice(at, at + IDS_PER_BATCH) }),
         );
-        const ours = batch.deploymentsInfo?.find((info) => info.description?.includes(marker));
-        if (ours?.deploymentId !== undefined) return { ids, ours: ours.deploymentId };
+        for (const info of batch.deploymentsInfo ?? []) {
+          if (info.deploymentId === undefined) continue;
+          if (info.description?.includes(marker)) return { ids: active, ours: info.deploymentId };
+          if (info.status !== undefined && ACTIVE.includes(info.status))
+            active.push(info.deploymentId);
+        }
       }
     } catch (error) {
       throw awsError(
         error,
-        `Listing the active deployments of ${config.application}/${config.deploymentGroup}`,
+        `Listing the recent deployments of ${config.application}/${config.deploymentGroup}`,
       );
     }
-    return { ids, ours: undefined };
+    return { ids: active, ours: undefined };
   }
 
   /**
@@ -437,7 +445,9 @@ async function checkMinimumHealthy(client: CodeDeployClient, group: string, conf
     throw awsError(error, `GetDeploymentConfig ${configName} of group ${group}`);
   }
   if (healthy?.type === 'FLEET_PERCENT' && (healthy.value ?? 0) >= MIN_HEALTHY_PERCENT) return;
+  // CodeDeployDefault.OneAtATime reads back as MOST_CONCURRENCY 1: one host at a time.
+  if (healthy?.type === 'MOST_CONCURRENCY' && healthy.value === 1) return;
   throw new TerminalError(
-    `Deployment group ${group} uses deployment configuration "${configName}", whose minimum healthy hosts is ${healthy?.type ?? 'unset'} ${healthy?.value ?? ''}; Release Captain needs FLEET_PERCENT ≥ ${MIN_HEALTHY_PERCENT} so no more than 33% is out at a time. Give the group CodeDeployDefault.OneAtATime or a custom configuration with minimum healthy hosts FLEET_PERCENT 67.`,
+    `Deployment group ${group} uses deployment configuration "${configName}", whose minimum healthy hosts is ${healthy?.type ?? 'unset'} ${healthy?.value ?? ''}; Release Captain needs FLEET_PERCENT ≥ ${MIN_HEALTHY_PERCENT} so no more than 33% is out at a time. Give the group CodeDeployDefault.OneAtATime or a custom configuration with minimum healthy hosts FLEET_PERCENT ${MIN_HEALTHY_PERCENT} or more.`,
   );
 }

@@ -175,7 +175,6 @@ describe('CodeDeployDeployer.startDeployment', () => {
     expect(codeDeploy).toHaveReceivedCommandWith(ListDeploymentsCommand, {
       applicationName: 'api',
       deploymentGroupName: 'prod-1',
-      includeOnlyStatuses: ['Created', 'Queued', 'InProgress', 'Ready'],
       createTimeRange: { start: new Date('2026-11-22T10:00:00.000Z'), end: NOW },
     });
     expect(codeDeploy).toHaveReceivedCommandExactlyOnceWith(CreateDeploymentCommand, {
@@ -230,6 +229,22 @@ describe('CodeDeployDeployer.startDeployment', () => {
     );
     await expect(attempt).rejects.toThrow('CodeDeployDefault.OneAtATime');
     expect(codeDeploy).not.toHaveReceivedCommand(CreateDeploymentCommand);
+  });
+
+  it.each([
+    { config: 'CodeDeployDefault.OneAtATime', type: 'MOST_CONCURRENCY' as const, value: 1 },
+    { config: 'custom-two-thirds', type: 'FLEET_PERCENT' as const, value: 66 },
+  ])('accepts $config ($type $value) for a server group', async ({ config, type, value }) => {
+    given();
+    codeDeploy.on(GetDeploymentGroupCommand).resolves({
+      deploymentGroupInfo: { computePlatform: 'Server', deploymentConfigName: config },
+    });
+    codeDeploy.on(GetDeploymentConfigCommand).resolves({
+      // The SDK's enum lacks MOST_CONCURRENCY, which the API returns for OneAtATime.
+      deploymentConfigInfo: { minimumHealthyHosts: { type: type as never, value } },
+    });
+
+    await expect(deployer().startDeployment(request())).resolves.toEqual({ deploymentId: 'd-NEW' });
   });
 
   it('refuses a group whose platform differs from the target', async () => {
@@ -431,6 +446,25 @@ describe('CodeDeployDeployer.startDeployment', () => {
     expect(codeDeploy).toHaveReceivedCommandTimes(CreateDeploymentCommand, 1);
   });
 
+  it('finds its own deployment on a retry even after it finished, and starts no second one', async () => {
+    given();
+    codeDeploy.on(ListDeploymentsCommand).resolves({ deployments: ['d-DONE'] });
+    codeDeploy.on(BatchGetDeploymentsCommand).resolves({
+      deploymentsInfo: [
+        {
+          deploymentId: 'd-DONE',
+          description: `Release Captain: api r7 [key:${KEY}]`,
+          status: 'Succeeded',
+        },
+      ],
+    });
+
+    const started = await deployer().startDeployment(request());
+
+    expect(started).toEqual({ deploymentId: 'd-DONE' });
+    expect(codeDeploy).not.toHaveReceivedCommand(CreateDeploymentCommand);
+  });
+
   it('on DeploymentLimitExceeded asks for a retry naming the other active deployment', async () => {
     // Prepare
     given();
@@ -442,7 +476,10 @@ describe('CodeDeployDeployer.startDeployment', () => {
       .resolvesOnce({ deployments: [] })
       .resolves({ deployments: ['d-OTHER'] });
     codeDeploy.on(BatchGetDeploymentsCommand).resolves({
-      deploymentsInfo: [{ deploymentId: 'd-OTHER', description: 'a deployment by hand' }],
+      deploymentsInfo: [
+        { deploymentId: 'd-OTHER', description: 'a deployment by hand', status: 'InProgress' },
+        { deploymentId: 'd-OLD', description: 'finished long ago', status: 'Succeeded' },
+      ],
     });
 
     // Act
