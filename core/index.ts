@@ -39,3 +39,4 @@ export * from './promotion/transition.js';
 export * from './service/promotion-service.js';
 export * from './service/reconciler.js';
 export * from './service/stage-driver.js';
+export * from './service/verifying-deployer.js';

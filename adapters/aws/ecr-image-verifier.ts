@@ -18,6 +18,19 @@ export interface EcrImageVerifierOptions {
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<name>` */
+const ECR_URI = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/(.+)$/;
+
+/** The registry account, Region and repository name an image's `repository` designates. */
+export function ecrRepository(repository: string): {
+  registryId: string | undefined;
+  region: string | undefined;
+  name: string;
+} {
+  const match = ECR_URI.exec(repository);
+  if (match === null) return { registryId: undefined, region: undefined, name: repository };
+  return { registryId: match[1], region: match[2], name: match[3] as string };
+}
 
 /**
  * Checks that a release's container image is still in ECR, pinned by digest, before a
@@ -30,11 +43,18 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  * // TerminalError: image api@sha256:9f86d0… is not in ECR repository api: it was deleted or never pushed; rebuild the release.
  */
 export class EcrImageVerifier {
-  readonly #client: ECRClient;
+  readonly #clientFor: (region: string | undefined) => ECRClient;
   readonly #registryId: string | undefined;
 
-  constructor(client: ECRClient, options: EcrImageVerifierOptions = {}) {
-    this.#client = client;
+  /**
+   * @param client the ECR client, or a function giving one per Region (an image URI names
+   *   its Region; `undefined` for a bare repository name)
+   */
+  constructor(
+    client: ECRClient | ((region: string | undefined) => ECRClient),
+    options: EcrImageVerifierOptions = {},
+  ) {
+    this.#clientFor = typeof client === 'function' ? client : () => client;
     this.#registryId = options.registryId;
   }
 
@@ -48,11 +68,13 @@ export class EcrImageVerifier {
     }
     const notThere = `image ${label} is not in ECR repository ${this.#repository(image)}: it was deleted or never pushed; rebuild the release.`;
     try {
-      const response = await this.#client.send(
+      const { registryId, region, name } = ecrRepository(image.repository);
+      const registry = registryId ?? this.#registryId;
+      const response = await this.#clientFor(region).send(
         new DescribeImagesCommand({
-          repositoryName: image.repository,
+          repositoryName: name,
           imageIds: [{ imageDigest: image.digest }],
-          ...(this.#registryId === undefined ? {} : { registryId: this.#registryId }),
+          ...(registry === undefined ? {} : { registryId: registry }),
         }),
       );
       const found = response.imageDetails?.some((detail) => detail.imageDigest === image.digest);
@@ -63,7 +85,7 @@ export class EcrImageVerifier {
       }
       if (error instanceof RepositoryNotFoundException) {
         throw new TerminalError(
-          `ECR repository ${this.#repository(image)} does not exist, so image ${label} cannot be deployed: check the repository name in the release's manifest (a name, not a URI) and the registry the verifier looks in.`,
+          `ECR repository ${this.#repository(image)} does not exist, so image ${label} cannot be deployed: check the repository in the release's manifest (its URI, or a name in the control plane's registry).`,
           { cause: error },
         );
       }

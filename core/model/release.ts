@@ -29,6 +29,11 @@ export interface Commit {
 /** A container image pinned by digest; tags are never trusted. */
 export interface ImageArtifact {
   readonly name: string;
+  /**
+   * Where the image is pulled from: the repository URI, e.g.
+   * `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api` (deployers pin `<repository>@<digest>`).
+   * A bare name (`api`) means a repository in the control plane's own registry.
+   */
   readonly repository: string;
   /** `sha256:…` */
   readonly digest: string;

@@ -116,3 +116,12 @@ export interface WakeRegistry {
   /** Records that `subject` was woken at `at`, then returns its unexpired tokens and forgets them. */
   claim(subject: string, at: Date): Promise<string[]>;
 }
+
+/**
+ * Checks, before a deployment, that a release's artifacts are still what it recorded: every
+ * image's digest is in its repository, every file's bytes match their sha256. Throws a
+ * `TerminalError` naming the artifact otherwise (a deleted image is not worth retrying).
+ */
+export interface ArtifactVerifier {
+  verify(release: Release): Promise<void>;
+}

@@ -2,10 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AwsArtifactVerifier } from '../../adapters/aws/aws-artifact-verifier.js';
 import { CloudWatchAlarmMonitor } from '../../adapters/aws/cloudwatch-alarm-monitor.js';
 import { CloudWatchMetricSource } from '../../adapters/aws/cloudwatch-metric-source.js';
 import { CodeDeployDeployer } from '../../adapters/aws/codedeploy-deployer.js';
@@ -14,6 +17,7 @@ import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../../adapters/aws/dyna
 import { DynamoDbPromotionStore } from '../../adapters/aws/dynamodb-promotion-store.js';
 import { DynamoDbReleaseStore } from '../../adapters/aws/dynamodb-release-store.js';
 import { DynamoDbWakeRegistry } from '../../adapters/aws/dynamodb-wake-registry.js';
+import { EcrImageVerifier } from '../../adapters/aws/ecr-image-verifier.js';
 import { EcsDeployer } from '../../adapters/aws/ecs-deployer.js';
 import { EventBridgePublisher } from '../../adapters/aws/eventbridge-publisher.js';
 import {
@@ -21,6 +25,7 @@ import {
   RegionalAlarmMonitor,
   RegionalMetricSource,
 } from '../../adapters/aws/regional-cloudwatch.js';
+import { S3ArtifactStore } from '../../adapters/aws/s3-artifact-store.js';
 import {
   StepFunctionsTaskTokens,
   StepFunctionsWorkflowStarter,
@@ -33,6 +38,7 @@ import {
   parsePipelineDefinition,
   TerminalError,
   Topology,
+  VerifyingDeployer,
 } from '../../core/index.js';
 import type { HandlerDeps } from './deps.js';
 import { tracer } from './step-handler.js';
@@ -91,10 +97,30 @@ function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
         },
       }),
   });
-  const deployer = new RoutingDeployer({
-    ecs: new EcsDeployer({ clients: targets }),
-    codeDeploy: new CodeDeployDeployer({ clients: targets, artifactBucket: config.artifactBucket }),
-  });
+  const ecr = new Map<string, ECRClient>();
+  const ecrIn = (region: string | undefined) => {
+    const key = region ?? 'home';
+    let client = ecr.get(key);
+    if (client === undefined) {
+      client = tracer.captureAWSv3Client(new ECRClient(region === undefined ? {} : { region }));
+      ecr.set(key, client);
+    }
+    return client;
+  };
+  const artifacts = new S3ArtifactStore(
+    tracer.captureAWSv3Client(new S3Client({})),
+    config.artifactBucket,
+  );
+  const deployer = new VerifyingDeployer(
+    new RoutingDeployer({
+      ecs: new EcsDeployer({ clients: targets }),
+      codeDeploy: new CodeDeployDeployer({
+        clients: targets,
+        artifactBucket: config.artifactBucket,
+      }),
+    }),
+    new AwsArtifactVerifier(new EcrImageVerifier(ecrIn), artifacts),
+  );
   const stores = {
     promotions: new DynamoDbPromotionStore(documents, config.tableName),
     releases: new DynamoDbReleaseStore(documents, config.tableName),

@@ -8,7 +8,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EcrImageVerifier } from '../../../../adapters/aws/ecr-image-verifier.js';
+import { EcrImageVerifier, ecrRepository } from '../../../../adapters/aws/ecr-image-verifier.js';
 import { type ImageArtifact, RetryableError, TerminalError } from '../../../../core/index.js';
 
 expect.extend(allCustomMatcher);
@@ -138,5 +138,41 @@ describe('EcrImageVerifier', () => {
     // Assess
     await expect(verify).rejects.toThrow(expected);
     await expect(verify).rejects.toThrow(`DescribeImages for api@${DIGEST}`);
+  });
+});
+
+describe('an image named by its repository URI', () => {
+  beforeEach(() => ecr.reset());
+
+  it('asks the registry and Region the URI names, by repository name', async () => {
+    ecr.on(DescribeImagesCommand).resolves({ imageDetails: [{ imageDigest: DIGEST }] });
+    const regions: (string | undefined)[] = [];
+    const verifier = new EcrImageVerifier((region) => {
+      regions.push(region);
+      return new ECRClient({ region: region ?? 'us-east-1' });
+    });
+
+    await verifier.verify({
+      name: 'api',
+      repository: '210987654321.dkr.ecr.eu-west-1.amazonaws.com/team/api',
+      digest: DIGEST,
+    });
+
+    expect(regions).toEqual(['eu-west-1']);
+    expect(ecr).toHaveReceivedCommandWith(DescribeImagesCommand, {
+      registryId: '210987654321',
+      repositoryName: 'team/api',
+      imageIds: [{ imageDigest: DIGEST }],
+    });
+  });
+
+  it.each([
+    { repository: 'api', expected: { registryId: undefined, region: undefined, name: 'api' } },
+    {
+      repository: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/svc',
+      expected: { registryId: '123456789012', region: 'cn-north-1', name: 'svc' },
+    },
+  ])('reads $repository', ({ repository, expected }) => {
+    expect(ecrRepository(repository)).toEqual(expected);
   });
 });
