@@ -3,13 +3,17 @@ import { awsDeps } from './lib/aws-deps.js';
 import type { DepsSource } from './lib/deps.js';
 import { targetInput } from './lib/inputs.js';
 import { stepHandler } from './lib/step-handler.js';
+import { wakeAll } from './lib/wake-all.js';
 
 /** The "Advance target" step: admit, deploy, watch and record one target (see `advanceTarget`). */
 export function createAdvanceTargetHandler(deps: DepsSource) {
   return stepHandler('advance-target', targetInput, async (input) => {
-    const { driver, clock } = await deps();
-    const decidedAt = clock.now();
-    return workflowDecision(await advanceTarget(await driver(input.pipeline), input), decidedAt);
+    const resolved = await deps();
+    const decidedAt = resolved.clock.now();
+    const step = await advanceTarget(await resolved.driver(input.pipeline), input);
+    // This call failed the run: the run's other targets stop waiting and roll back.
+    await wakeAll(resolved, step.wake ?? [], decidedAt);
+    return workflowDecision(step, decidedAt);
   });
 }
 

@@ -4,6 +4,7 @@ import { awsDeps } from './lib/aws-deps.js';
 import type { DepsSource } from './lib/deps.js';
 import { runInput } from './lib/inputs.js';
 import { logger, stepHandler } from './lib/step-handler.js';
+import { wakeAll } from './lib/wake-all.js';
 
 export const approvalInput = runInput.extend({
   step: z.string().min(1).max(40),
@@ -19,14 +20,11 @@ export const approvalInput = runInput.extend({
  */
 export function createReportApprovalHandler(deps: DepsSource) {
   return stepHandler('report-approval', approvalInput, async (input) => {
-    const { driver, wakes, tokens, clock } = await deps();
-    const { service } = await driver(input.pipeline);
+    const resolved = await deps();
+    const { service } = await resolved.driver(input.pipeline);
     const t = await service.apply(recordApprovalStep, input);
     const subject = subjects.approval(input.pipeline, input.stage, input.seq, input.step);
-    let woken = 0;
-    for (const token of await wakes.claim(subject, clock.now())) {
-      if ((await tokens.succeed(token, { wokenBy: subject })) === 'sent') woken++;
-    }
+    const woken = await wakeAll(resolved, [subject], resolved.clock.now());
     logger.info('approval recorded', { subject, passed: input.passed, woken, note: t.note });
     return { recorded: t.writes.length > 0, woken, note: t.note };
   });

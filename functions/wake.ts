@@ -3,6 +3,7 @@ import { subjects } from '../core/index.js';
 import { awsDeps } from './lib/aws-deps.js';
 import type { DepsSource } from './lib/deps.js';
 import { logger, stepHandler } from './lib/step-handler.js';
+import { wakeAll } from './lib/wake-all.js';
 
 /**
  * The EventBridge events that may end a wait, and the subject each wakes. Delivery is at
@@ -36,14 +37,9 @@ export function subjectOf(event: z.output<typeof wakeEvent>): string {
 /** Wakes every step waiting on the event's subject (see `WakeRegistry`). */
 export function createWakeHandler(deps: DepsSource) {
   return stepHandler('wake', wakeEvent, async (event) => {
-    const { wakes, tokens } = await deps();
     const subject = subjectOf(event);
-    const waiting = await wakes.claim(subject, new Date(event.time));
-    let woken = 0;
-    for (const token of waiting) {
-      if ((await tokens.succeed(token, { wokenBy: subject })) === 'sent') woken++;
-    }
-    logger.info('woken', { subject, waiting: waiting.length, woken });
+    const woken = await wakeAll(await deps(), [subject], new Date(event.time));
+    logger.info('woken', { subject, woken });
     return { subject, woken };
   });
 }

@@ -130,6 +130,12 @@ export function localTaskHandlers(
           );
         }
         const waiting = tokens.wait(token);
+        // When the step's own timeout ends the wait, its token is gone, as on Step Functions:
+        // a late wake-up must answer `gone`, not resume a step that moved on.
+        const { seconds } = Payload as { seconds?: unknown };
+        if (typeof seconds === 'number') {
+          setTimeout(() => tokens.forget(token), seconds * 1000).unref?.();
+        }
         await fn(Payload);
         return waiting;
       };

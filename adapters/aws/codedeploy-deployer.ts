@@ -181,21 +181,24 @@ export class CodeDeployDeployer implements Deployer {
 
   /**
    * Stops a deployment without CodeDeploy's own rollback, for the alarm path: Release
-   * Captain then deploys the previous release. Stopping one that already ended does nothing.
+   * Captain then deploys the previous release, once this one has ended (a group has one
+   * active deployment), hence `stopping`. Stopping one that already ended does nothing.
    *
    * @example
-   * await deployer.stopDeployment(target, 'd-7Q2JX1ABC');
+   * await deployer.stopDeployment(target, 'd-7Q2JX1ABC'); // 'stopping'
    */
-  async stopDeployment(target: TargetDefinition, deploymentId: string): Promise<void> {
+  async stopDeployment(target: TargetDefinition, deploymentId: string): Promise<'stopping'> {
     codeDeployConfig(target);
     try {
       await this.#clients
         .codeDeploy(target)
         .send(new StopDeploymentCommand({ deploymentId, autoRollbackEnabled: false }));
     } catch (error) {
-      if (error instanceof Error && error.name === 'DeploymentAlreadyCompletedException') return;
+      if (error instanceof Error && error.name === 'DeploymentAlreadyCompletedException')
+        return 'stopping';
       throw awsError(error, `StopDeployment ${deploymentId}`);
     }
+    return 'stopping';
   }
 
   /** Reads the group once per process and checks it fits the target and the 66% rule. */

@@ -46,8 +46,11 @@ export class RoutingDeployer implements Deployer {
    * Stops the target's deployment if its deployer can (CodeDeploy); an ECS rolling update
    * is replaced by the rollback's update, so there is nothing to stop first.
    */
-  async stopDeployment(target: TargetDefinition, deploymentId: string): Promise<void> {
-    await this.#for(target).stopDeployment?.(target, deploymentId);
+  async stopDeployment(
+    target: TargetDefinition,
+    deploymentId: string,
+  ): Promise<'stopping' | 'replaced'> {
+    return (await this.#for(target).stopDeployment?.(target, deploymentId)) ?? 'replaced';
   }
 
   #for(target: TargetDefinition): Deployer {

@@ -64,8 +64,10 @@ export class StepFunctionsWorkflowStarter implements WorkflowStarter {
 
   /** DescribeExecution of the run's execution: running, or ended / never started. */
   async isRunning(_pipeline: string, run: RunStart): Promise<boolean> {
-    const stateMachineArn = this.#stateMachineArn(run);
-    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${run.executionName}`;
+    // arn:aws:states:<region>:<account>:stateMachine:<name>[:<version or alias>] — an
+    // execution's ARN uses the unqualified name.
+    const parts = this.#stateMachineArn(run).split(':');
+    const executionArn = [...parts.slice(0, 5), 'execution', parts[6], run.executionName].join(':');
     try {
       const execution = await this.#client.send(new DescribeExecutionCommand({ executionArn }));
       return execution.status === 'RUNNING';

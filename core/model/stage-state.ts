@@ -27,6 +27,12 @@ export interface TargetRun {
    * status from then on, never started again.
    */
   readonly deploymentId: string | null;
+  /**
+   * A deployment of this target still in flight when its run failed (or was interrupted by
+   * a manual rollback): stopped, and waited for, before the rollback starts, so two
+   * deployments never run on one target at once.
+   */
+  readonly abandoned: string | null;
 }
 
 export type RunStep = 'waiting' | 'deploying' | 'baking' | 'approving' | 'rolling-back';

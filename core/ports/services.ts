@@ -23,11 +23,12 @@ export interface Deployer {
   startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }>;
   getDeployment(target: TargetDefinition, deploymentId: string): Promise<DeploymentStatus>;
   /**
-   * Stops a deployment still in progress (an alarm fired during it) so its rollback can
-   * start at once; a deployment that already ended is left alone. Optional: deployers whose
-   * next deployment replaces the running one (ECS rolling updates) need nothing here.
+   * Stops a deployment still in progress so that its rollback can start: `stopping` when
+   * the deployment must be waited for until it ends (CodeDeploy allows one active
+   * deployment per group), `replaced` when the next deployment supersedes it anyway (an
+   * ECS rolling update). A deployment that already ended is left alone. Absent: `replaced`.
    */
-  stopDeployment?(target: TargetDefinition, deploymentId: string): Promise<void>;
+  stopDeployment?(target: TargetDefinition, deploymentId: string): Promise<'stopping' | 'replaced'>;
 }
 
 export interface AlarmStatus {

@@ -79,7 +79,13 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
         reason: `${blocker.reason}; overridden by ${override.by}: ${override.reason}`,
       });
     }
-    targets[id] = { ...target, status: 'deploying', startedAt: draft.now, deploymentId: null };
+    targets[id] = {
+      ...target,
+      status: 'deploying',
+      startedAt: draft.now,
+      deploymentId: null,
+      abandoned: null,
+    };
     draft.emit({
       type: 'Deployment Started',
       stage: input.stage,

@@ -218,6 +218,7 @@ export function failRun(draft: Draft, stage: string, reason: string): void {
             rollbackTo: automaticRollbackTarget(target, state.targets[id]),
             startedAt: draft.now,
             deploymentId: null,
+            abandoned: target.status === 'deploying' ? target.deploymentId : null,
           };
   }
   draft.setRun(stage, { step: 'rolling-back', failure: reason, targets, blockers: [] });

@@ -102,6 +102,7 @@ export function take(draft: Draft, stage: string): void {
           rollbackTo: null,
           startedAt: null,
           deploymentId: null,
+          abandoned: null,
         },
       ]),
     ),

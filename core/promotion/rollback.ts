@@ -159,6 +159,7 @@ function startManualRollback(
         rollbackTo: automaticRollbackTarget(target, state.targets[id]),
         startedAt: draft.now,
         deploymentId: null,
+        abandoned: inFlight(target),
       };
       from = Math.max(from, interrupted.release);
     }
@@ -172,6 +173,7 @@ function startManualRollback(
       rollbackTo: release,
       startedAt: draft.now,
       deploymentId: null,
+      abandoned: inFlight(interrupted?.targets[id]),
     };
   }
 
@@ -253,4 +255,12 @@ function forgetRolledBack(
       next[id] = { ...state, approved: state.approved.filter((release) => release <= to) };
   }
   return next;
+}
+
+/** The deployment a target is running right now, which a rollback must stop first. */
+function inFlight(target: TargetRun | undefined): string | null {
+  if (target === undefined) return null;
+  return target.status === 'deploying' || target.status === 'rolling-back'
+    ? target.deploymentId
+    : null;
 }

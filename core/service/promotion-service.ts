@@ -1,12 +1,13 @@
 import type { Topology } from '../definition/topology.js';
 import { ConflictError } from '../errors.js';
 import type { Clock, EventPublisher, WorkflowStarter } from '../ports/services.js';
-import type {
-  AuditLog,
-  DeploymentLog,
-  OutboxEntry,
-  PromotionStore,
-  ReleaseStore,
+import {
+  type AuditLog,
+  type DeploymentLog,
+  type OutboxEntry,
+  outboxEntryId,
+  type PromotionStore,
+  type ReleaseStore,
 } from '../ports/stores.js';
 import type { Rule } from '../promotion/rule.js';
 import type { Effects, PipelineState, Transition } from '../promotion/transition.js';
@@ -72,7 +73,12 @@ export class PromotionService {
         if (error instanceof ConflictError && attempt < this.#maxAttempts) continue;
         throw error;
       }
-      await this.relayPending();
+      // This call's own effects must go out: a failure is the caller's to retry. Leftovers of
+      // other calls go out on the way, but their failures are not this caller's: the
+      // reconciler relays and reports them.
+      const own = new Set(transition.writes.map(outboxEntryId));
+      await this.relayPending({ only: own });
+      await this.relayPending({ except: own }).catch(() => 0);
       return transition;
     }
   }
@@ -83,8 +89,14 @@ export class PromotionService {
    * keeps failing holds back only itself; its error is thrown after the others went out.
    * Returns how many entries were relayed.
    */
-  async relayPending(): Promise<number> {
-    const entries = await this.#ports.promotions.pendingEffects(this.topology);
+  async relayPending(
+    filter: { only?: ReadonlySet<string>; except?: ReadonlySet<string> } = {},
+  ): Promise<number> {
+    const entries = (await this.#ports.promotions.pendingEffects(this.topology)).filter(
+      (entry) =>
+        (filter.only === undefined || filter.only.has(entry.id)) &&
+        (filter.except === undefined || !filter.except.has(entry.id)),
+    );
     let relayed = 0;
     let failure: unknown = null;
     for (const entry of entries) {

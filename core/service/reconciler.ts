@@ -13,6 +13,8 @@ export const MAX_EXECUTION_ATTEMPTS = 3;
 export interface ReconcileReport {
   /** Outbox entries relayed (effects a crash left unpublished). */
   readonly relayed: number;
+  /** Why some entries could not be relayed (they stay in the outbox), if any could not. */
+  readonly relayFailure: string | null;
   /** Executions started again under a new attempt. */
   readonly restarted: readonly string[];
   /** Runs failed because their executions kept dying. */
@@ -40,7 +42,12 @@ export async function reconcileRuns(
   workflows: WorkflowStarter,
   now: Date,
 ): Promise<ReconcileReport> {
-  const relayed = await service.relayPending();
+  // An entry that keeps failing must not stop the restarts below; it is reported instead.
+  let relayFailure: string | null = null;
+  const relayed = await service.relayPending().catch((error: unknown) => {
+    relayFailure = error instanceof Error ? error.message : String(error);
+    return 0;
+  });
   await service.apply(reconcile, {});
   const pipeline = service.topology.pipeline;
   const restarted: string[] = [];
@@ -78,5 +85,5 @@ export async function reconcileRuns(
     }
     stuck.push(name);
   }
-  return { relayed, restarted, failed, stuck };
+  return { relayed, relayFailure, restarted, failed, stuck };
 }

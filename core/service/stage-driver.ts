@@ -11,7 +11,7 @@ import { failStage, recordDeployment, recordDeploymentStart } from '../promotion
 import type { PromotionService } from './promotion-service.js';
 
 /** What a workflow does next: wait for an event (or the timeout), go on, or stop. */
-export type NextStep =
+export type NextStep = (
   | {
       readonly action: 'await';
       /** What may wake the step early: `deployment:<id>`, `alarm:<name>`, `approval:<…>`. */
@@ -22,7 +22,14 @@ export type NextStep =
       readonly reason: string;
     }
   | { readonly action: 'redeploy'; readonly reason: string }
-  | { readonly action: 'done'; readonly reason: string };
+  | { readonly action: 'done'; readonly reason: string }
+) & {
+  /**
+   * Subjects whose waiting steps the caller must wake now: this call failed the run, so
+   * the other targets' iterations must stop waiting for their deployments and roll back.
+   */
+  readonly wake?: readonly string[];
+};
 
 /**
  * A {@link NextStep} as the stage workflow reads it: every field present (the ASL selects
@@ -71,6 +78,12 @@ export const DEPLOYMENT_RECHECK_SECONDS = 900;
 export const BLOCKED_RECHECK_SECONDS = 900;
 /** The longest single wait; Step Functions allows far more, but a daily look costs nothing. */
 export const MAX_WAIT_SECONDS = 86_400;
+/**
+ * A bake looks again at least this often even if no alarm event comes: events can be lost
+ * or late, and an ALARM that came and went must not wait for the end of a 12-hour bake.
+ * Three transitions an hour.
+ */
+export const BAKE_RECHECK_MAX_SECONDS = 3600;
 /** Decisions one call may take before it hands back to the workflow (a guard against loops). */
 const MAX_DECISIONS = 8;
 
@@ -79,6 +92,8 @@ export const subjects = {
   alarm: (name: string) => `alarm:${name}`,
   approval: (pipeline: string, stage: string, seq: number, step: string) =>
     `approval:${pipeline}/${stage}/${seq}/${step}`,
+  /** Woken when a run fails, so every target of it stops waiting and rolls back. */
+  run: (pipeline: string, stage: string, seq: number) => `run:${pipeline}/${stage}/${seq}`,
 };
 
 /** A request about one target of one run, as the stage workflow's Map item sends it. */
@@ -108,24 +123,30 @@ export async function advanceTarget(
 ): Promise<NextStep> {
   const topology = ports.service.topology;
   const definition = topology.target(request.stage, request.target);
+  const runSubject = subjects.run(topology.pipeline, request.stage, request.seq);
+  const wake: string[] = [];
+  const waking = (step: NextStep): NextStep => (wake.length === 0 ? step : { ...step, wake });
   for (let decision = 0; decision < MAX_DECISIONS; decision++) {
     const state = await ports.service.state();
     const run = state.stages[request.stage]?.run ?? null;
     if (run === null || run.seq !== request.seq) {
-      return { action: 'done', reason: `run ${request.seq} of ${request.stage} is over` };
+      return waking({ action: 'done', reason: `run ${request.seq} of ${request.stage} is over` });
     }
     // A run has every target of its stage, and the topology lookup above checked the name.
     const target = run.targets[request.target] as TargetRun;
     if (target.status === 'waiting') {
       if (run.kind !== 'normal' || run.step === 'rolling-back') {
-        return { action: 'done', reason: `${request.target} was never deployed by this run` };
+        return waking({
+          action: 'done',
+          reason: `${request.target} was never deployed by this run`,
+        });
       }
       const blocked = await admit(ports, request, run);
-      if (blocked !== null) return blocked;
+      if (blocked !== null) return { ...blocked, subjects: [...blocked.subjects, runSubject] };
       continue;
     }
     if (target.status !== 'deploying' && target.status !== 'rolling-back') {
-      return { action: 'done', reason: `${request.target} is ${target.status}` };
+      return waking({ action: 'done', reason: `${request.target} is ${target.status}` });
     }
     const kind = target.status === 'deploying' ? ('normal' as const) : ('rollback' as const);
     const to = kind === 'normal' ? run.release : target.rollbackTo;
@@ -138,6 +159,23 @@ export async function advanceTarget(
         reason: `${request.target} ran no release before this run; restore it by hand`,
       });
       continue;
+    }
+    if (target.deploymentId === null && kind === 'rollback' && target.abandoned !== null) {
+      // The failed deployment may still be running: stop it, and where the platform allows
+      // one deployment at a time (CodeDeploy), wait for it to end before rolling back.
+      const stopping =
+        (await ports.deployer.stopDeployment?.(definition, target.abandoned)) ?? 'replaced';
+      if (stopping === 'stopping') {
+        const abandoned = await ports.deployer.getDeployment(definition, target.abandoned);
+        if (abandoned.status === 'in-progress') {
+          return waking({
+            action: 'await',
+            subjects: [subjects.deployment(target.abandoned), runSubject],
+            seconds: DEPLOYMENT_RECHECK_SECONDS,
+            reason: `rolling back ${request.target}: waiting for ${target.abandoned} to stop`,
+          });
+        }
+      }
     }
     if (target.deploymentId === null) {
       const release = await releaseOf(ports, to);
@@ -153,7 +191,7 @@ export async function advanceTarget(
     }
     const watched = [definition.alarms.rollback, definition.alarms.aggregate];
     if (kind === 'normal') {
-      const firing = await firingAlarm(ports, watched);
+      const firing = await firingAlarm(ports, watched, target.startedAt ?? run.startedAt);
       if (firing !== null) {
         await ports.deployer.stopDeployment?.(definition, target.deploymentId);
         await ports.service.apply(failStage, {
@@ -161,26 +199,30 @@ export async function advanceTarget(
           seq: run.seq,
           reason: `alarm ${firing} went into ALARM while ${releaseLabel(to)} was deploying to ${request.target}`,
         });
+        wake.push(runSubject);
         continue;
       }
     }
     const status = await ports.deployer.getDeployment(definition, target.deploymentId);
     if (status.status === 'in-progress') {
-      return {
+      return waking({
         action: 'await',
         subjects: [
           subjects.deployment(target.deploymentId),
           ...(kind === 'normal' ? watched.map(subjects.alarm) : []),
+          runSubject,
         ],
         seconds: DEPLOYMENT_RECHECK_SECONDS,
         reason: `${kind === 'normal' ? '' : 'rolling back: '}${releaseLabel(to)} deploying to ${request.target} (${target.deploymentId})`,
-      };
+      });
     }
     await ports.service.apply(recordDeployment, {
       ...ref,
       result: status.status,
       ...(status.status === 'failed' ? { reason: status.reason } : {}),
     });
+    // A failed deployment fails the run: the other targets must stop waiting and roll back.
+    if (status.status === 'failed' && kind === 'normal') wake.push(runSubject);
   }
   throw new RetryableError(
     `${request.target} of ${request.stage} did not settle within ${MAX_DECISIONS} decisions; the workflow will call again.`,
@@ -257,7 +299,7 @@ export async function advanceStage(
         return {
           action: 'await',
           subjects: watched.map(subjects.alarm),
-          seconds: secondsUntil(now, new Date(verdict.checkAt)),
+          seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, secondsUntil(now, new Date(verdict.checkAt))),
           reason: `baking ${releaseLabel(run.release)}: ${verdict.waitingFor}`,
         };
       }
@@ -300,7 +342,7 @@ async function admit(
   ports: DriverPorts,
   request: TargetStepRequest,
   run: StageRun,
-): Promise<NextStep | null> {
+): Promise<Extract<NextStep, { action: 'await' }> | null> {
   const topology = ports.service.topology;
   const stage = topology.stage(request.stage);
   const names = [
@@ -359,9 +401,19 @@ async function releaseOf(ports: DriverPorts, number: number): Promise<Release> {
   return release;
 }
 
-async function firingAlarm(ports: DriverPorts, names: readonly string[]): Promise<string | null> {
+/** An alarm in ALARM now, or one that went into ALARM after `since` and is OK again. */
+async function firingAlarm(
+  ports: DriverPorts,
+  names: readonly string[],
+  since: string,
+): Promise<string | null> {
   const statuses = await ports.alarms.describeAlarms(names);
-  return names.find((name) => statuses[name]?.state === 'ALARM') ?? null;
+  const fired = (name: string) => {
+    const status = statuses[name];
+    if (status?.state === 'ALARM') return true;
+    return status?.lastAlarmAt != null && Date.parse(status.lastAlarmAt) > Date.parse(since);
+  };
+  return names.find(fired) ?? null;
 }
 
 function secondsUntil(now: Date, then: Date): number {

@@ -40,7 +40,10 @@ export class VerifyingDeployer implements Deployer {
     return this.#inner.getDeployment(target, deploymentId);
   }
 
-  async stopDeployment(target: TargetDefinition, deploymentId: string): Promise<void> {
-    await this.#inner.stopDeployment?.(target, deploymentId);
+  async stopDeployment(
+    target: TargetDefinition,
+    deploymentId: string,
+  ): Promise<'stopping' | 'replaced'> {
+    return (await this.#inner.stopDeployment?.(target, deploymentId)) ?? 'replaced';
   }
 }

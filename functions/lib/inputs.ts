@@ -18,7 +18,8 @@ export const targetInput = runInput.extend({ target: name });
 
 export const awaitInput = z.object({
   token: z.string().min(1).max(2048),
-  subjects: z.array(z.string().min(1)).max(20),
+  /** A wave's bake watches every target's alarms: dozens, never thousands. */
+  subjects: z.array(z.string().min(1)).max(500),
   seconds: z.number().int().positive(),
   reason: z.string(),
   decidedAt: z.iso.datetime(),
@@ -26,6 +27,8 @@ export const awaitInput = z.object({
 });
 
 export const failInput = runInput.extend({
+  /** The target whose step failed, when a target's iteration failed. */
+  target: name.optional(),
   /** What the Catch put in `$.error`: Step Functions' `{ Error, Cause }`. */
   error: z.object({ Error: z.string(), Cause: z.string().optional() }),
 });

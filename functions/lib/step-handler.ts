@@ -20,7 +20,7 @@ export const tracer = new Tracer({ serviceName: 'release-captain' });
  * its zod schema, one call into the core, the result returned. Errors leave with the
  * names the state machines match: a bad input is a `TerminalError` (retrying the same
  * input cannot help), a `RetryableError` or `TerminalError` from the core or an adapter
- * passes as it is, and anything else is logged and passed on for Lambda's own retry.
+ * passes as it is, and anything else becomes a `RetryableError` (logged with its cause).
  *
  * @example
  * export const handler = stepHandler('advance-target', targetStepInput, (input) =>
@@ -51,6 +51,18 @@ function stepErrors(name: string): middy.MiddlewareObj<unknown, unknown, Error, 
         request.error = new TerminalError(
           `The ${name} step received input it cannot read (${describeIssues(error)}). The state machine and the handler are out of step; deploy them together.`,
           { cause: error },
+        );
+      }
+      const known =
+        request.error instanceof TerminalError || request.error instanceof RetryableError;
+      if (!known) {
+        // Step Functions invokes synchronously: nothing retries an error the ASL does not
+        // name. An unexpected one (a bug, a TypeError, an SDK error an adapter missed) is
+        // retried with backoff, and if it persists the execution ends and the reconciler
+        // takes over.
+        request.error = new RetryableError(
+          `The ${name} step failed unexpectedly: ${request.error?.name}: ${request.error?.message}`,
+          { cause: request.error },
         );
       }
       const mapped = request.error as Error;

@@ -7,7 +7,7 @@
  * transition ($0.025 per 1,000); waiting is free.
  */
 import { describe, expect, it } from 'vitest';
-import { type NextStep, workflowDecision } from '../../core/index.js';
+import { BAKE_RECHECK_MAX_SECONDS, type NextStep, workflowDecision } from '../../core/index.js';
 import {
   type LocalFunction,
   LocalTaskTokens,
@@ -48,13 +48,17 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
         : { action: 'done', reason: `${target} is deployed` };
       return workflowDecision(next, new Date());
     },
+    // The bake looks again at least hourly (BAKE_RECHECK_MAX_SECONDS), as the driver does.
     [ARNS.AdvanceStageFunctionArn]: async () => {
+      const looks = Math.ceil(bakeSeconds / BAKE_RECHECK_MAX_SECONDS);
+      const n = (calls.get('stage') ?? 0) + 1;
+      calls.set('stage', n);
       const next: NextStep =
-        once('stage') && bakeSeconds > 0
+        n <= looks
           ? {
               action: 'await',
               subjects: ['alarm:aggregate'],
-              seconds: bakeSeconds,
+              seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, bakeSeconds),
               reason: 'baking',
             }
           : { action: 'done', reason: 'approved' };
@@ -102,17 +106,18 @@ describe('the stage workflow’s cost', { timeout: 60_000 }, () => {
       transitions += measured.transitions;
     }
 
-    // Per stage: the Map, then Advance stage → choice → (await → advance → choice →) settled;
-    // per target: advance → choice → await → advance → choice → settled.
-    const baking = stages.filter((s) => s.bake.durationSeconds > 0).length;
-    expect(transitions).toBe(33 * 4 + baking * 3 + 159 * 6);
+    // Per stage: the Map, then Advance stage → choice → (await → advance → choice →)… →
+    // settled, one await per hour of bake; per target: advance → choice → await → advance →
+    // choice → settled.
+    const looks = stages.reduce((n, s) => n + Math.ceil(s.bake.durationSeconds / 3600), 0);
+    expect(transitions).toBe(33 * 4 + looks * 3 + 159 * 6);
     expect(transitions).toBeLessThanOrEqual(2_000);
   });
 
-  it('keeps a 24-hour bake of a three-target stage to a few dozen history events', async () => {
+  it('keeps a 24-hour bake of a three-target stage, looking hourly, to a few hundred history events', async () => {
     const measured = await runStage(['use1-az1', 'use1-az2', 'use1-az3'], 86_400);
 
-    expect(measured.transitions).toBe(7 + 3 * 6);
-    expect(measured.events).toBeLessThan(200);
+    expect(measured.transitions).toBe(4 + 24 * 3 + 3 * 6);
+    expect(measured.events).toBeLessThan(400);
   });
 });

@@ -3,7 +3,7 @@
  * the handler modules of functions/, DynamoDB on dynalite. Hours pass on fake timers.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parsePipelineDefinition } from '../../core/index.js';
+import { parsePipelineDefinition, TerminalError } from '../../core/index.js';
 import { release, smallDefinition, stage, target } from '../support/fixtures.js';
 import {
   FUNCTION_ARNS,
@@ -66,9 +66,9 @@ async function bakeThrough(name: string, release = 1, attempt = 1) {
   await p.pass(3600);
 }
 
-async function passStage(name: string, targets: number) {
+async function passStage(name: string, targets: number, release = 1) {
   for (const id of await deploymentsOf(name, targets)) await p.finishDeployment(id);
-  await bakeThrough(name);
+  await bakeThrough(name, release);
 }
 
 describe('the stage workflow', { timeout: 60_000 }, () => {
@@ -162,7 +162,7 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
 
     expect(again).toMatchObject({
       action: 'await',
-      subjects: ['deployment:d-1', expect.any(String), expect.any(String)],
+      subjects: ['deployment:d-1', expect.any(String), expect.any(String), 'run:api/beta/1'],
     });
     expect(await p.stage('beta')).toEqual(before);
     expect(p.deployer.requests).toHaveLength(deployments);
@@ -185,6 +185,67 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     await p.until(async () => (await p.stage('beta'))?.lastApproved === 1, 'beta approves r1');
     expect(p.deployer.requests.filter((r) => r.target.id === 'beta-t1')).toHaveLength(1);
     expect(p.executions.get('api-beta-r1-1')?.status).toBe('aborted');
+  });
+
+  it('stops the other targets’ deployments when one fails, and rolls them back once stopped', async () => {
+    await p.create(release(1));
+    await passStage('beta', 1);
+    await passStage('gamma', 1);
+    await passStage('prod-1', 2);
+    await p.create(release(2));
+    await p.until(async () => (await p.stage('beta'))?.run?.release === 2, 'beta takes r2');
+    await passStage('beta', 1, 2);
+    await p.until(async () => (await p.stage('gamma'))?.run?.release === 2, 'gamma takes r2');
+    await passStage('gamma', 1, 2);
+    await p.until(async () => (await p.stage('prod-1'))?.run?.release === 2, 'prod-1 takes r2');
+    const [first, second] = await deploymentsOf('prod-1', 2);
+    await p.until(() => p.waitingIn('api-prod-1-r2-1', 'Await a target event'), 'prod-1 waits');
+
+    await p.finishDeployment(first as string, 'failed');
+
+    await p.until(
+      () => p.deployer.stopped.includes(second as string),
+      'the other deployment is stopped',
+    );
+    await p.until(
+      () => p.deployer.requests.filter((r) => r.kind === 'rollback').length === 2,
+      'both targets roll back',
+    );
+    expect(
+      p.deployer.requests.filter((r) => r.kind === 'rollback').map((r) => r.release.number),
+    ).toEqual([1, 1]);
+    for (const request of p.deployer.requests.slice(-2)) {
+      const id = `d-${p.deployer.requests.indexOf(request) + 1}`;
+      await p.finishDeployment(id);
+    }
+    await p.until(async () => (await p.stage('prod-1'))?.run === null, 'the rollback ends');
+    expect((await p.releases.getProgress('api', 2)).stages['prod-1']).toMatchObject({
+      status: 'rejected',
+    });
+    expect(Object.values((await p.stage('prod-1'))?.targets ?? {}).map((t) => t.deployed)).toEqual([
+      1, 1,
+    ]);
+  });
+
+  it('closes the stage instead of looping when a rollback cannot be started', async () => {
+    await p.create(release(1));
+    await passStage('beta', 1);
+    await p.create(release(2));
+    const [id] = await deploymentsOf('beta', 1);
+    const start = p.deployer.startDeployment.bind(p.deployer);
+    p.deployer.startDeployment = async (request) => {
+      if (request.kind === 'rollback')
+        throw new TerminalError('the image of r1 was deleted from ECR');
+      return start(request);
+    };
+
+    await p.finishDeployment(id as string, 'failed');
+
+    await p.until(async () => (await p.stage('beta'))?.run === null, 'the run ends');
+    await p.executions.get('api-beta-r2-1')?.done;
+    expect(p.executions.get('api-beta-r2-1')?.status).toBe('succeeded');
+    expect((await p.stage('beta'))?.promotionsIn).toMatchObject({ enabled: false });
+    expect(p.invocations.filter((i) => i.fn === 'fail-run')).toHaveLength(1);
   });
 
   it('starts a blocked target once its blocking alarm clears, woken by the alarm event', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TargetDefinition } from '../../definition/schema.js';
-import { NotFoundError, TerminalError } from '../../errors.js';
+import { NotFoundError, RetryableError, TerminalError } from '../../errors.js';
 import type { ArtifactManifest, FileArtifact, ReleaseNumber } from '../../model/release.js';
 import type { RunStart } from '../../promotion/transition.js';
 import type {
@@ -35,20 +35,34 @@ export class ManualClock implements Clock {
 
 /**
  * A deployer whose deployments finish when the test says so. One idempotency key starts
- * one deployment, however often it is asked.
+ * one deployment, however often it is asked; like CodeDeploy, a target has at most one
+ * deployment in progress, and a stopped deployment ends as failed.
  */
 export class FakeDeployer implements Deployer {
   readonly requests: DeploymentRequest[] = [];
+  /** Deployments stopped, in order. */
+  readonly stopped: string[] = [];
   readonly #byKey = new Map<string, string>();
   readonly #status = new Map<string, DeploymentStatus>();
+  readonly #target = new Map<string, string>();
 
   async startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }> {
     const existing = this.#byKey.get(request.idempotencyKey);
     if (existing !== undefined) return { deploymentId: existing };
+    const active = [...this.#target].find(
+      ([id, target]) =>
+        target === request.target.id && this.#status.get(id)?.status === 'in-progress',
+    );
+    if (active !== undefined) {
+      throw new RetryableError(
+        `Target ${request.target.id} already has deployment ${active[0]} in progress; one at a time.`,
+      );
+    }
     const deploymentId = `d-${this.requests.length + 1}`;
     this.requests.push(request);
     this.#byKey.set(request.idempotencyKey, deploymentId);
     this.#status.set(deploymentId, { status: 'in-progress' });
+    this.#target.set(deploymentId, request.target.id);
     return { deploymentId };
   }
 
@@ -56,6 +70,14 @@ export class FakeDeployer implements Deployer {
     const status = this.#status.get(deploymentId);
     if (status === undefined) throw new NotFoundError(`No deployment ${deploymentId}.`);
     return status;
+  }
+
+  async stopDeployment(_target: TargetDefinition, deploymentId: string): Promise<'stopping'> {
+    if (this.#status.get(deploymentId)?.status === 'in-progress') {
+      this.stopped.push(deploymentId);
+      this.#status.set(deploymentId, { status: 'failed', reason: 'stopped' });
+    }
+    return 'stopping';
   }
 
   /** Finishes a deployment with the given status. */

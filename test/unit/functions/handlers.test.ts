@@ -54,8 +54,13 @@ describe('step handlers', () => {
     const applied: unknown[] = [];
     const deps = async () =>
       ({
+        clock: { now: () => new Date('2026-11-23T10:00:00Z') },
+        wakes: { claim: async () => [] },
         driver: async () => ({
           service: {
+            state: async () => ({
+              stages: { beta: { run: { seq: 3, kind: 'normal', step: 'deploying', targets: {} } } },
+            }),
             apply: async (_rule: unknown, input: unknown) => {
               applied.push(input);
               return { writes: [{}], note: null };

@@ -156,6 +156,7 @@ describe('manualRollback', () => {
         rollbackTo: 3,
         startedAt: T0,
         deploymentId: null,
+        abandoned: null,
       },
       'prod-1-b': {
         status: 'rolling-back',
@@ -163,6 +164,7 @@ describe('manualRollback', () => {
         rollbackTo: 3,
         startedAt: T0,
         deploymentId: null,
+        abandoned: null,
       },
     });
   });

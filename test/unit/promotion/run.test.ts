@@ -337,6 +337,7 @@ describe('automaticRollbackTarget', () => {
     rollbackTo: null,
     startedAt: T0,
     deploymentId: null,
+    abandoned: null,
   });
   // Worked example: a target that ran r3 (approved there) rolls back to r3.
   it.each([

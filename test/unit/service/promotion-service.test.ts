@@ -166,11 +166,14 @@ describe('PromotionService.apply', () => {
     await service.apply(recordBake, passed); // the retry
 
     const published = (ports.events as RecordingEventPublisher).events;
-    expect(published.slice(-3).map((e) => `${e.type} ${e.detail.stage}`)).toEqual([
-      'Stage Approved beta',
-      'Release Promoted beta',
-      'Stage Started gamma',
-    ]);
+    // The retry relays its own write first, then what the crash left: order across items
+    // is not guaranteed (consumers order by time and dedupe by id), completeness is.
+    expect(
+      published
+        .slice(-3)
+        .map((e) => `${e.type} ${e.detail.stage}`)
+        .sort(),
+    ).toEqual(['Release Promoted beta', 'Stage Approved beta', 'Stage Started gamma']);
     const started = (ports.workflows as InMemoryWorkflowStarter).started;
     expect(started.map((s) => s.executionName)).toEqual(['api-beta-r1-1', 'api-gamma-r1-1']);
     expect((await ports.releases.getProgress('api', 1)).stages).toMatchObject({

@@ -44,7 +44,13 @@ describe('reconcileRuns', () => {
 
     const report = await reconcileRuns(p.service, p.workflows, p.clock.now());
 
-    expect(report).toEqual({ relayed: 0, restarted: ['api-beta-r1-2'], failed: [], stuck: [] });
+    expect(report).toEqual({
+      relayed: 0,
+      relayFailure: null,
+      restarted: ['api-beta-r1-2'],
+      failed: [],
+      stuck: [],
+    });
     expect((await p.service.state()).stages.beta?.run?.attempt).toBe(2);
   });
 
@@ -104,5 +110,45 @@ describe('reconcileRuns', () => {
       reason: expect.stringContaining('the stage workflow ended 3 times'),
     });
     expect(p.workflows.started.map((s) => s.executionName)).toContain('api-beta-r1-4');
+  });
+
+  it('goes on restarting runs when an outbox entry keeps failing, and reports it', async () => {
+    const p = await pipeline();
+    await p.service.apply(createRelease, { release: release(1) });
+    p.workflows.end('api-beta-r1-1');
+    p.clock.advance(3600);
+    const relay = p.service.relayPending.bind(p.service);
+    // Only the sweep of leftovers fails; each call's own effects still go out.
+    p.service.relayPending = async (filter) => {
+      if (filter === undefined) throw new Error('EventBridge refuses the bus');
+      return relay(filter);
+    };
+
+    const report = await reconcileRuns(p.service, p.workflows, p.clock.now());
+
+    p.service.relayPending = relay;
+    expect(report.relayFailure).toBe('EventBridge refuses the bus');
+    expect(report.restarted).toEqual(['api-beta-r1-2']);
+  });
+
+  it('reports a rollback whose executions keep dying for an operator', async () => {
+    const p = await pipeline();
+    await p.service.apply(createRelease, { release: release(1) });
+    await p.service.apply(admitTargets, {
+      stage: 'beta',
+      seq: 1,
+      releases: [release(1)],
+      alarms: quiet(p.topology),
+    });
+    p.clock.advance(3600);
+    for (const attempt of [1, 2, 3, 4]) {
+      p.workflows.end(`api-beta-r1-${attempt}`);
+      await reconcileRuns(p.service, p.workflows, p.clock.now());
+    }
+
+    p.workflows.end('api-beta-r1-4');
+    const report = await reconcileRuns(p.service, p.workflows, p.clock.now());
+
+    expect(report.stuck).toEqual(['api-beta-r1-4']);
   });
 });

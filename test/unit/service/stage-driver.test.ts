@@ -8,6 +8,7 @@ import {
   FakeAlarmMonitor,
   FakeDeployer,
   FakeMetricSource,
+  failStage,
   InMemoryAuditLog,
   InMemoryDeploymentLog,
   InMemoryPromotionStore,
@@ -74,7 +75,12 @@ describe('advanceTarget', () => {
 
     const waiting = {
       action: 'await',
-      subjects: ['deployment:d-1', 'alarm:beta-t1-rollback', 'alarm:team-aggregate-euw1'],
+      subjects: [
+        'deployment:d-1',
+        'alarm:beta-t1-rollback',
+        'alarm:team-aggregate-euw1',
+        'run:api/beta/1',
+      ],
       seconds: 900,
       reason: 'r1 deploying to beta-t1 (d-1)',
     };
@@ -103,7 +109,7 @@ describe('advanceTarget', () => {
 
     expect(blocked).toEqual({
       action: 'await',
-      subjects: ['alarm:team-aggregate-euw1'],
+      subjects: ['alarm:team-aggregate-euw1', 'run:api/beta/1'],
       seconds: 900,
       reason: 'blocked: alarm team-aggregate-euw1 is in ALARM',
     });
@@ -111,7 +117,7 @@ describe('advanceTarget', () => {
 
     p.alarms.set('team-aggregate-euw1', 'OK');
     expect(await advanceTarget(p.ports, beta)).toMatchObject({
-      subjects: ['deployment:d-1', expect.any(String), expect.any(String)],
+      subjects: ['deployment:d-1', expect.any(String), expect.any(String), 'run:api/beta/1'],
     });
   });
 
@@ -132,7 +138,11 @@ describe('advanceTarget', () => {
 
     const blocked = await advanceTarget(p.ports, beta);
 
-    expect(blocked).toMatchObject({ action: 'await', subjects: [], seconds: 3 * 3600 });
+    expect(blocked).toMatchObject({
+      action: 'await',
+      subjects: ['run:api/beta/1'],
+      seconds: 3 * 3600,
+    });
   });
 
   it('fails the run when the target’s alarm fires while it deploys, and rolls it back', async () => {
@@ -154,10 +164,12 @@ describe('advanceTarget', () => {
 
     expect(rollingBack).toEqual({
       action: 'await',
-      subjects: ['deployment:d-3'],
+      subjects: ['deployment:d-3', 'run:api/beta/2'],
       seconds: 900,
       reason: 'rolling back: r1 deploying to beta-t1 (d-3)',
+      wake: ['run:api/beta/2'],
     });
+    expect(p.deployer.stopped).toEqual(['d-2']);
     expect(p.deployer.requests[2]).toMatchObject({
       kind: 'rollback',
       idempotencyKey: 'api/beta/2/beta-t1/rollback',
@@ -184,7 +196,11 @@ describe('advanceTarget', () => {
 
     const done = await advanceTarget(p.ports, beta);
 
-    expect(done).toEqual({ action: 'done', reason: 'run 1 of beta is over' });
+    expect(done).toEqual({
+      action: 'done',
+      reason: 'run 1 of beta is over',
+      wake: ['run:api/beta/1'],
+    });
     const state = await p.stage('beta');
     expect(state?.promotionsIn).toMatchObject({ enabled: false, by: 'release-captain' });
     expect(p.events.events.map((e) => [e.type, e.detail.reason])).toContainEqual([
@@ -212,7 +228,7 @@ describe('advanceTarget', () => {
     const b = { stage: 'prod-1', seq: 1, target: 'prod-1-b' };
     expect(await advanceTarget(p.ports, b)).toMatchObject({
       action: 'await',
-      subjects: ['alarm:prod-1-b-rollback'],
+      subjects: ['alarm:prod-1-b-rollback', 'run:api/prod-1/1'],
     });
     await advanceTarget(p.ports, a); // prod-1-a deploying
     const id = (await p.stage('prod-1'))?.run?.targets['prod-1-a']?.deploymentId as string;
@@ -244,6 +260,76 @@ describe('advanceTarget', () => {
     await expect(advanceTarget(p.ports, { ...beta, target: 'nope' })).rejects.toThrow(
       'Stage beta has no target "nope"; its targets are beta-t1.',
     );
+  });
+
+  it('waits for a failed deployment that is still stopping before it starts the rollback', async () => {
+    const p = pipeline();
+    await p.create(1);
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    await advanceTarget(p.ports, beta);
+    p.clock.advance(3600);
+    for (let i = 0; i < 10; i++)
+      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
+    await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+    await p.create(2);
+    const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
+    await advanceTarget(p.ports, r2); // d-2 deploying
+    // CodeDeploy takes a while to stop a deployment: it stays in progress after the stop.
+    const slow = {
+      ...p.ports,
+      deployer: {
+        startDeployment: p.deployer.startDeployment.bind(p.deployer),
+        getDeployment: p.deployer.getDeployment.bind(p.deployer),
+        stopDeployment: async () => 'stopping' as const,
+      },
+    };
+    await p.ports.service.apply(failStage, { stage: 'beta', seq: 2, reason: 'tests failed' });
+
+    const waiting = await advanceTarget(slow, r2);
+
+    expect(waiting).toEqual({
+      action: 'await',
+      subjects: ['deployment:d-2', 'run:api/beta/2'],
+      seconds: 900,
+      reason: 'rolling back beta-t1: waiting for d-2 to stop',
+    });
+    expect(p.deployer.requests.filter((r) => r.kind === 'rollback')).toEqual([]);
+
+    p.deployer.finish('d-2', { status: 'failed', reason: 'stopped' });
+    expect(await advanceTarget(slow, r2)).toMatchObject({
+      subjects: ['deployment:d-3', 'run:api/beta/2'],
+    });
+  });
+
+  it('starts the rollback at once where the next deployment replaces the failed one (ECS)', async () => {
+    const p = pipeline();
+    await p.create(1);
+    await advanceTarget(p.ports, beta);
+    p.deployer.finish('d-1', { status: 'succeeded' });
+    await advanceTarget(p.ports, beta);
+    p.clock.advance(3600);
+    for (let i = 0; i < 10; i++)
+      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
+    await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+    await p.create(2);
+    const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
+    await advanceTarget(p.ports, r2);
+    p.deployer.finish('d-2', { status: 'succeeded' }); // an ECS update the rollback replaces
+    const ecs = {
+      ...p.ports,
+      deployer: {
+        startDeployment: (r: Parameters<FakeDeployer['startDeployment']>[0]) =>
+          p.deployer.startDeployment(r),
+        getDeployment: (t: Parameters<FakeDeployer['getDeployment']>[0], id: string) =>
+          p.deployer.getDeployment(t, id),
+      },
+    };
+    await p.ports.service.apply(failStage, { stage: 'beta', seq: 2, reason: 'tests failed' });
+
+    expect(await advanceTarget(ecs, r2)).toMatchObject({
+      subjects: ['deployment:d-3', 'run:api/beta/2'],
+    });
   });
 
   it('ends at once for a run that is over', async () => {

@@ -29,7 +29,11 @@ describe('VerifyingDeployer', () => {
     });
 
     await deployer.startDeployment(request(release(1)));
-    await deployer.startDeployment({ ...request(release(1)), idempotencyKey: 'other' });
+    await deployer.startDeployment({
+      ...request(release(1)),
+      target: targetSchema.parse(target('gamma-t1')),
+      idempotencyKey: 'other',
+    });
 
     expect(verified).toEqual([1]);
     expect(inner.requests).toHaveLength(2);
@@ -53,14 +57,29 @@ describe('VerifyingDeployer', () => {
   it('passes status and stop requests through', async () => {
     const stopped: string[] = [];
     const inner = Object.assign(new FakeDeployer(), {
-      stopDeployment: async (_t: unknown, id: string) => void stopped.push(id),
+      stopDeployment: async (_t: unknown, id: string) => {
+        stopped.push(id);
+        return 'stopping' as const;
+      },
     });
     const deployer = new VerifyingDeployer(inner, { verify: async () => {} });
     const { deploymentId } = await deployer.startDeployment(request(release(3)));
 
     expect(await deployer.getDeployment(beta, deploymentId)).toEqual({ status: 'in-progress' });
-    await deployer.stopDeployment(beta, deploymentId);
+    expect(await deployer.stopDeployment(beta, deploymentId)).toBe('stopping');
     expect(stopped).toEqual([deploymentId]);
+  });
+});
+
+describe('VerifyingDeployer over a deployer that cannot stop', () => {
+  it('answers replaced', async () => {
+    const inner = {
+      startDeployment: async () => ({ deploymentId: 'ecs-svc/1' }),
+      getDeployment: async () => ({ status: 'in-progress' as const }),
+    };
+    const deployer = new VerifyingDeployer(inner, { verify: async () => {} });
+
+    expect(await deployer.stopDeployment(beta, 'ecs-svc/1')).toBe('replaced');
   });
 });
 

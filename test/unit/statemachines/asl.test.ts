@@ -52,8 +52,19 @@ describe.each(files)('%s', (file) => {
       const retried = state.Retry?.flatMap((r) => r.ErrorEquals) ?? [];
       expect(retried, name).toEqual(expect.arrayContaining(['RetryableError', 'ConflictError']));
       const waits = state.Resource?.endsWith('.waitForTaskToken') ?? false;
+      expect(retried, name).toContain('Lambda.ServiceException');
+      // A Lambda call that outlived its state timeout is retried (the handlers are
+      // idempotent); a wait's timeout is caught instead.
+      if (!waits) expect(retried, name).toContain('States.Timeout');
       const caught = state.Catch?.flatMap((c) => c.ErrorEquals) ?? [];
+      // A wait's timeout is its backstop look, never a failure.
       if (waits) expect(caught, name).toContain('States.Timeout');
+      // A decision that cannot be taken fails the run (rollback), by the error's class name.
+      if (name.startsWith('Advance')) {
+        expect(caught, name).toEqual(
+          expect.arrayContaining(['TerminalError', 'RuleViolationError', 'NotFoundError']),
+        );
+      }
     }
   });
 

@@ -670,7 +670,7 @@ describe('CodeDeployDeployer.stopDeployment', () => {
     const attempt = deployer().stopDeployment(groupTarget(), 'd-1');
 
     // Assess
-    await expect(attempt).resolves.toBeUndefined();
+    await expect(attempt).resolves.toBe('stopping');
   });
 
   it('turns throttling into RetryableError', async () => {

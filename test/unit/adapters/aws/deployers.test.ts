@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RoutingDeployer } from '../../../../adapters/aws/deployers.js';
 import {
+  type Deployer,
   type DeploymentRequest,
   FakeDeployer,
   type TargetInput,
@@ -81,6 +82,7 @@ describe('RoutingDeployer.stopDeployment', () => {
       Object.assign(new FakeDeployer(), {
         stopDeployment: async (_target: unknown, id: string) => {
           stopped.push(`${name}:${id}`);
+          return 'stopping' as const;
         },
       });
     const deployer = new RoutingDeployer({
@@ -93,11 +95,15 @@ describe('RoutingDeployer.stopDeployment', () => {
     expect(stopped).toEqual(['codedeploy:d-7']);
   });
 
-  it('does nothing for a deployer that cannot stop (an ECS update is replaced instead)', async () => {
-    const { deployer } = routing();
+  it('answers replaced for a deployer that cannot stop (an ECS update is replaced instead)', async () => {
+    const ecs: Deployer = {
+      startDeployment: async () => ({ deploymentId: 'ecs-svc/1' }),
+      getDeployment: async () => ({ status: 'in-progress' }),
+    };
+    const deployer = new RoutingDeployer({ ecs, codeDeploy: new FakeDeployer() });
 
-    await expect(
-      deployer.stopDeployment(request('ecs-service').target, 'ecs-svc/1'),
-    ).resolves.toBeUndefined();
+    await expect(deployer.stopDeployment(request('ecs-service').target, 'ecs-svc/1')).resolves.toBe(
+      'replaced',
+    );
   });
 });

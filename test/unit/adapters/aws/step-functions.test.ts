@@ -278,6 +278,21 @@ describe('StepFunctionsWorkflowStarter.isRunning', () => {
     });
   });
 
+  it('drops a version or alias from the state machine ARN to name the execution', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
+    const versioned = new StepFunctionsWorkflowStarter(
+      new SFNClient({}),
+      () => `${ARN}:7`,
+      () => ({}),
+    );
+
+    await versioned.isRunning('api', RUN);
+
+    expect(sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, {
+      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:captain-stage:api-gamma-r42-1',
+    });
+  });
+
   it('reads an execution that does not exist as not running', async () => {
     sfn
       .on(DescribeExecutionCommand)
