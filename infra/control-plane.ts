@@ -1,0 +1,372 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { TABLE_KEYS } from '../adapters/aws/dynamodb-table.js';
+import type { PipelineDefinition } from '../core/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface ControlPlaneProps {
+  /** The pipelines this control plane runs, as the core's definitions (see `TeamPipeline`). */
+  readonly pipelines: readonly PipelineDefinition[];
+  /**
+   * The role the deployers assume in each target account (created there by the
+   * `DeployRoleStack`).
+   * @default 'release-captain-deployer'
+   */
+  readonly deployRoleName?: string;
+  /**
+   * How often the reconciler looks for work nobody is doing.
+   * @default Duration.minutes(5)
+   */
+  readonly reconcileEvery?: Duration;
+  /**
+   * How long the handlers' and the workflow's logs are kept.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The Lambda handlers of the stage workflow and around it, by file in `functions/`. */
+const HANDLERS = [
+  'advance-target',
+  'advance-stage',
+  'await-event',
+  'fail-run',
+  'wake',
+  'report-approval',
+  'reconcile',
+] as const;
+type HandlerName = (typeof HANDLERS)[number];
+
+/**
+ * The Release Captain control plane in one region of a tooling account: the table, the
+ * event bus, the artifact bucket, the stage workflow (statemachines/stage.asl.json with
+ * its `${Placeholder}`s substituted) and its handlers, each with a role of its own holding
+ * only the actions it calls, the rules that wake waiting workflows, and the reconciler's
+ * schedule.
+ *
+ * @example
+ * new ControlPlane(stack, 'Captain', { pipelines: [new ApiPipeline().definition()] });
+ */
+export class ControlPlane extends Construct {
+  readonly table: dynamodb.TableV2;
+  readonly bus: events.EventBus;
+  readonly artifacts: s3.Bucket;
+  readonly stageStateMachine: sfn.StateMachine;
+  readonly functions: Readonly<Record<HandlerName, NodejsFunction>>;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneProps) {
+    super(scope, id);
+    if (props.pipelines.length === 0) {
+      throw new Error(
+        'ControlPlane needs at least one pipeline in `pipelines`: pass the definitions of the pipelines it runs, e.g. [new ApiPipeline().definition()].',
+      );
+    }
+    const names = props.pipelines.map((p) => p.name);
+    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+    if (duplicate !== undefined) {
+      throw new Error(
+        `ControlPlane got two pipelines named "${duplicate}"; pipeline names must be unique.`,
+      );
+    }
+    const stack = Stack.of(this);
+    const retention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const deployRoleName = props.deployRoleName ?? 'release-captain-deployer';
+
+    this.table = new dynamodb.TableV2(this, 'Table', {
+      partitionKey: { name: TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+      timeToLiveAttribute: 'ttl',
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.bus = new events.EventBus(this, 'Bus', { eventBusName: 'release-captain' });
+    const accessLogs = new s3.Bucket(this, 'ArtifactAccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    NagSuppressions.addResourceSuppressions(accessLogs, [
+      {
+        id: 'AwsSolutions-S1',
+        reason:
+          'This is the access-log bucket of the artifact bucket; logging it to itself would loop.',
+      },
+    ]);
+    this.artifacts = new s3.Bucket(this, 'Artifacts', {
+      versioned: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      serverAccessLogsBucket: accessLogs,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // The workflow's ARN is built from its name, so that handlers (which start executions)
+    // and the workflow (which invokes handlers) do not depend on each other.
+    const stateMachineName = `${stack.stackName}-stage`;
+    const stateMachineArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const definitions = renderDefinitions(props.pipelines);
+
+    const functions = {} as Record<HandlerName, NodejsFunction>;
+    for (const name of HANDLERS) {
+      const role = new iam.Role(this, `${pascal(name)}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `Release Captain ${name} handler`,
+      });
+      const logGroup = new logs.LogGroup(this, `${pascal(name)}Logs`, {
+        retention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      logGroup.grantWrite(role);
+      functions[name] = new NodejsFunction(this, pascal(name), {
+        entry: join(ROOT, 'functions', `${name}.ts`),
+        handler: 'handler',
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 512,
+        // Below the workflow's 120-second task timeout, so a retried step never overlaps itself.
+        timeout: Duration.seconds(60),
+        tracing: lambda.Tracing.ACTIVE,
+        role,
+        logGroup,
+        environment: {
+          TABLE_NAME: this.table.tableName,
+          EVENT_BUS_NAME: this.bus.eventBusName,
+          STAGE_STATE_MACHINE_ARN: stateMachineArn,
+          ARTIFACT_BUCKET: this.artifacts.bucketName,
+          DEPLOY_ROLE_NAME: deployRoleName,
+          PIPELINE_DEFINITIONS_DIR: '/var/task/pipelines',
+          POWERTOOLS_SERVICE_NAME: 'release-captain',
+          POWERTOOLS_METRICS_NAMESPACE: 'ReleaseCaptain',
+        },
+        bundling: {
+          format: OutputFormat.ESM,
+          target: 'node22',
+          minify: true,
+          sourceMap: true,
+          // ESM bundles need a require for the CommonJS parts of the SDK.
+          banner:
+            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+          commandHooks: {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            // Every handler reads the pipeline definitions from its bundle.
+            afterBundling: (_input: string, output: string) => [
+              `mkdir -p "${output}/pipelines" && cp "${definitions}"/*.json "${output}/pipelines/"`,
+            ],
+          },
+        },
+      });
+    }
+    this.functions = functions;
+    this.#grant(stateMachineArn, stateMachineName, deployRoleName);
+
+    const workflowLogs = new logs.LogGroup(this, 'StageWorkflowLogs', {
+      retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stageStateMachine = new sfn.StateMachine(this, 'StageWorkflow', {
+      stateMachineName,
+      definitionBody: sfn.DefinitionBody.fromFile(join(ROOT, 'statemachines', 'stage.asl.json')),
+      definitionSubstitutions: {
+        AdvanceTargetFunctionArn: functions['advance-target'].functionArn,
+        AdvanceStageFunctionArn: functions['advance-stage'].functionArn,
+        AwaitEventFunctionArn: functions['await-event'].functionArn,
+        FailRunFunctionArn: functions['fail-run'].functionArn,
+      },
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      tracingEnabled: true,
+      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    // The unqualified ARNs the definition names, not `:*` (no versions or aliases are used).
+    this.stageStateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: (['advance-target', 'advance-stage', 'await-event', 'fail-run'] as const).map(
+          (name) => functions[name].functionArn,
+        ),
+      }),
+    );
+
+    // Deployment and alarm state changes wake the waiting steps.
+    new events.Rule(this, 'WakeOnDeploymentsAndAlarms', {
+      description: 'Wakes Release Captain steps waiting on a deployment or an alarm',
+      eventPattern: {
+        source: ['aws.codedeploy', 'aws.ecs', 'aws.cloudwatch'],
+        detailType: [
+          'CodeDeploy Deployment State-change Notification',
+          'ECS Deployment State Change',
+          'CloudWatch Alarm State Change',
+        ],
+      },
+      targets: [new targets.LambdaFunction(functions.wake, { retryAttempts: 8 })],
+    });
+    for (const pipeline of props.pipelines) {
+      new events.Rule(this, `Reconcile${pascal(pipeline.name)}`, {
+        description: `Release Captain reconciler for pipeline ${pipeline.name}`,
+        schedule: events.Schedule.rate(props.reconcileEvery ?? Duration.minutes(5)),
+        targets: [
+          new targets.LambdaFunction(functions.reconcile, {
+            event: events.RuleTargetInput.fromObject({ pipeline: pipeline.name }),
+          }),
+        ],
+      });
+    }
+    this.#suppressions();
+  }
+
+  /** One role per handler, with only what it calls. */
+  #grant(stateMachineArn: string, stateMachineName: string, deployRoleName: string): void {
+    const stack = Stack.of(this);
+    const executionArns = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const f = this.functions;
+    const read = ['dynamodb:GetItem', 'dynamodb:Query'];
+    const write = ['dynamodb:UpdateItem', 'dynamodb:PutItem'];
+    const table = (role: NodejsFunction, actions: string[]) =>
+      role.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [this.table.tableArn] }));
+    const decide = (fn: NodejsFunction) => {
+      table(fn, [...read, ...write]);
+      this.bus.grantPutEventsTo(fn);
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['states:StartExecution'],
+          resources: [stateMachineArn],
+        }),
+      );
+    };
+    const resume = (fn: NodejsFunction) =>
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: ['*'],
+        }),
+      );
+    const watch = (fn: NodejsFunction) =>
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [
+            'cloudwatch:DescribeAlarms',
+            'cloudwatch:DescribeAlarmHistory',
+            'cloudwatch:GetMetricData',
+          ],
+          resources: ['*'],
+        }),
+      );
+    // advance-target deploys: it assumes the deploy role in target accounts, and verifies
+    // artifacts (ECR images, S3 files) before the first deployment of a release.
+    decide(f['advance-target']);
+    watch(f['advance-target']);
+    resume(f['advance-target']);
+    table(f['advance-target'], ['dynamodb:DeleteItem']);
+    f['advance-target'].addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['sts:AssumeRole'],
+        resources: [`arn:${stack.partition}:iam::*:role/${deployRoleName}`],
+      }),
+    );
+    f['advance-target'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['ecr:DescribeImages'], resources: ['*'] }),
+    );
+    f['advance-target'].addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.artifacts.arnForObjects('artifacts/*')],
+      }),
+    );
+    decide(f['advance-stage']);
+    watch(f['advance-stage']);
+    table(f['await-event'], [...read, ...write]);
+    resume(f['await-event']);
+    table(f.wake, [...read, ...write, 'dynamodb:DeleteItem']);
+    resume(f.wake);
+    decide(f['fail-run']);
+    resume(f['fail-run']);
+    table(f['fail-run'], ['dynamodb:DeleteItem']);
+    decide(f['report-approval']);
+    resume(f['report-approval']);
+    table(f['report-approval'], ['dynamodb:DeleteItem']);
+    decide(f.reconcile);
+    f.reconcile.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: [executionArns],
+      }),
+    );
+  }
+
+  #suppressions(): void {
+    NagSuppressions.addResourceSuppressions(
+      this,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Wildcards only where the service has no narrower resource: task tokens (SendTaskSuccess/Failure), CloudWatch reads (DescribeAlarms, GetMetricData), ECR DescribeImages on release repositories in any account, the deploy role name in every target account, and the executions of the one stage workflow.',
+          appliesTo: [
+            'Resource::*',
+            { regex: '/^Resource::arn:<AWS::Partition>:iam::\\*:role\\/.*$/g' },
+            { regex: '/^Resource::arn:<AWS::Partition>:states:.*:execution:.*$/g' },
+            { regex: '/^Resource::<.*Artifacts.*\\.Arn>\\/artifacts\\/\\*$/g' },
+          ],
+        },
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(
+      this,
+      [
+        {
+          id: 'AwsSolutions-L1',
+          reason:
+            'The handlers target nodejs22.x, the runtime they are built and tested for (Powertools, middy 6, the AWS SDK); moving to a newer runtime is a deliberate upgrade, not a default.',
+        },
+      ],
+      true,
+    );
+  }
+}
+
+/** Writes the pipelines' definitions as JSON files for the handler bundles. */
+function renderDefinitions(pipelines: readonly PipelineDefinition[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'release-captain-pipelines-'));
+  for (const pipeline of pipelines) {
+    writeFileSync(join(dir, `${pipeline.name}.json`), `${JSON.stringify(pipeline, null, 2)}\n`);
+  }
+  return dir;
+}
+
+const pascal = (name: string) =>
+  name
+    .split(/[^a-zA-Z0-9]/)
+    .filter(Boolean)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');

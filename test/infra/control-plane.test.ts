@@ -1,0 +1,126 @@
+import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { ControlPlane } from '../../infra/control-plane.js';
+import { smallDefinition } from '../support/fixtures.js';
+
+function synth() {
+  // No esbuild bundling in unit tests: the assets are stand-ins, the template is real.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Captain', {
+    env: { account: '111111111111', region: 'eu-west-1' },
+  });
+  const plane = new ControlPlane(stack, 'ControlPlane', { pipelines: [smallDefinition()] });
+  Aspects.of(app).add(new AwsSolutionsChecks());
+  const template = Template.fromStack(stack);
+  return { app, stack, plane, template };
+}
+
+describe('ControlPlane', { timeout: 60_000 }, () => {
+  const { stack, template } = synth();
+
+  it('keeps the promotion state in one on-demand table with recovery, encryption and TTL', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      Replicas: [
+        Match.objectLike({
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          DeletionProtectionEnabled: true,
+        }),
+      ],
+    });
+  });
+
+  it('runs the stage workflow from statemachines/stage.asl.json with every placeholder substituted', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'Captain-stage',
+      DefinitionSubstitutions: {
+        AdvanceTargetFunctionArn: Match.anyValue(),
+        AdvanceStageFunctionArn: Match.anyValue(),
+        AwaitEventFunctionArn: Match.anyValue(),
+        FailRunFunctionArn: Match.anyValue(),
+      },
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+    });
+  });
+
+  it('deploys each handler on Node 22, ARM, traced, with a timeout below the workflow’s', () => {
+    const functions = template.findResources('AWS::Lambda::Function', {
+      Properties: { Runtime: 'nodejs22.x' },
+    });
+    expect(Object.keys(functions)).toHaveLength(7);
+    for (const fn of Object.values(functions)) {
+      expect(fn.Properties).toMatchObject({
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Timeout: 60,
+      });
+    }
+  });
+
+  it('gives no handler a wildcard action, and a wildcard resource only where AWS has no narrower one', () => {
+    const allowedOnAnyResource = new Set([
+      'states:SendTaskSuccess',
+      'states:SendTaskFailure',
+      'cloudwatch:DescribeAlarms',
+      'cloudwatch:DescribeAlarmHistory',
+      'cloudwatch:GetMetricData',
+      'ecr:DescribeImages',
+      'xray:PutTraceSegments',
+      'xray:PutTelemetryRecords',
+      'xray:GetSamplingRules',
+      'xray:GetSamplingTargets',
+      // Step Functions' log delivery to CloudWatch Logs takes no resource (AWS docs).
+      'logs:CreateLogDelivery',
+      'logs:GetLogDelivery',
+      'logs:UpdateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:DescribeResourcePolicies',
+      'logs:DescribeLogGroups',
+    ]);
+    const policies = template.findResources('AWS::IAM::Policy');
+    const statements = Object.values(policies).flatMap(
+      (p) =>
+        p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
+    expect(statements.length).toBeGreaterThan(10);
+    for (const statement of statements) {
+      const actions = [statement.Action].flat();
+      for (const action of actions)
+        expect(action, JSON.stringify(statement)).not.toMatch(/(^\*$|:\*$)/);
+      if (statement.Resource === '*') {
+        for (const action of actions) expect(allowedOnAnyResource, action).toContain(action);
+      }
+    }
+  });
+
+  it('passes cdk-nag AwsSolutions with every finding either fixed or acknowledged with a reason', () => {
+    const errors = Annotations.fromStack(stack).findError(
+      '*',
+      Match.stringLikeRegexp('AwsSolutions-.*'),
+    );
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('AwsSolutions-.*'),
+    );
+    expect(errors.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
+    expect(warnings.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
+  });
+
+  it('refuses a control plane without pipelines, or with two of the same name', () => {
+    const stack2 = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'S');
+    expect(() => new ControlPlane(stack2, 'A', { pipelines: [] })).toThrow('at least one pipeline');
+    expect(
+      () => new ControlPlane(stack2, 'B', { pipelines: [smallDefinition(), smallDefinition()] }),
+    ).toThrow('two pipelines named "api"');
+  });
+});
