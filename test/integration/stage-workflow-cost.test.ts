@@ -16,7 +16,7 @@ import {
   localTaskHandlers,
   StateMachine,
 } from '../../local/state-machine.js';
-import { SampleApi } from '../support/sample-pipeline.js';
+import { SampleApi } from '../../examples/sample-pipeline.js';
 
 const ARNS = {
   AdvanceTargetFunctionArn: 'local:advance-target',

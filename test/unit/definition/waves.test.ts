@@ -12,7 +12,7 @@ import {
   waves,
 } from '../../../core/index.js';
 
-import { ecsTarget, SampleApi } from '../../support/sample-pipeline.js';
+import { ecsTarget, SampleApi } from '../../../examples/sample-pipeline.js';
 
 const options = { target: ecsTarget, bakes: SEED_BAKES, after: 'gamma' };
 

@@ -12,7 +12,7 @@ import {
   type TargetInput,
   type TeamDefaults,
   TeamPipeline,
-} from '../../core/index.js';
+} from '../core/index.js';
 
 export const ecsTarget = (p: Placement): TargetInput => ({
   id: [p.stage, p.region.code, p.zone].filter(Boolean).join('-'),
