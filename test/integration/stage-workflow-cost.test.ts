@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BAKE_RECHECK_MAX_SECONDS, type NextStep, workflowDecision } from '../../core/index.js';
+import { SampleApi } from '../../examples/sample-pipeline.js';
 import {
   type LocalFunction,
   LocalTaskTokens,
@@ -16,7 +17,6 @@ import {
   localTaskHandlers,
   StateMachine,
 } from '../../local/state-machine.js';
-import { SampleApi } from '../../examples/sample-pipeline.js';
 
 const ARNS = {
   AdvanceTargetFunctionArn: 'local:advance-target',
