@@ -136,6 +136,10 @@ export class ControlPlane extends Construct {
       const role = new iam.Role(this, `${pascal(name)}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `Release Captain ${name} handler`,
+        // Named, so target accounts' deploy roles can trust exactly these (DeployRoleStack).
+        ...(name === 'advance-target' || name === 'advance-stage'
+          ? { roleName: `${stack.stackName}-${name}` }
+          : {}),
       });
       const logGroup = new logs.LogGroup(this, `${pascal(name)}Logs`, {
         retention,
@@ -225,6 +229,18 @@ export class ControlPlane extends Construct {
       },
       targets: [new targets.LambdaFunction(functions.wake, { retryAttempts: 8 })],
     });
+    // Target accounts forward their deployment and alarm events here (DeployRoleStack).
+    const targetAccounts = new Set(
+      props.pipelines.flatMap((p) => p.stages.flatMap((s) => s.targets.map((t) => t.account))),
+    );
+    for (const account of [...targetAccounts].filter((a) => /^\d{12}$/.test(a)).sort()) {
+      new events.CfnEventBusPolicy(this, `AcceptEventsFrom${account}`, {
+        eventBusName: 'default',
+        statementId: `release-captain-${account}`,
+        action: 'events:PutEvents',
+        principal: account,
+      });
+    }
     for (const pipeline of props.pipelines) {
       new events.Rule(this, `Reconcile${pascal(pipeline.name)}`, {
         description: `Release Captain reconciler for pipeline ${pipeline.name}`,
@@ -287,12 +303,16 @@ export class ControlPlane extends Construct {
     watch(f['advance-target']);
     resume(f['advance-target']);
     table(f['advance-target'], ['dynamodb:DeleteItem']);
-    f['advance-target'].addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['sts:AssumeRole'],
-        resources: [`arn:${stack.partition}:iam::*:role/${deployRoleName}`],
-      }),
-    );
+    // Both reach into target accounts: advance-target deploys, advance-stage reads the
+    // targets' alarms and metrics while a stage bakes.
+    for (const fn of [f['advance-target'], f['advance-stage']]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['sts:AssumeRole'],
+          resources: [`arn:${stack.partition}:iam::*:role/${deployRoleName}`],
+        }),
+      );
+    }
     f['advance-target'].addToRolePolicy(
       new iam.PolicyStatement({ actions: ['ecr:DescribeImages'], resources: ['*'] }),
     );

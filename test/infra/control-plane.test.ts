@@ -116,6 +116,14 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
     expect(warnings.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
   });
 
+  it('accepts the deployment and alarm events forwarded from the target accounts', () => {
+    template.hasResourceProperties('AWS::Events::EventBusPolicy', {
+      EventBusName: 'default',
+      Action: 'events:PutEvents',
+      Principal: '123456789012',
+    });
+  });
+
   it('refuses a control plane without pipelines, or with two of the same name', () => {
     const stack2 = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'S');
     expect(() => new ControlPlane(stack2, 'A', { pipelines: [] })).toThrow('at least one pipeline');
