@@ -126,3 +126,18 @@ export interface WakeRegistry {
 export interface ArtifactVerifier {
   verify(release: Release): Promise<void>;
 }
+
+/** What a push to a watched branch asks for: a build of that commit, which records the release. */
+export interface BuildRequest {
+  readonly pipeline: string;
+  readonly commit: string;
+  /** The commit the branch pointed to before the push: the build lists the commits in between. */
+  readonly previousCommit: string | null;
+  readonly pushedBy: string;
+}
+
+/** Starts the release build of a commit (CodeBuild in the cloud, a local build locally). */
+export interface BuildStarter {
+  /** The same pipeline and commit twice starts one build. */
+  startBuild(request: BuildRequest): Promise<{ buildId: string }>;
+}
