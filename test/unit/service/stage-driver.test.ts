@@ -65,6 +65,20 @@ function pipeline(definition: PipelineDefinition = smallDefinition()) {
 
 const beta = { stage: 'beta', seq: 1, target: 'beta-t1' };
 
+/** r1 deployed to beta (d-1), baked an hour with its 10 data points, and approved there. */
+async function r1ApprovedAtBeta() {
+  const p = pipeline();
+  await p.create(1);
+  await advanceTarget(p.ports, beta);
+  p.deployer.finish('d-1', { status: 'succeeded' });
+  await advanceTarget(p.ports, beta);
+  p.clock.advance(3600);
+  for (let i = 0; i < 10; i++)
+    p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
+  await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+  return p;
+}
+
 describe('advanceTarget', () => {
   it('admits the target, starts its deployment once, waits for it, then records the result', async () => {
     const p = pipeline();
@@ -146,15 +160,7 @@ describe('advanceTarget', () => {
   });
 
   it('fails the run when the target’s alarm fires while it deploys, and rolls it back', async () => {
-    const p = pipeline();
-    await p.create(1);
-    await advanceTarget(p.ports, beta);
-    p.deployer.finish('d-1', { status: 'succeeded' });
-    await advanceTarget(p.ports, beta);
-    p.clock.advance(3600);
-    for (let i = 0; i < 10; i++)
-      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
-    await advanceStage(p.ports, { stage: 'beta', seq: 1 }); // r1 approved at beta
+    const p = await r1ApprovedAtBeta();
     await p.create(2);
     const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
     await advanceTarget(p.ports, r2); // r2 deploying (d-2)
@@ -263,15 +269,7 @@ describe('advanceTarget', () => {
   });
 
   it('waits for a failed deployment that is still stopping before it starts the rollback', async () => {
-    const p = pipeline();
-    await p.create(1);
-    await advanceTarget(p.ports, beta);
-    p.deployer.finish('d-1', { status: 'succeeded' });
-    await advanceTarget(p.ports, beta);
-    p.clock.advance(3600);
-    for (let i = 0; i < 10; i++)
-      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
-    await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+    const p = await r1ApprovedAtBeta();
     await p.create(2);
     const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
     await advanceTarget(p.ports, r2); // d-2 deploying
@@ -303,15 +301,7 @@ describe('advanceTarget', () => {
   });
 
   it('starts the rollback at once where the next deployment replaces the failed one (ECS)', async () => {
-    const p = pipeline();
-    await p.create(1);
-    await advanceTarget(p.ports, beta);
-    p.deployer.finish('d-1', { status: 'succeeded' });
-    await advanceTarget(p.ports, beta);
-    p.clock.advance(3600);
-    for (let i = 0; i < 10; i++)
-      p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
-    await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+    const p = await r1ApprovedAtBeta();
     await p.create(2);
     const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
     await advanceTarget(p.ports, r2);
