@@ -9,6 +9,7 @@ export * from './blockers/evaluate.js';
 export * from './blockers/time-window.js';
 export * from './definition/regions.js';
 export * from './definition/schema.js';
+export * from './definition/source.js';
 export * from './definition/team-pipeline.js';
 export * from './definition/topology.js';
 export * from './definition/validate.js';

@@ -2,7 +2,7 @@ import { advanceTarget, workflowDecision } from '../core/index.js';
 import { awsDeps } from './lib/aws-deps.js';
 import type { DepsSource } from './lib/deps.js';
 import { targetInput } from './lib/inputs.js';
-import { stepHandler } from './lib/step-handler.js';
+import { logger, stepHandler } from './lib/step-handler.js';
 import { wakeAll } from './lib/wake-all.js';
 
 /** The "Advance target" step: admit, deploy, watch and record one target (see `advanceTarget`). */
@@ -11,8 +11,12 @@ export function createAdvanceTargetHandler(deps: DepsSource) {
     const resolved = await deps();
     const decidedAt = resolved.clock.now();
     const step = await advanceTarget(await resolved.driver(input.pipeline), input);
-    // This call failed the run: the run's other targets stop waiting and roll back.
-    await wakeAll(resolved, step.wake ?? [], decidedAt);
+    // This call failed the run: the run's other targets stop waiting and roll back. Best
+    // effort: the decision is stored, a retry of this step would not repeat the wake, and
+    // every waiting target looks again by itself within 15 minutes.
+    await wakeAll(resolved, step.wake ?? [], decidedAt).catch((error: unknown) =>
+      logger.warn('could not wake the run’s other targets', { error }),
+    );
     return workflowDecision(step, decidedAt);
   });
 }

@@ -74,10 +74,6 @@ export class LocalTaskTokens {
   forget(token: string): void {
     this.#waiting.delete(token);
   }
-
-  get size(): number {
-    return this.#waiting.size;
-  }
 }
 
 /**

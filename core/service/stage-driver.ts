@@ -160,73 +160,124 @@ export async function advanceTarget(
       });
       continue;
     }
-    if (target.deploymentId === null && kind === 'rollback' && target.abandoned !== null) {
-      // The failed deployment may still be running: stop it, and where the platform allows
-      // one deployment at a time (CodeDeploy), wait for it to end before rolling back.
-      const stopping =
-        (await ports.deployer.stopDeployment?.(definition, target.abandoned)) ?? 'replaced';
-      if (stopping === 'stopping') {
-        const abandoned = await ports.deployer.getDeployment(definition, target.abandoned);
-        if (abandoned.status === 'in-progress') {
-          return waking({
-            action: 'await',
-            subjects: [subjects.deployment(target.abandoned), runSubject],
-            seconds: DEPLOYMENT_RECHECK_SECONDS,
-            reason: `rolling back ${request.target}: waiting for ${target.abandoned} to stop`,
-          });
+    // Everything that drives the deployment, as one step: a terminal error while rolling
+    // back (the older image was deleted, access was revoked) cannot be retried away and
+    // must not loop the workflow, so it is recorded as the target's failed rollback, which
+    // closes the stage for an operator. A terminal error in a normal deployment goes to
+    // the workflow, whose "Fail the run" step rolls the run back.
+    const drive = async (): Promise<NextStep | 'continue'> => {
+      if (target.deploymentId === null && kind === 'rollback' && target.abandoned !== null) {
+        // The failed deployment may still be running: stop it, and where the platform allows
+        // one deployment at a time (CodeDeploy), wait for it to end before rolling back.
+        const stopping =
+          (await ports.deployer.stopDeployment?.(definition, target.abandoned)) ?? 'replaced';
+        if (stopping === 'stopping') {
+          const abandoned = await ports.deployer.getDeployment(definition, target.abandoned);
+          if (abandoned.status === 'in-progress') {
+            return waking({
+              action: 'await',
+              subjects: [subjects.deployment(target.abandoned), runSubject],
+              seconds: DEPLOYMENT_RECHECK_SECONDS,
+              reason: `rolling back ${request.target}: waiting for ${target.abandoned} to stop`,
+            });
+          }
         }
       }
-    }
-    if (target.deploymentId === null) {
-      const release = await releaseOf(ports, to);
-      const { deploymentId } = await ports.deployer.startDeployment({
-        pipeline: topology.pipeline,
-        target: definition,
-        release,
-        kind,
-        idempotencyKey: `${topology.pipeline}/${request.stage}/${run.seq}/${request.target}/${kind}`,
+      if (target.deploymentId === null) {
+        const release = await releaseOf(ports, to);
+        const { deploymentId } = await ports.deployer.startDeployment({
+          pipeline: topology.pipeline,
+          target: definition,
+          release,
+          kind,
+          idempotencyKey: `${topology.pipeline}/${request.stage}/${run.seq}/${request.target}/${kind}`,
+        });
+        await ports.service.apply(recordDeploymentStart, { ...ref, deploymentId });
+        return 'continue';
+      }
+      const watched = [definition.alarms.rollback, definition.alarms.aggregate];
+      if (kind === 'normal') {
+        const firing = await firingAlarm(ports, watched, target.startedAt ?? run.startedAt);
+        if (firing !== null) {
+          await ports.deployer.stopDeployment?.(definition, target.deploymentId);
+          await ports.service.apply(failStage, {
+            stage: request.stage,
+            seq: run.seq,
+            reason: `alarm ${firing} went into ALARM while ${releaseLabel(to)} was deploying to ${request.target}`,
+          });
+          wake.push(runSubject);
+          return 'continue';
+        }
+      }
+      const status = await ports.deployer.getDeployment(definition, target.deploymentId);
+      if (status.status === 'in-progress') {
+        return waking({
+          action: 'await',
+          subjects: [
+            subjects.deployment(target.deploymentId),
+            ...(kind === 'normal' ? watched.map(subjects.alarm) : []),
+            runSubject,
+          ],
+          seconds: DEPLOYMENT_RECHECK_SECONDS,
+          reason: `${kind === 'normal' ? '' : 'rolling back: '}${releaseLabel(to)} deploying to ${request.target} (${target.deploymentId})`,
+        });
+      }
+      await ports.service.apply(recordDeployment, {
+        ...ref,
+        result: status.status,
+        ...(status.status === 'failed' ? { reason: status.reason } : {}),
       });
-      await ports.service.apply(recordDeploymentStart, { ...ref, deploymentId });
+      // A failed deployment fails the run: the other targets must stop waiting and roll back.
+      if (status.status === 'failed' && kind === 'normal') wake.push(runSubject);
+      return 'continue';
+    };
+    let next: NextStep | 'continue';
+    try {
+      next = await drive();
+    } catch (error) {
+      if (kind !== 'rollback' || !(error instanceof TerminalError)) throw error;
+      await ports.service.apply(recordDeployment, {
+        ...ref,
+        result: 'failed',
+        reason: `the rollback cannot be carried out: ${error.message}`,
+      });
       continue;
     }
-    const watched = [definition.alarms.rollback, definition.alarms.aggregate];
-    if (kind === 'normal') {
-      const firing = await firingAlarm(ports, watched, target.startedAt ?? run.startedAt);
-      if (firing !== null) {
-        await ports.deployer.stopDeployment?.(definition, target.deploymentId);
-        await ports.service.apply(failStage, {
-          stage: request.stage,
-          seq: run.seq,
-          reason: `alarm ${firing} went into ALARM while ${releaseLabel(to)} was deploying to ${request.target}`,
-        });
-        wake.push(runSubject);
-        continue;
-      }
-    }
-    const status = await ports.deployer.getDeployment(definition, target.deploymentId);
-    if (status.status === 'in-progress') {
-      return waking({
-        action: 'await',
-        subjects: [
-          subjects.deployment(target.deploymentId),
-          ...(kind === 'normal' ? watched.map(subjects.alarm) : []),
-          runSubject,
-        ],
-        seconds: DEPLOYMENT_RECHECK_SECONDS,
-        reason: `${kind === 'normal' ? '' : 'rolling back: '}${releaseLabel(to)} deploying to ${request.target} (${target.deploymentId})`,
-      });
-    }
-    await ports.service.apply(recordDeployment, {
-      ...ref,
-      result: status.status,
-      ...(status.status === 'failed' ? { reason: status.reason } : {}),
-    });
-    // A failed deployment fails the run: the other targets must stop waiting and roll back.
-    if (status.status === 'failed' && kind === 'normal') wake.push(runSubject);
+    if (next !== 'continue') return next;
   }
   throw new RetryableError(
     `${request.target} of ${request.stage} did not settle within ${MAX_DECISIONS} decisions; the workflow will call again.`,
   );
+}
+
+/** A step of the workflow failed terminally: which run, and why. */
+export interface StepFailure {
+  readonly stage: string;
+  readonly seq: number;
+  readonly reason: string;
+}
+
+/**
+ * A terminal error in a step of a normal run fails the run: its release is rejected here
+ * and every target it touched rolls back (safety property 4), and the other targets'
+ * waits must be woken to roll back. Repeating it (a retried "Fail the run" step) changes
+ * nothing. Terminal errors while rolling back never get here: `advanceTarget` records
+ * them as the target's failed rollback.
+ *
+ * @example
+ * await failStep(service, { stage: 'prod-1', seq: 7, reason: 'NotFoundError: r11 …' });
+ * // { changed: true, note: null, wake: ['run:api/prod-1/7'] }
+ */
+export async function failStep(
+  service: PromotionService,
+  failure: StepFailure,
+): Promise<{ changed: boolean; note: string | null; wake: string[] }> {
+  const t = await service.apply(failStage, failure);
+  return {
+    changed: t.writes.length > 0,
+    note: t.note,
+    wake: [subjects.run(service.topology.pipeline, failure.stage, failure.seq)],
+  };
 }
 
 /** A request about a run as a whole: after its deployments, its bake and approval steps. */

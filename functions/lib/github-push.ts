@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { BuildRequest, PipelineDefinition } from '../../core/index.js';
+import { type BuildRequest, type PipelineDefinition, pipelineForPush } from '../../core/index.js';
 
 /** Why a webhook delivery is refused: the HTTP status and a message safe to return. */
 export class WebhookRefusal extends Error {
@@ -86,20 +86,9 @@ export function buildFor(
   ) {
     throw new WebhookRefusal(400, 'The push payload lacks repository, ref or after.');
   }
-  const watching = pipelines.filter(
-    (p) => p.source.repository === repository || repository.endsWith(`/${p.source.repository}`),
-  );
-  if (watching.length === 0) {
-    throw new WebhookRefusal(422, `No pipeline watches repository ${repository}.`);
-  }
-  const pipeline = watching.find((p) => ref === `refs/heads/${p.source.branch}`);
-  if (pipeline === undefined) {
-    const branches = watching.map((p) => p.source.branch).join(', ');
-    throw new WebhookRefusal(
-      422,
-      `A push to ${ref} is not watched; ${repository} releases from ${branches}.`,
-    );
-  }
+  const chosen = pipelineForPush(pipelines, repository, ref);
+  if ('ignored' in chosen) throw new WebhookRefusal(422, chosen.ignored);
+  const { pipeline } = chosen;
   if (payload.deleted === true || ZERO.test(payload.after)) {
     throw new WebhookRefusal(422, `${ref} was deleted; there is nothing to build.`);
   }

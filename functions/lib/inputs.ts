@@ -27,8 +27,6 @@ export const awaitInput = z.object({
 });
 
 export const failInput = runInput.extend({
-  /** The target whose step failed, when a target's iteration failed. */
-  target: name.optional(),
   /** What the Catch put in `$.error`: Step Functions' `{ Error, Cause }`. */
   error: z.object({ Error: z.string(), Cause: z.string().optional() }),
 });

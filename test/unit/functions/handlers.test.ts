@@ -58,6 +58,7 @@ describe('step handlers', () => {
         wakes: { claim: async () => [] },
         driver: async () => ({
           service: {
+            topology: { pipeline: 'api' },
             state: async () => ({
               stages: { beta: { run: { seq: 3, kind: 'normal', step: 'deploying', targets: {} } } },
             }),

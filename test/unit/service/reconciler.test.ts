@@ -35,6 +35,19 @@ async function pipeline() {
   return { topology, clock, workflows, promotions, releases, events, service };
 }
 
+/** r1 taken by beta and deploying there (its execution api-beta-r1-1 started). */
+async function deployingAtBeta() {
+  const p = await pipeline();
+  await p.service.apply(createRelease, { release: release(1) });
+  await p.service.apply(admitTargets, {
+    stage: 'beta',
+    seq: 1,
+    releases: [release(1)],
+    alarms: quiet(p.topology),
+  });
+  return p;
+}
+
 describe('reconcileRuns', () => {
   it('starts a new attempt for a run whose execution is gone', async () => {
     const p = await pipeline();
@@ -89,14 +102,7 @@ describe('reconcileRuns', () => {
   });
 
   it('fails a run whose executions keep dying, and starts its rollback', async () => {
-    const p = await pipeline();
-    await p.service.apply(createRelease, { release: release(1) });
-    await p.service.apply(admitTargets, {
-      stage: 'beta',
-      seq: 1,
-      releases: [release(1)],
-      alarms: quiet(p.topology),
-    });
+    const p = await deployingAtBeta();
     p.clock.advance(3600);
     for (const attempt of [1, 2, 3]) {
       p.workflows.end(`api-beta-r1-${attempt}`);
@@ -132,14 +138,7 @@ describe('reconcileRuns', () => {
   });
 
   it('reports a rollback whose executions keep dying for an operator', async () => {
-    const p = await pipeline();
-    await p.service.apply(createRelease, { release: release(1) });
-    await p.service.apply(admitTargets, {
-      stage: 'beta',
-      seq: 1,
-      releases: [release(1)],
-      alarms: quiet(p.topology),
-    });
+    const p = await deployingAtBeta();
     p.clock.advance(3600);
     for (const attempt of [1, 2, 3, 4]) {
       p.workflows.end(`api-beta-r1-${attempt}`);

@@ -9,6 +9,7 @@ import {
   FakeDeployer,
   FakeMetricSource,
   failStage,
+  failStep,
   InMemoryAuditLog,
   InMemoryDeploymentLog,
   InMemoryPromotionStore,
@@ -19,6 +20,8 @@ import {
   PromotionService,
   parsePipelineDefinition,
   RecordingEventPublisher,
+  RetryableError,
+  TerminalError,
   Topology,
 } from '../../../core/index.js';
 import { release, smallDefinition, stage, T0 } from '../../support/fixtures.js';
@@ -65,13 +68,19 @@ function pipeline(definition: PipelineDefinition = smallDefinition()) {
 
 const beta = { stage: 'beta', seq: 1, target: 'beta-t1' };
 
-/** r1 deployed to beta (d-1), baked an hour with its 10 data points, and approved there. */
-async function r1ApprovedAtBeta() {
-  const p = pipeline();
+/** r1 deployed to beta-t1 (d-1) and baking there. */
+async function r1BakingAtBeta(definition?: PipelineDefinition) {
+  const p = pipeline(definition);
   await p.create(1);
   await advanceTarget(p.ports, beta);
   p.deployer.finish('d-1', { status: 'succeeded' });
   await advanceTarget(p.ports, beta);
+  return p;
+}
+
+/** r1 deployed to beta (d-1), baked an hour with its 10 data points, and approved there. */
+async function r1ApprovedAtBeta() {
+  const p = await r1BakingAtBeta();
   p.clock.advance(3600);
   for (let i = 0; i < 10; i++)
     p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
@@ -334,17 +343,8 @@ describe('advanceTarget', () => {
 });
 
 describe('advanceStage', () => {
-  async function deployed() {
-    const p = pipeline();
-    await p.create(1);
-    await advanceTarget(p.ports, beta);
-    p.deployer.finish('d-1', { status: 'succeeded' });
-    await advanceTarget(p.ports, beta);
-    return p;
-  }
-
   it('bakes for the bake time and the data points, then approves and hands the release on', async () => {
-    const p = await deployed();
+    const p = await r1BakingAtBeta();
 
     const baking = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
 
@@ -396,7 +396,7 @@ describe('advanceStage', () => {
   });
 
   it('sends the workflow back to its targets when the bake fails', async () => {
-    const p = await deployed();
+    const p = await r1BakingAtBeta();
     p.alarms.set('team-aggregate-euw1', 'ALARM', new Date(Date.parse(T0) + 1000).toISOString());
 
     const next = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
@@ -413,11 +413,7 @@ describe('advanceStage', () => {
         }),
       ],
     });
-    const p = pipeline(withApproval);
-    await p.create(1);
-    await advanceTarget(p.ports, beta);
-    p.deployer.finish('d-1', { status: 'succeeded' });
-    await advanceTarget(p.ports, beta);
+    const p = await r1BakingAtBeta(withApproval);
     p.clock.advance(3600);
     for (let i = 0; i < 10; i++)
       p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
@@ -435,5 +431,78 @@ describe('advanceStage', () => {
       action: 'redeploy',
       reason: 'run 1 of beta is rolling-back',
     });
+  });
+});
+
+describe('failStep', () => {
+  it('fails a normal run, rejecting its release, and names the waits to wake; a retry changes nothing', async () => {
+    const p = await r1ApprovedAtBeta();
+    await p.create(2);
+    await advanceTarget(p.ports, { stage: 'beta', seq: 2, target: 'beta-t1' });
+    const failure = { stage: 'beta', seq: 2, reason: 'TerminalError: x' };
+
+    const failed = await failStep(p.ports.service, failure);
+    const retried = await failStep(p.ports.service, failure);
+
+    expect(failed).toMatchObject({ changed: true, wake: ['run:api/beta/2'] });
+    expect(retried).toMatchObject({ changed: false, wake: ['run:api/beta/2'] });
+    expect((await p.stage('beta'))?.run).toMatchObject({
+      step: 'rolling-back',
+      targets: { 'beta-t1': { status: 'rolling-back' } },
+    });
+    expect((await p.ports.releases.getProgress('api', 2)).stages.beta).toMatchObject({
+      status: 'rejected',
+      reason: 'TerminalError: x',
+    });
+  });
+});
+
+describe('a rollback that cannot be carried out', () => {
+  it('is recorded as failed, closing the stage, instead of failing the workflow step again', async () => {
+    const p = await r1ApprovedAtBeta();
+    await p.create(2);
+    const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
+    await advanceTarget(p.ports, r2);
+    p.deployer.finish('d-2', { status: 'failed', reason: 'tasks failed to start' });
+    const gone = {
+      ...p.ports,
+      deployer: {
+        startDeployment: async () => {
+          throw new TerminalError('image api@sha256:… of r1 is not in ECR repository api');
+        },
+        getDeployment: p.deployer.getDeployment.bind(p.deployer),
+      },
+    };
+
+    const done = await advanceTarget(gone, r2);
+
+    expect(done).toMatchObject({ action: 'done', reason: 'run 2 of beta is over' });
+    const state = await p.stage('beta');
+    expect(state?.run).toBeNull();
+    expect(state?.promotionsIn).toMatchObject({ enabled: false, by: 'release-captain' });
+    const failures = p.events.events.filter((e) => e.type === 'Deployment Failed');
+    expect(failures.at(-1)?.detail.reason).toBe(
+      'the rollback cannot be carried out: image api@sha256:… of r1 is not in ECR repository api',
+    );
+  });
+
+  it('lets a retryable error through, for the workflow to retry', async () => {
+    const p = await r1ApprovedAtBeta();
+    await p.create(2);
+    const r2 = { stage: 'beta', seq: 2, target: 'beta-t1' };
+    await advanceTarget(p.ports, r2);
+    p.deployer.finish('d-2', { status: 'failed', reason: 'tasks failed to start' });
+    const throttled = {
+      ...p.ports,
+      deployer: {
+        startDeployment: async () => {
+          throw new RetryableError('ECS was throttled');
+        },
+        getDeployment: p.deployer.getDeployment.bind(p.deployer),
+      },
+    };
+
+    await expect(advanceTarget(throttled, r2)).rejects.toThrow(RetryableError);
+    expect((await p.stage('beta'))?.run?.targets['beta-t1']?.status).toBe('rolling-back');
   });
 });
