@@ -1,7 +1,13 @@
 import type { AlarmState } from '../blockers/evaluate.js';
 import type { TargetDefinition } from '../definition/schema.js';
 import type { PipelineEvent } from '../model/events.js';
-import type { ArtifactManifest, FileArtifact, Release, ReleaseNumber } from '../model/release.js';
+import type {
+  ArtifactManifest,
+  Commit,
+  FileArtifact,
+  Release,
+  ReleaseNumber,
+} from '../model/release.js';
 import type { RunStart } from '../promotion/transition.js';
 
 export interface DeploymentRequest {
@@ -134,6 +140,29 @@ export interface BuildRequest {
   /** The commit the branch pointed to before the push: the build lists the commits in between. */
   readonly previousCommit: string | null;
   readonly pushedBy: string;
+}
+
+/**
+ * How a built commit relates to the head of the newest release: `ahead` (a normal push),
+ * `diverged` (the branch was rewritten: only the commits since the two histories split
+ * are new), `behind` or `identical` (the commit is already part of a release: a late or
+ * repeated build, never released again).
+ */
+export type SourceComparison =
+  | {
+      readonly status: 'ahead' | 'diverged';
+      /** The commits new in `head`, oldest first, each with its review (or `null`). */
+      readonly commits: readonly Commit[];
+    }
+  | { readonly status: 'behind' | 'identical' };
+
+/** The repository's history and its reviews (GitHub, CodeCommit, or a local one). */
+export interface SourceHistory {
+  /**
+   * Compares `head` with `base`, the newest release's head commit. With `base` `null`
+   * (the pipeline's first release) the new commits are `head` alone.
+   */
+  compare(repository: string, base: string | null, head: string): Promise<SourceComparison>;
 }
 
 /** Starts the release build of a commit (CodeBuild in the cloud, a local build locally). */
