@@ -32,7 +32,7 @@ export interface S3ArtifactStoreOptions {
 /**
  * The {@link ArtifactStore} in one S3 bucket. Files go under
  * `artifacts/<pipeline>/sha256/<hex>/<name>` and manifests under
- * `manifests/<pipeline>/<hex>.json`, where `<hex>` is the sha256 of the stored bytes. Every
+ * `artifacts/<pipeline>/manifests/<hex>.json`, where `<hex>` is the sha256 of the stored bytes. Every
  * write sends the digest as `ChecksumSHA256`, so S3 refuses bytes that changed on the way.
  * With conditional writes on, an object is written once and never replaced. Every read
  * hashes the bytes again before anyone deploys them.
@@ -88,7 +88,7 @@ export class S3ArtifactStore implements ArtifactStore {
     assertKeySegment('pipeline', pipeline);
     const bytes = new TextEncoder().encode(JSON.stringify(manifest));
     const digest = sha256(bytes);
-    const key = `manifests/${pipeline}/${digest.toString('hex')}.json`;
+    const key = `artifacts/${pipeline}/manifests/${digest.toString('hex')}.json`;
     await this.#put(
       key,
       bytes,

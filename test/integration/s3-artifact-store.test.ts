@@ -108,7 +108,9 @@ describe('S3ArtifactStore on s3rver', () => {
     const key = await store.putManifest('api', 7, manifest);
 
     // Assess
-    expect(key).toBe(`manifests/api/${sha256(JSON.stringify(manifest)).toString('hex')}.json`);
+    expect(key).toBe(
+      `artifacts/api/manifests/${sha256(JSON.stringify(manifest)).toString('hex')}.json`,
+    );
     const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     expect(object.ContentType).toBe('application/json');
     expect(JSON.parse((await object.Body?.transformToString()) ?? '')).toEqual(manifest);

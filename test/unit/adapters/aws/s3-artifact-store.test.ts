@@ -294,7 +294,7 @@ describe('S3ArtifactStore', () => {
       const key = await store.putManifest('api', 42, manifest);
 
       // Assess
-      expect(key).toBe(`manifests/api/${digest.toString('hex')}.json`);
+      expect(key).toBe(`artifacts/api/manifests/${digest.toString('hex')}.json`);
       const input = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
       expect(input).toMatchObject({
         Bucket: BUCKET,

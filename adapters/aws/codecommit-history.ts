@@ -1,0 +1,305 @@
+import {
+  type CodeCommitClient,
+  type Commit as CodeCommitCommit,
+  EvaluatePullRequestApprovalRulesCommand,
+  GetCommitCommand,
+  GetMergeCommitCommand,
+  GetPullRequestApprovalStatesCommand,
+  GetPullRequestCommand,
+  ListPullRequestsCommand,
+  type PullRequest,
+  type PullRequestTarget,
+} from '@aws-sdk/client-codecommit';
+import {
+  type Commit,
+  type Review,
+  type SourceComparison,
+  type SourceHistory,
+  TerminalError,
+} from '../../core/index.js';
+import { awsError } from './errors.js';
+
+export interface CodeCommitSourceHistoryOptions {
+  readonly client: CodeCommitClient;
+  /**
+   * More new commits than this is refused: a release that large is not reviewable, and
+   * the DynamoDB item holding it must stay under 400 KB.
+   * @default 1000
+   */
+  readonly maxCommits?: number;
+  /**
+   * How many closed pull requests, in the order ListPullRequests gives them (newest first
+   * in practice), are searched for the ones that merged the new commits.
+   * @default 200
+   */
+  readonly pullRequestWindow?: number;
+}
+
+interface GitCommit {
+  readonly sha: string;
+  readonly parents: readonly string[];
+  readonly author: string;
+  readonly message: string;
+}
+
+/**
+ * The {@link SourceHistory} of a CodeCommit repository.
+ *
+ * - `compare` finds the merge base of `head` and `base` (CodeCommit has no GetMergeBase:
+ *   GetMergeCommit's `baseCommitId` is it), then walks GetCommit parents from `head` down
+ *   to it. Past a merge commit a parent may already be in `base`'s history through
+ *   another path, so from there each commit is checked (GetMergeCommit again) before it
+ *   counts as new. More than `maxCommits` new commits is a `TerminalError`.
+ * - A commit's review comes from the merged pull request that brought it: its merge
+ *   commit, or a commit reachable from its source commit and not from the destination
+ *   commit it merged into (fast-forward and three-way merges; a squash merge brings its
+ *   merge commit only). The pull requests are the repository's most recent
+ *   `pullRequestWindow` CLOSED ones (ListPullRequests, GetPullRequest), searched until
+ *   every new commit has a review. Approvers are the users (the last part of their ARN)
+ *   whose approval state is APPROVE on the merged revision, the author excluded; the
+ *   review counts only if every approval rule of the pull request is satisfied
+ *   (EvaluatePullRequestApprovalRules) — an override of CodeCommit's rules does not
+ *   count: Release Captain's own override records who accepted an unreviewed commit.
+ * - SDK errors go through `awsError`: throttling and 5xx are retryable, the rest terminal.
+ *
+ * Limits: a commit merged by a pull request older than the window reads as unreviewed; a
+ * commit with no approved pull request costs a search of the whole window; a commit's
+ * message is its first line, so that a large release still fits one item.
+ *
+ * @example
+ * const history = new CodeCommitSourceHistory({ client: new CodeCommitClient({}) });
+ * await history.compare('api', 'a1b2…', 'c3d4…');
+ * // { status: 'ahead', commits: [{ sha: 'c3d4…', author: 'Ana', message: 'Fix retries',
+ * //   review: { pullRequest: 'api#17', approvedBy: ['bo'] } }] }
+ */
+export class CodeCommitSourceHistory implements SourceHistory {
+  readonly #client: CodeCommitClient;
+  readonly #maxCommits: number;
+  readonly #window: number;
+
+  constructor(options: CodeCommitSourceHistoryOptions) {
+    const maxCommits = options.maxCommits ?? 1000;
+    const window = options.pullRequestWindow ?? 200;
+    for (const [name, value] of [
+      ['maxCommits', maxCommits],
+      ['pullRequestWindow', window],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new TerminalError(`${name} must be a whole number ≥ 1, got ${value}.`);
+      }
+    }
+    this.#client = options.client;
+    this.#maxCommits = maxCommits;
+    this.#window = window;
+  }
+
+  async compare(repository: string, base: string | null, head: string): Promise<SourceComparison> {
+    const graph = new Graph(this.#client, repository);
+    if (base === null) return { status: 'ahead', commits: await this.#reviewed(graph, [head]) };
+    if (base === head) return { status: 'identical' };
+    const mergeBase = await graph.mergeBase(head, base);
+    if (mergeBase === head) return { status: 'behind' };
+    const fresh = await graph.between(head, base, mergeBase, this.#maxCommits);
+    return {
+      status: mergeBase === base ? 'ahead' : 'diverged',
+      commits: await this.#reviewed(graph, fresh.reverse()),
+    };
+  }
+
+  /** The commits with their reviews, in the order given. */
+  async #reviewed(graph: Graph, shas: readonly string[]): Promise<Commit[]> {
+    const commits = await Promise.all(shas.map((sha) => graph.commit(sha)));
+    const reviews = await this.#reviews(graph, new Set(shas));
+    return commits.map(({ sha, author, message }) => ({
+      sha,
+      author,
+      message,
+      review: reviews.get(sha) ?? null,
+    }));
+  }
+
+  /** The approved review of each commit in `wanted` that has one. */
+  async #reviews(graph: Graph, wanted: ReadonlySet<string>): Promise<Map<string, Review>> {
+    const found = new Map<string, Review>();
+    if (wanted.size === 0) return found;
+    let listed = 0;
+    let nextToken: string | undefined;
+    do {
+      const page = await graph.call('ListPullRequests', (client) =>
+        client.send(
+          new ListPullRequestsCommand({
+            repositoryName: graph.repository,
+            pullRequestStatus: 'CLOSED',
+            maxResults: Math.min(100, this.#window - listed),
+            nextToken,
+          }),
+        ),
+      );
+      for (const id of page.pullRequestIds ?? []) {
+        listed++;
+        const { pullRequest } = await graph.call(`GetPullRequest ${id}`, (client) =>
+          client.send(new GetPullRequestCommand({ pullRequestId: id })),
+        );
+        for (const target of pullRequest?.pullRequestTargets ?? []) {
+          if (target.repositoryName !== graph.repository || !target.mergeMetadata?.isMerged) {
+            continue;
+          }
+          const brought = await this.#brought(graph, target, wanted);
+          const open = brought.filter((sha) => !found.has(sha));
+          if (open.length === 0 || pullRequest === undefined) continue;
+          const review = await this.#review(graph, pullRequest);
+          if (review !== null) for (const sha of open) found.set(sha, review);
+        }
+        if (found.size === wanted.size) return found;
+      }
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined && listed < this.#window);
+    return found;
+  }
+
+  /** Which of the wanted commits a merged pull request brought to its destination. */
+  async #brought(
+    graph: Graph,
+    target: PullRequestTarget,
+    wanted: ReadonlySet<string>,
+  ): Promise<string[]> {
+    const merge = target.mergeMetadata?.mergeCommitId;
+    const brought = merge !== undefined && wanted.has(merge) ? [merge] : [];
+    const { sourceCommit, destinationCommit } = target;
+    if (sourceCommit !== undefined && destinationCommit !== undefined && wanted.has(sourceCommit)) {
+      brought.push(
+        ...(await graph.between(
+          sourceCommit,
+          destinationCommit,
+          target.mergeBase,
+          this.#maxCommits,
+          wanted,
+        )),
+      );
+    }
+    return brought;
+  }
+
+  async #review(graph: Graph, pullRequest: PullRequest): Promise<Review | null> {
+    const { pullRequestId, revisionId, authorArn } = pullRequest;
+    if (pullRequestId === undefined || revisionId === undefined) return null;
+    const what = `of pull request ${pullRequestId} revision ${revisionId}`;
+    const [states, rules] = await Promise.all([
+      graph.call(`GetPullRequestApprovalStates ${what}`, (client) =>
+        client.send(new GetPullRequestApprovalStatesCommand({ pullRequestId, revisionId })),
+      ),
+      graph.call(`EvaluatePullRequestApprovalRules ${what}`, (client) =>
+        client.send(new EvaluatePullRequestApprovalRulesCommand({ pullRequestId, revisionId })),
+      ),
+    ]);
+    const approvedBy = [
+      ...new Set(
+        (states.approvals ?? [])
+          .filter((a) => a.approvalState === 'APPROVE' && a.userArn !== authorArn)
+          .flatMap((a) => (a.userArn === undefined ? [] : [userName(a.userArn)])),
+      ),
+    ];
+    const unsatisfied = rules.evaluation?.approvalRulesNotSatisfied ?? [];
+    if (approvedBy.length === 0 || unsatisfied.length > 0) return null;
+    return { pullRequest: `${graph.repository}#${pullRequestId}`, approvedBy };
+  }
+}
+
+/** `arn:aws:iam::123456789012:user/ana` → `ana`; `…:assumed-role/Dev/ana` → `ana`. */
+export function userName(arn: string): string {
+  return arn.split('/').pop()?.split(':').pop() || arn;
+}
+
+/** One repository's commits and merge bases as read during one `compare`, each read once. */
+class Graph {
+  readonly #client: CodeCommitClient;
+  readonly repository: string;
+  readonly #commits = new Map<string, Promise<GitCommit>>();
+  readonly #bases = new Map<string, Promise<string | undefined>>();
+
+  constructor(client: CodeCommitClient, repository: string) {
+    this.#client = client;
+    this.repository = repository;
+  }
+
+  /** Calls CodeCommit; its errors become retryable or terminal ones naming `what`. */
+  async call<Output>(what: string, send: (client: CodeCommitClient) => Promise<Output>) {
+    try {
+      return await send(this.#client);
+    } catch (error) {
+      throw awsError(error, `${what} in CodeCommit repository ${this.repository}`);
+    }
+  }
+
+  commit(sha: string): Promise<GitCommit> {
+    let commit = this.#commits.get(sha);
+    if (commit === undefined) {
+      commit = this.call(`GetCommit ${sha}`, (client) =>
+        client.send(new GetCommitCommand({ repositoryName: this.repository, commitId: sha })),
+      ).then(({ commit: found }: { commit?: CodeCommitCommit }) => ({
+        sha,
+        parents: found?.parents ?? [],
+        author: found?.author?.name || found?.author?.email || 'unknown',
+        message: (found?.message ?? '').split('\n', 1)[0] ?? '',
+      }));
+      this.#commits.set(sha, commit);
+    }
+    return commit;
+  }
+
+  /** The merge base of `source` and `destination`, `undefined` for unrelated histories. */
+  mergeBase(source: string, destination: string): Promise<string | undefined> {
+    const key = `${source}..${destination}`;
+    let base = this.#bases.get(key);
+    if (base === undefined) {
+      base = this.call(`GetMergeCommit ${source} into ${destination}`, (client) =>
+        client.send(
+          new GetMergeCommitCommand({
+            repositoryName: this.repository,
+            sourceCommitSpecifier: source,
+            destinationCommitSpecifier: destination,
+          }),
+        ),
+      ).then((output) => output.baseCommitId || undefined);
+      this.#bases.set(key, base);
+    }
+    return base;
+  }
+
+  /**
+   * The commits reachable from `head` and not from `base`, newest first (breadth-first),
+   * where `stop` is their merge base; only commits in `within`, if given. While the walk
+   * follows a single chain from `head`, no commit above `stop` can be in `base`'s history
+   * (it would be a nearer common ancestor); below a merge commit, each one is checked.
+   */
+  async between(
+    head: string,
+    base: string,
+    stop: string | undefined,
+    limit: number,
+    within?: ReadonlySet<string>,
+  ): Promise<string[]> {
+    const found: string[] = [];
+    const seen = new Set([head]);
+    const queue = [{ sha: head, check: stop === undefined }];
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const { sha, check } = next;
+      if (sha === base || sha === stop || (within !== undefined && !within.has(sha))) continue;
+      if (check && (await this.mergeBase(base, sha)) === sha) continue;
+      if (found.length === limit) {
+        throw new TerminalError(
+          `${head} has more than ${limit} commits that ${base} has not in CodeCommit repository ${this.repository}, more than a release may hold. Record a release from a nearer commit first (push in smaller steps), or raise maxCommits.`,
+        );
+      }
+      found.push(sha);
+      const { parents } = await this.commit(sha);
+      for (const parent of parents) {
+        if (!seen.has(parent)) {
+          seen.add(parent);
+          queue.push({ sha: parent, check: check || parents.length > 1 });
+        }
+      }
+    }
+    return found;
+  }
+}
