@@ -7,9 +7,12 @@
 export * from './bake/evaluate-bake.js';
 export * from './blockers/evaluate.js';
 export * from './blockers/time-window.js';
+// For the constructs that validate a part of a definition (infra/pipeline.ts).
+export { toDefinitionIssues } from './definition/issues.js';
 export * from './definition/regions.js';
 export * from './definition/schema.js';
 export * from './definition/source.js';
+export * from './definition/target.js';
 export * from './definition/team-pipeline.js';
 export * from './definition/topology.js';
 export * from './definition/validate.js';

@@ -7,6 +7,7 @@ import type {
   TargetInput,
   TimeWindow,
 } from './schema.js';
+import { renderTarget, type Target } from './target.js';
 import { parsePipelineDefinition } from './validate.js';
 import { type Placement, type WaveBake, type WaveBakes, type WavePlan, waves } from './waves.js';
 
@@ -72,8 +73,11 @@ export abstract class TeamPipeline {
   abstract readonly source: { readonly repository: string; readonly branch: string };
   readonly kind: PipelineDefinition['kind'] = 'application';
 
-  /** Builds the target for one placement: the only thing every service must say. */
-  protected abstract target(placement: Placement): TargetInput;
+  /**
+   * Builds the target for one placement: the only thing every service must say. Return a
+   * `Target` from its factories (`Target.ecsService({ placement, … })`) or plain data.
+   */
+  protected abstract target(placement: Placement): Target | TargetInput;
 
   /**
    * The team's defaults, set once in the team's base class (start from `seedDefaults()`);
@@ -97,14 +101,16 @@ export abstract class TeamPipeline {
       wave: null,
       oneBox,
       targets: regionsOfStage.map((region) =>
-        this.target({
-          phase: 'pre-production',
-          stage: name,
-          region,
-          zone: null,
-          wave: null,
-          oneBox,
-        }),
+        renderTarget(
+          this.target({
+            phase: 'pre-production',
+            stage: name,
+            region,
+            zone: null,
+            wave: null,
+            oneBox,
+          }),
+        ),
       ),
       bake: { ...bake },
       approvalSteps: [...team.approvalSteps],

@@ -6,6 +6,7 @@ import type {
   TargetInput,
   TimeWindow,
 } from './schema.js';
+import { renderTarget, type Target } from './target.js';
 
 /** Wave sizes in Regions, e.g. `[1, 1, 3, 12, 'rest']`; `'rest'` may only come last. */
 export type WavePlan = readonly (number | 'rest')[];
@@ -37,7 +38,7 @@ export interface WaveBakes {
 
 export interface WavesOptions {
   /** Builds the target for one placement (one Region's zone, one-box or fleet). */
-  readonly target: (placement: Placement) => TargetInput;
+  readonly target: (placement: Placement) => Target | TargetInput;
   readonly bakes: WaveBakes;
   /** The stage the first wave follows, usually `gamma`. */
   readonly after: string;
@@ -103,14 +104,16 @@ export function waves(
           wave,
           oneBox,
           targets: present.map((region) =>
-            options.target({
-              phase: 'production',
-              stage: name,
-              region,
-              zone: unitsOf(region)[step] ?? null,
-              wave,
-              oneBox,
-            }),
+            renderTarget(
+              options.target({
+                phase: 'production',
+                stage: name,
+                region,
+                zone: unitsOf(region)[step] ?? null,
+                wave,
+                oneBox,
+              }),
+            ),
           ),
           bake: { ...bake },
           approvalSteps: [...(options.approvalSteps ?? [])],
