@@ -1,31 +1,46 @@
 /**
- * The seeds' sample pipeline: an ECS service deployed to alpha, beta, gamma (with its
- * one-box) and five production waves over 26 Regions (1, 1, 3, 12, the rest), one
- * Availability Zone per step, one-box before each zonal fleet: 33 stages and 159 target
- * deployments beyond alpha.
+ * The seeds' sample: one ECS service and two of its pipelines, to show that a service owns
+ * several, each with the same safety steps. The API pipeline deploys the service's `api`
+ * container, the configuration pipeline its `config` sidecar (configuration and feature
+ * flags). Both go to alpha, beta, gamma (with its one-box) and five production waves over
+ * 26 Regions (1, 1, 3, 12, the rest), one Availability Zone per step, one-box before each
+ * zonal fleet: 33 stages and 159 target deployments beyond alpha.
  */
 import {
+  type EcsServiceTargetProps,
+  type PipelineDefinition,
   type Placement,
   region,
   regions,
   seedDefaults,
+  Target,
   type TargetInput,
   type TeamDefaults,
   TeamPipeline,
 } from '../core/index.js';
 
-export const ecsTarget = (p: Placement): TargetInput => ({
-  id: [p.stage, p.region.code, p.zone].filter(Boolean).join('-'),
+/** The sample service in a placement: its one-box service before its fleet, and the team's alarms there. */
+const apiService = (p: Placement): EcsServiceTargetProps => ({
+  placement: p,
   account: '123456789012',
-  region: p.region.code,
-  zone: p.zone,
-  timeZone: p.region.timeZone,
-  alarms: {
-    rollback: p.oneBox ? `api-onebox-${p.region.code}` : `team-aggregate-${p.region.code}`,
-    aggregate: `team-aggregate-${p.region.code}`,
-  },
-  deployment: { kind: 'ecs-service', cluster: 'api', service: p.oneBox ? 'api-onebox' : 'api' },
+  cluster: 'api',
+  service: p.oneBox ? 'api-onebox' : 'api',
+  rollbackAlarm: p.oneBox ? `api-onebox-${p.region.code}` : `team-aggregate-${p.region.code}`,
+  aggregateAlarm: `team-aggregate-${p.region.code}`,
 });
+
+/** The API's target: the service's `api` container takes the release's image. */
+export const ecsTarget = (p: Placement): Target =>
+  Target.ecsService({ ...apiService(p), container: 'api' });
+
+/** The configuration's target: the same service's `config` sidecar takes the release's `config` image. */
+export const configTarget = (p: Placement): Target =>
+  Target.ecsService({
+    ...apiService(p),
+    id: `config-${Target.idFor(p)}`,
+    container: 'config',
+    image: 'config',
+  });
 
 export abstract class SampleTeam extends TeamPipeline {
   protected defaults(): TeamDefaults {
@@ -64,7 +79,17 @@ export abstract class SampleTeam extends TeamPipeline {
 export class SampleApi extends SampleTeam {
   readonly name: string = 'api';
   readonly source = { repository: 'api', branch: 'main' };
-  protected target(placement: Placement): TargetInput {
+  protected target(placement: Placement): Target | TargetInput {
     return ecsTarget(placement);
+  }
+}
+
+/** The same service's configuration and feature flags: the team's waves, bakes and windows. */
+export class SampleApiConfig extends SampleTeam {
+  readonly name: string = 'api-config';
+  override readonly kind: PipelineDefinition['kind'] = 'configuration';
+  readonly source = { repository: 'api-config', branch: 'main' };
+  protected target(placement: Placement): Target | TargetInput {
+    return configTarget(placement);
   }
 }
