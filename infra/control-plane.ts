@@ -16,12 +16,19 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../adapters/aws/dynamodb-table.js';
 import type { PipelineDefinition } from '../core/index.js';
+import { pascal } from './names.js';
+import { EventLog, PipelineDashboard } from './observability.js';
+import { Pipeline } from './pipeline.js';
+import { ReleaseIntake } from './release-intake.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ControlPlaneProps {
-  /** The pipelines this control plane runs, as the core's definitions (see `TeamPipeline`). */
-  readonly pipelines: readonly PipelineDefinition[];
+  /**
+   * The pipelines this control plane runs: `Pipeline` constructs, or the core's definitions
+   * (see `TeamPipeline`). Their definitions are read now, so add every stage first.
+   */
+  readonly pipelines: readonly (Pipeline | PipelineDefinition)[];
   /**
    * The role the deployers assume in each target account (created there by the
    * `DeployRoleStack`).
@@ -38,6 +45,12 @@ export interface ControlPlaneProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The Secrets Manager secret with the GitHub token that reads commits and reviews, for
+   * pipelines whose `releaseSource` is on GitHub.
+   * @default 'release-captain/github-token'
+   */
+  readonly gitHubTokenSecretName?: string;
 }
 
 /** The Lambda handlers of the stage workflow and around it, by file in `functions/`. */
@@ -68,15 +81,21 @@ export class ControlPlane extends Construct {
   readonly artifacts: s3.Bucket;
   readonly stageStateMachine: sfn.StateMachine;
   readonly functions: Readonly<Record<HandlerName, NodejsFunction>>;
+  /** Every Release Captain event, kept for a year (what the dashboards query). */
+  readonly eventLog: EventLog;
+  /** Release builds, push handlers and release recording; absent without a `releaseSource`. */
+  readonly intake: ReleaseIntake | undefined;
+  readonly dashboards: readonly PipelineDashboard[];
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id);
-    if (props.pipelines.length === 0) {
+    const pipelines = props.pipelines.map((p) => (p instanceof Pipeline ? p.definition : p));
+    if (pipelines.length === 0) {
       throw new Error(
         'ControlPlane needs at least one pipeline in `pipelines`: pass the definitions of the pipelines it runs, e.g. [new ApiPipeline().definition()].',
       );
     }
-    const names = props.pipelines.map((p) => p.name);
+    const names = pipelines.map((p) => p.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     if (duplicate !== undefined) {
       throw new Error(
@@ -129,34 +148,18 @@ export class ControlPlane extends Construct {
       resourceName: stateMachineName,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    const definitions = renderDefinitions(props.pipelines);
+    const definitions = renderDefinitions(pipelines);
 
     const functions = {} as Record<HandlerName, NodejsFunction>;
-    for (const name of HANDLERS) {
-      const role = new iam.Role(this, `${pascal(name)}Role`, {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: `Release Captain ${name} handler`,
-        // Named, so target accounts' deploy roles can trust exactly these (DeployRoleStack).
-        ...(name === 'advance-target' || name === 'advance-stage'
-          ? { roleName: `${stack.stackName}-${name}` }
-          : {}),
-      });
-      const logGroup = new logs.LogGroup(this, `${pascal(name)}Logs`, {
+    const handler = (
+      name: string,
+      environment: Record<string, string> = {},
+      timeout = Duration.seconds(60),
+    ) =>
+      this.#handler(name, {
         retention,
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
-      logGroup.grantWrite(role);
-      functions[name] = new NodejsFunction(this, pascal(name), {
-        entry: join(ROOT, 'functions', `${name}.ts`),
-        handler: 'handler',
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: 512,
-        // Below the workflow's 120-second task timeout, so a retried step never overlaps itself.
-        timeout: Duration.seconds(60),
-        tracing: lambda.Tracing.ACTIVE,
-        role,
-        logGroup,
+        definitions,
+        timeout,
         environment: {
           TABLE_NAME: this.table.tableName,
           EVENT_BUS_NAME: this.bus.eventBusName,
@@ -166,26 +169,10 @@ export class ControlPlane extends Construct {
           PIPELINE_DEFINITIONS_DIR: '/var/task/pipelines',
           POWERTOOLS_SERVICE_NAME: 'release-captain',
           POWERTOOLS_METRICS_NAMESPACE: 'ReleaseCaptain',
-        },
-        bundling: {
-          format: OutputFormat.ESM,
-          target: 'node22',
-          minify: true,
-          sourceMap: true,
-          // ESM bundles need a require for the CommonJS parts of the SDK.
-          banner:
-            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-          commandHooks: {
-            beforeBundling: () => [],
-            beforeInstall: () => [],
-            // Every handler reads the pipeline definitions from its bundle.
-            afterBundling: (_input: string, output: string) => [
-              `mkdir -p "${output}/pipelines" && cp "${definitions}"/*.json "${output}/pipelines/"`,
-            ],
-          },
+          ...environment,
         },
       });
-    }
+    for (const name of HANDLERS) functions[name] = handler(name);
     this.functions = functions;
     this.#grant(stateMachineArn, stateMachineName, deployRoleName);
 
@@ -231,17 +218,26 @@ export class ControlPlane extends Construct {
     });
     // Target accounts forward their deployment and alarm events here (DeployRoleStack).
     const targetAccounts = new Set(
-      props.pipelines.flatMap((p) => p.stages.flatMap((s) => s.targets.map((t) => t.account))),
+      pipelines.flatMap((p) => p.stages.flatMap((s) => s.targets.map((t) => t.account))),
     );
     for (const account of [...targetAccounts].filter((a) => /^\d{12}$/.test(a)).sort()) {
       new events.CfnEventBusPolicy(this, `AcceptEventsFrom${account}`, {
         eventBusName: 'default',
         statementId: `release-captain-${account}`,
-        action: 'events:PutEvents',
-        principal: account,
+        statement: {
+          Sid: `release-captain-${account}`,
+          Effect: 'Allow',
+          Principal: { AWS: `arn:${stack.partition}:iam::${account}:root` },
+          Action: 'events:PutEvents',
+          Resource: stack.formatArn({
+            service: 'events',
+            resource: 'event-bus',
+            resourceName: 'default',
+          }),
+        },
       });
     }
-    for (const pipeline of props.pipelines) {
+    for (const pipeline of pipelines) {
       new events.Rule(this, `Reconcile${pascal(pipeline.name)}`, {
         description: `Release Captain reconciler for pipeline ${pipeline.name}`,
         schedule: events.Schedule.rate(props.reconcileEvery ?? Duration.minutes(5)),
@@ -252,7 +248,100 @@ export class ControlPlane extends Construct {
         ],
       });
     }
+    const sourced = props.pipelines.flatMap((p) =>
+      p instanceof Pipeline && p.releaseSource !== undefined
+        ? [{ definition: p.definition, source: p.releaseSource, build: p.build }]
+        : [],
+    );
+    this.intake =
+      sourced.length === 0
+        ? undefined
+        : new ReleaseIntake(this, 'Intake', {
+            pipelines: sourced,
+            handler,
+            table: this.table,
+            bus: this.bus,
+            artifacts: this.artifacts,
+            stateMachineArn,
+            ...(props.gitHubTokenSecretName === undefined
+              ? {}
+              : { gitHubTokenSecretName: props.gitHubTokenSecretName }),
+          });
+
+    this.eventLog = new EventLog(this, 'EventLog', { bus: this.bus });
+    const handlerLogs = [
+      ...Object.values(functions),
+      ...(this.intake === undefined
+        ? []
+        : [this.intake.recordRelease, this.intake.gitHubWebhook, this.intake.codeCommitPush]),
+    ].flatMap((fn) => (fn === undefined ? [] : [fn.logGroup]));
+    this.dashboards = pipelines.map(
+      (pipeline) =>
+        new PipelineDashboard(this, `${pascal(pipeline.name)}Dashboard`, {
+          pipeline,
+          eventLog: this.eventLog.logGroup,
+          stateMachine: this.stageStateMachine,
+          handlerLogs,
+        }),
+    );
     this.#suppressions();
+  }
+
+  /** One handler of `functions/`: its own role and log group, the pipelines in its bundle. */
+  #handler(
+    name: string,
+    options: {
+      readonly retention: logs.RetentionDays;
+      readonly definitions: string;
+      readonly environment: Record<string, string>;
+      readonly timeout: Duration;
+    },
+  ): NodejsFunction {
+    const stack = Stack.of(this);
+    const role = new iam.Role(this, `${pascal(name)}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Release Captain ${name} handler`,
+      // Named, so target accounts' deploy roles can trust exactly these (DeployRoleStack).
+      ...(name === 'advance-target' || name === 'advance-stage'
+        ? { roleName: `${stack.stackName}-${name}` }
+        : {}),
+    });
+    const logGroup = new logs.LogGroup(this, `${pascal(name)}Logs`, {
+      retention: options.retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    logGroup.grantWrite(role);
+    return new NodejsFunction(this, pascal(name), {
+      entry: join(ROOT, 'functions', `${name}.ts`),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 512,
+      // Steps stay below the workflow's 120-second task timeout, so a retried step never
+      // overlaps itself.
+      timeout: options.timeout,
+      tracing: lambda.Tracing.ACTIVE,
+      role,
+      logGroup,
+      environment: options.environment,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        // ESM bundles need a require for the CommonJS parts of the SDK.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          // Every handler reads the pipeline definitions from its bundle.
+          afterBundling: (_input: string, output: string) => [
+            `mkdir -p "${output}/pipelines" && cp "${options.definitions}"/*.json "${output}/pipelines/"`,
+          ],
+        },
+      },
+    });
   }
 
   /** One role per handler, with only what it calls. */
@@ -350,12 +439,14 @@ export class ControlPlane extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'Wildcards only where the service has no narrower resource: task tokens (SendTaskSuccess/Failure), CloudWatch reads (DescribeAlarms, GetMetricData), ECR DescribeImages on release repositories in any account, the deploy role name in every target account, and the executions of the one stage workflow.',
+            'Wildcards only where the service has no narrower resource: task tokens (SendTaskSuccess/Failure), CloudWatch reads (DescribeAlarms, GetMetricData), ECR DescribeImages on release repositories in any account, the deploy role name in every target account, the executions of the one stage workflow, and the artifact bucket’s `artifacts/` prefix (release files by content hash) and its manifests.',
           appliesTo: [
             'Resource::*',
             { regex: '/^Resource::arn:<AWS::Partition>:iam::\\*:role\\/.*$/g' },
             { regex: '/^Resource::arn:<AWS::Partition>:states:.*:execution:.*$/g' },
-            { regex: '/^Resource::<.*Artifacts.*\\.Arn>\\/artifacts\\/\\*$/g' },
+            {
+              regex: '/^Resource::<.*Artifacts.*\\.Arn>\\/artifacts\\/\\*(\\/manifests\\/\\*)?$/g',
+            },
           ],
         },
       ],
@@ -383,10 +474,3 @@ function renderDefinitions(pipelines: readonly PipelineDefinition[]): string {
   }
   return dir;
 }
-
-const pascal = (name: string) =>
-  name
-    .split(/[^a-zA-Z0-9]/)
-    .filter(Boolean)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');

@@ -63,7 +63,7 @@ export class DeployRoleStack extends Stack {
 
     this.role = new iam.Role(this, 'DeployRole', {
       roleName: props.roleName ?? 'release-captain-deployer',
-      description: 'Assumed by the Release Captain control plane to deploy this account’s targets',
+      description: "Assumed by the Release Captain control plane to deploy this account's targets",
       // The account principal with a condition, not the roles themselves: IAM refuses a trust
       // policy naming roles that do not exist yet, and this stack may deploy first.
       assumedBy: new iam.ArnPrincipal(

@@ -103,6 +103,12 @@ export interface ReleaseBuildProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/** What a pipeline may change about its release build. */
+export type ReleaseBuildOptions = Pick<
+  ReleaseBuildProps,
+  'buildSpec' | 'buildImage' | 'timeout' | 'logRetention'
+>;
+
 /**
  * The release build of one pipeline: an ECR repository (immutable tags, scan on push) and
  * a CodeBuild project that builds a commit, pushes its image tagged with the commit,

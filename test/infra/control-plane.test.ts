@@ -119,8 +119,13 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
   it('accepts the deployment and alarm events forwarded from the target accounts', () => {
     template.hasResourceProperties('AWS::Events::EventBusPolicy', {
       EventBusName: 'default',
-      Action: 'events:PutEvents',
-      Principal: '123456789012',
+      Statement: Match.objectLike({
+        Effect: 'Allow',
+        Action: 'events:PutEvents',
+        Principal: {
+          AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::123456789012:root']] },
+        },
+      }),
     });
   });
 
