@@ -19,7 +19,7 @@ import type { PipelineDefinition } from '../core/index.js';
 import { pascal } from './names.js';
 import { EventLog, PipelineDashboard } from './observability.js';
 import { Pipeline } from './pipeline.js';
-import { ReleaseIntake } from './release-intake.js';
+import { type HandlerOptions, ReleaseIntake } from './release-intake.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -151,15 +151,12 @@ export class ControlPlane extends Construct {
     const definitions = renderDefinitions(pipelines);
 
     const functions = {} as Record<HandlerName, NodejsFunction>;
-    const handler = (
-      name: string,
-      environment: Record<string, string> = {},
-      timeout = Duration.seconds(60),
-    ) =>
+    const handler = (name: string, options: HandlerOptions = {}) =>
       this.#handler(name, {
         retention,
         definitions,
-        timeout,
+        timeout: options.timeout ?? Duration.seconds(60),
+        ...(options.onFailure === undefined ? {} : { onFailure: options.onFailure }),
         environment: {
           TABLE_NAME: this.table.tableName,
           EVENT_BUS_NAME: this.bus.eventBusName,
@@ -169,7 +166,7 @@ export class ControlPlane extends Construct {
           PIPELINE_DEFINITIONS_DIR: '/var/task/pipelines',
           POWERTOOLS_SERVICE_NAME: 'release-captain',
           POWERTOOLS_METRICS_NAMESPACE: 'ReleaseCaptain',
-          ...environment,
+          ...options.environment,
         },
       });
     for (const name of HANDLERS) functions[name] = handler(name);
@@ -295,6 +292,7 @@ export class ControlPlane extends Construct {
       readonly definitions: string;
       readonly environment: Record<string, string>;
       readonly timeout: Duration;
+      readonly onFailure?: lambda.IDestination;
     },
   ): NodejsFunction {
     const stack = Stack.of(this);
@@ -324,6 +322,10 @@ export class ControlPlane extends Construct {
       role,
       logGroup,
       environment: options.environment,
+      // Invoked asynchronously (EventBridge): Lambda retries twice, then hands the event on.
+      ...(options.onFailure === undefined
+        ? {}
+        : { onFailure: options.onFailure, retryAttempts: 2, maxEventAge: Duration.hours(6) }),
       bundling: {
         format: OutputFormat.ESM,
         target: 'node22',

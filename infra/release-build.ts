@@ -93,8 +93,9 @@ export interface ReleaseBuildProps {
    */
   readonly buildSpec?: codebuild.BuildSpec;
   /**
-   * The build image; its architecture is the image's.
-   * @default codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0 (arm64, like the handlers)
+   * The build image. Its CPU architecture is the release image's: it must match the tasks
+   * that run it (`codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0` for arm64).
+   * @default codebuild.LinuxBuildImage.STANDARD_7_0 (x86_64, the ECS task default)
    */
   readonly buildImage?: codebuild.IBuildImage;
   /** @default Duration.minutes(60) */
@@ -151,7 +152,7 @@ export class ReleaseBuild extends Construct {
       description: `Release Captain release build of pipeline ${name}`,
       source: props.source.buildSource(),
       environment: {
-        buildImage: props.buildImage ?? codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
+        buildImage: props.buildImage ?? codebuild.LinuxBuildImage.STANDARD_7_0,
         computeType: codebuild.ComputeType.SMALL,
         // Docker builds need the Docker daemon.
         privileged: true,
@@ -239,16 +240,27 @@ export function dockerBuildSpec(): codebuild.BuildSpec {
     env: { shell: 'bash', 'exported-variables': [MANIFEST_KEY_VARIABLE] },
     phases: {
       build: {
+        // One command, so the shell options hold for every line of it.
         commands: [
-          'set -euo pipefail',
-          'COMMIT="$CODEBUILD_RESOLVED_SOURCE_VERSION"',
-          'REPOSITORY_NAME=$(echo "$RELEASE_CAPTAIN_REPOSITORY_URI" | cut -d/ -f2-)',
-          'aws ecr get-login-password | docker login --username AWS --password-stdin "$RELEASE_CAPTAIN_REGISTRY"',
-          'if ! aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$COMMIT" >/dev/null 2>&1; then docker build -t "$RELEASE_CAPTAIN_REPOSITORY_URI:$COMMIT" . && docker push "$RELEASE_CAPTAIN_REPOSITORY_URI:$COMMIT"; fi',
-          'DIGEST=$(aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$COMMIT" --query "imageDetails[0].imageDigest" --output text)',
-          'printf \'{"images":[{"name":"%s","repository":"%s","digest":"%s"}],"files":[],"dependencies":[]}\' "$RELEASE_CAPTAIN_IMAGE_NAME" "$RELEASE_CAPTAIN_REPOSITORY_URI" "$DIGEST" > release-manifest.json',
-          'export RELEASE_CAPTAIN_MANIFEST_KEY="artifacts/$RELEASE_CAPTAIN_PIPELINE/manifests/$(sha256sum release-manifest.json | cut -d" " -f1).json"',
-          'aws s3 cp release-manifest.json "s3://$RELEASE_CAPTAIN_ARTIFACT_BUCKET/$RELEASE_CAPTAIN_MANIFEST_KEY" --content-type application/json',
+          [
+            'set -eo pipefail',
+            'COMMIT="$CODEBUILD_RESOLVED_SOURCE_VERSION"',
+            'REPOSITORY_NAME=$(echo "$RELEASE_CAPTAIN_REPOSITORY_URI" | cut -d/ -f2-)',
+            'describe() { aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$COMMIT" "$@"; }',
+            'aws ecr get-login-password | docker login --username AWS --password-stdin "$RELEASE_CAPTAIN_REGISTRY"',
+            // Only a missing tag means "not built yet"; any other error stops the build.
+            'if ! FOUND=$(describe 2>&1); then',
+            '  echo "$FOUND" | grep -q ImageNotFoundException || { echo "$FOUND" >&2; exit 1; }',
+            '  docker build -t "$RELEASE_CAPTAIN_REPOSITORY_URI:$COMMIT" .',
+            '  docker push "$RELEASE_CAPTAIN_REPOSITORY_URI:$COMMIT"',
+            'fi',
+            'DIGEST=$(describe --query "imageDetails[0].imageDigest" --output text)',
+            'printf \'{"images":[{"name":"%s","repository":"%s","digest":"%s"}],"files":[],"dependencies":[]}\' "$RELEASE_CAPTAIN_IMAGE_NAME" "$RELEASE_CAPTAIN_REPOSITORY_URI" "$DIGEST" > release-manifest.json',
+            'SUM=$(sha256sum release-manifest.json | cut -d" " -f1)',
+            'test ${#SUM} -eq 64',
+            'export RELEASE_CAPTAIN_MANIFEST_KEY="artifacts/$RELEASE_CAPTAIN_PIPELINE/manifests/$SUM.json"',
+            'aws s3 cp release-manifest.json "s3://$RELEASE_CAPTAIN_ARTIFACT_BUCKET/$RELEASE_CAPTAIN_MANIFEST_KEY" --content-type application/json',
+          ].join('\n'),
         ],
       },
     },

@@ -1,9 +1,11 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -13,6 +15,16 @@ import { Construct } from 'constructs';
 import type { PipelineDefinition } from '../core/index.js';
 import { pascal } from './names.js';
 import { ReleaseBuild, type ReleaseBuildOptions, type ReleaseSource } from './release-build.js';
+
+/** What the intake asks of the control plane's handler factory. */
+export interface HandlerOptions {
+  /** Added to the control plane's settings. @default - none */
+  readonly environment?: Record<string, string>;
+  /** @default Duration.seconds(60) */
+  readonly timeout?: Duration;
+  /** Where an asynchronous invocation goes after its retries fail. @default - dropped */
+  readonly onFailure?: lambda.IDestination;
+}
 
 /** A pipeline whose pushes become releases: its definition, source and build options. */
 export interface IntakePipeline {
@@ -24,11 +36,7 @@ export interface IntakePipeline {
 export interface ReleaseIntakeProps {
   readonly pipelines: readonly IntakePipeline[];
   /** Builds a handler of `functions/` with the control plane's settings plus `environment`. */
-  readonly handler: (
-    name: string,
-    environment: Record<string, string>,
-    timeout?: Duration,
-  ) => NodejsFunction;
+  readonly handler: (name: string, options: HandlerOptions) => NodejsFunction;
   readonly table: dynamodb.ITableV2;
   readonly bus: events.IEventBus;
   readonly artifacts: s3.IBucket;
@@ -46,8 +54,9 @@ export interface ReleaseIntakeProps {
  * webhook behind a function URL with a generated secret, or a rule on CodeCommit's
  * `referenceUpdated` events) that starts the build of a watched branch's new commit; and
  * the record-release handler that turns each successful build into the next release,
- * reading the commits' reviews. Events that fail every retry land in a dead-letter queue,
- * so no push or build is lost silently.
+ * reading the commits' reviews. An event that EventBridge cannot deliver, or whose handler
+ * fails its retries, lands in a dead-letter queue with an alarm on it, so no push or build
+ * is lost silently.
  */
 export class ReleaseIntake extends Construct {
   readonly builds: readonly ReleaseBuild[];
@@ -55,7 +64,10 @@ export class ReleaseIntake extends Construct {
   readonly gitHubWebhook: NodejsFunction | undefined;
   readonly webhookSecret: secretsmanager.Secret | undefined;
   readonly codeCommitPush: NodejsFunction | undefined;
+  /** Events (pushes, finished builds) that failed every retry: delivery or handler. */
   readonly deadLetters: sqs.Queue;
+  /** In ALARM while a dead letter waits. */
+  readonly deadLettersAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ReleaseIntakeProps) {
     super(scope, id);
@@ -89,6 +101,19 @@ export class ReleaseIntake extends Construct {
     NagSuppressions.addResourceSuppressions(this.deadLetters, [
       { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue.' },
     ]);
+    this.deadLettersAlarm = new cloudwatch.Alarm(this, 'DeadLettersWaiting', {
+      alarmName: `${stack.stackName}-intake-dead-letters`,
+      alarmDescription:
+        'A push or a finished build failed every retry and waits in the intake dead-letter queue: read the handler logs, fix the cause, then redrive the queue.',
+      metric: this.deadLetters.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
     const target = (fn: NodejsFunction) =>
       new targets.LambdaFunction(fn, {
         retryAttempts: 8,
@@ -104,15 +129,17 @@ export class ReleaseIntake extends Construct {
             props.gitHubTokenSecretName ?? 'release-captain/github-token',
           )
         : undefined;
-    this.recordRelease = props.handler(
-      'record-release',
-      {
+    const onFailure = new destinations.SqsDestination(this.deadLetters);
+    this.recordRelease = props.handler('record-release', {
+      environment: {
         SOURCE_PROVIDER: provider,
+        RELEASE_BUILD_PROJECT_PREFIX: prefix,
         ...(tokenSecret === undefined ? {} : { GITHUB_TOKEN_SECRET_NAME: tokenSecret.secretName }),
       },
       // Reading a long history's reviews may take a few hundred API calls.
-      Duration.minutes(5),
-    );
+      timeout: Duration.minutes(5),
+      onFailure,
+    });
     const record = this.recordRelease;
     record.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['codebuild:BatchGetBuilds'], resources: projectArns }),
@@ -184,9 +211,12 @@ export class ReleaseIntake extends Construct {
             'The webhook secret is shared with GitHub, which cannot fetch a rotated value: rotate it by hand in both places.',
         },
       ]);
+      // Invoked synchronously by its URL: GitHub shows a failed delivery and can redeliver it.
       this.gitHubWebhook = props.handler('github-webhook', {
-        GITHUB_WEBHOOK_SECRET_NAME: this.webhookSecret.secretName,
-        RELEASE_BUILD_PROJECT_PREFIX: prefix,
+        environment: {
+          GITHUB_WEBHOOK_SECRET_NAME: this.webhookSecret.secretName,
+          RELEASE_BUILD_PROJECT_PREFIX: prefix,
+        },
       });
       this.webhookSecret.grantRead(this.gitHubWebhook);
       this.gitHubWebhook.addToRolePolicy(startBuilds);
@@ -206,7 +236,8 @@ export class ReleaseIntake extends Construct {
     }
     if (repositories.length > 0) {
       this.codeCommitPush = props.handler('codecommit-push', {
-        RELEASE_BUILD_PROJECT_PREFIX: prefix,
+        environment: { RELEASE_BUILD_PROJECT_PREFIX: prefix },
+        onFailure,
       });
       this.codeCommitPush.addToRolePolicy(startBuilds);
       new events.Rule(this, 'OnCodeCommitPush', {

@@ -107,6 +107,21 @@ describe('release intake from GitHub', { timeout: 60_000 }, () => {
     expect(actions).not.toContain('dynamodb:DeleteItem');
   });
 
+  it('sends events whose handler fails every retry to the dead-letter queue, and alarms on it', () => {
+    const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig'));
+    // record-release only: the webhook is invoked synchronously (GitHub shows the failure).
+    expect(configs).toHaveLength(1);
+    expect(configs[0]?.Properties.MaximumRetryAttempts).toBe(2);
+    expect(configs[0]?.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(
+      /IntakeDeadLetters/,
+    );
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'Captain-intake-dead-letters',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 0,
+    });
+  });
+
   it('passes cdk-nag', () => {
     const problems = [
       ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
@@ -133,6 +148,8 @@ describe('release intake from CodeCommit', { timeout: 60_000 }, () => {
       },
     });
     template.resourceCountIs('AWS::Lambda::Url', 0);
+    // record-release and codecommit-push both dead-letter what fails.
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
     expect(plane.intake?.gitHubWebhook).toBeUndefined();
     // A build per pipeline with a source; none for the pipeline without.
     expect(plane.intake?.builds.map((b) => b.node.id)).toEqual(['ApiBuild', 'WebBuild']);
