@@ -33,13 +33,12 @@ const apiService = (p: Placement): EcsServiceTargetProps => ({
 export const ecsTarget = (p: Placement): Target =>
   Target.ecsService({ ...apiService(p), container: 'api' });
 
-/** The configuration's target: the same service's `config` sidecar takes the release's `config` image. */
+/** The configuration's target: the same service's `config` sidecar takes the configuration release's image. */
 export const configTarget = (p: Placement): Target =>
   Target.ecsService({
     ...apiService(p),
     id: `config-${Target.idFor(p)}`,
     container: 'config',
-    image: 'config',
   });
 
 export abstract class SampleTeam extends TeamPipeline {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -102,6 +102,8 @@ export class ControlPlane extends Construct {
         `ControlPlane got two pipelines named "${duplicate}"; pipeline names must be unique.`,
       );
     }
+    checkSharedSources(pipelines);
+    warnSharedTargets(this, pipelines);
     const stack = Stack.of(this);
     const retention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     const deployRoleName = props.deployRoleName ?? 'release-captain-deployer';
@@ -466,6 +468,51 @@ export class ControlPlane extends Construct {
       true,
     );
   }
+}
+
+/** A push starts one pipeline: two watching the same branch would leave one never built. */
+function checkSharedSources(pipelines: readonly PipelineDefinition[]): void {
+  const seen = new Map<string, string>();
+  for (const p of pipelines) {
+    const source = `${p.source.repository}@${p.source.branch}`;
+    const other = seen.get(source);
+    if (other !== undefined) {
+      throw new Error(
+        `Pipelines "${other}" and "${p.name}" both release ${p.source.repository} from branch ${p.source.branch}; a push starts one pipeline, so give each its own repository or branch.`,
+      );
+    }
+    seen.set(source, p.name);
+  }
+}
+
+/**
+ * Two pipelines deploying the same ECS service or CodeDeploy group (a service's API and
+ * its configuration) must not deploy it at the same moment: each deployment starts from
+ * the service's current definition, and nothing yet serialises them. Synth says so.
+ */
+function warnSharedTargets(scope: Construct, pipelines: readonly PipelineDefinition[]): void {
+  const owners = new Map<string, Set<string>>();
+  for (const p of pipelines) {
+    for (const t of p.stages.flatMap((s) => s.targets)) {
+      const d = t.deployment;
+      const what =
+        d.kind === 'ecs-service'
+          ? `ECS service ${d.cluster}/${d.service}`
+          : d.kind === 'codedeploy-group'
+            ? `CodeDeploy group ${d.application}/${d.deploymentGroup}`
+            : null;
+      if (what === null) continue;
+      const key = `${what} in ${t.account}/${t.region}`;
+      owners.set(key, (owners.get(key) ?? new Set()).add(p.name));
+    }
+  }
+  const shared = [...owners].filter(([, names]) => names.size > 1);
+  if (shared.length === 0) return;
+  const [first, ...rest] = shared;
+  Annotations.of(scope).addWarningV2(
+    'release-captain:shared-targets',
+    `${first?.[0]} is deployed by pipelines ${[...(first?.[1] ?? [])].join(' and ')}${rest.length > 0 ? ` (and ${rest.length} more shared targets)` : ''}. Release Captain does not yet keep two pipelines from deploying one service at the same moment; the later deployment would replace the earlier. Keep their production windows apart or give each pipeline its own service.`,
+  );
 }
 
 /** Writes the pipelines' definitions as JSON files for the handler bundles. */

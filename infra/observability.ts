@@ -36,10 +36,7 @@ export class EventLog extends Construct {
       policyStatements: [
         new iam.PolicyStatement({
           actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          principals: [
-            new iam.ServicePrincipal('events.amazonaws.com'),
-            new iam.ServicePrincipal('delivery.logs.amazonaws.com'),
-          ],
+          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
           resources: [this.logGroup.logGroupArn],
         }),
       ],

@@ -257,7 +257,7 @@ export function dockerBuildSpec(): codebuild.BuildSpec {
             'DIGEST=$(describe --query "imageDetails[0].imageDigest" --output text)',
             'printf \'{"images":[{"name":"%s","repository":"%s","digest":"%s"}],"files":[],"dependencies":[]}\' "$RELEASE_CAPTAIN_IMAGE_NAME" "$RELEASE_CAPTAIN_REPOSITORY_URI" "$DIGEST" > release-manifest.json',
             'SUM=$(sha256sum release-manifest.json | cut -d" " -f1)',
-            'test ${#SUM} -eq 64',
+            'echo "$SUM" | grep -Eq "^[0-9a-f]{64}$"',
             'export RELEASE_CAPTAIN_MANIFEST_KEY="artifacts/$RELEASE_CAPTAIN_PIPELINE/manifests/$SUM.json"',
             'aws s3 cp release-manifest.json "s3://$RELEASE_CAPTAIN_ARTIFACT_BUCKET/$RELEASE_CAPTAIN_MANIFEST_KEY" --content-type application/json',
           ].join('\n'),

@@ -52,7 +52,7 @@ export interface AnomalyAlarmOptions {
    * one-box that stops serving while it is replaced). Latency and faults always treat
    * missing data as not breaching: no requests means no latency and no faults, and the
    * request-count alarm speaks for that.
-   * @default cloudwatch.TreatMissingData.BREACHING
+   * @default cloudwatch.TreatMissingData.BREACHING (NOT_BREACHING for a `OneBoxAlarm`)
    */
   readonly missingRequests?: cloudwatch.TreatMissingData;
 }
@@ -211,7 +211,12 @@ export class OneBoxAlarm extends Construct {
       );
     }
     this.alarmName = props.alarmName;
-    this.anomalyAlarms = createAnomalyAlarms(this, owner, props.alarmName, props);
+    // A single-task one-box goes quiet while it is replaced: silence alone must not roll
+    // its own deployment back. A dead one-box still shows in its faults and the fleet's alarms.
+    this.anomalyAlarms = createAnomalyAlarms(this, owner, props.alarmName, {
+      ...props,
+      missingRequests: props.missingRequests ?? cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
     this.alarm = anyOf(this, owner, props.alarmName, 'One-box rollback alarm', [
       props.aggregate,
       ...alarms,

@@ -97,6 +97,8 @@ export class DynamoDbReleaseStore implements ReleaseStore {
             ProjectionExpression: '#release, sk',
             ExpressionAttributeNames: { '#release': 'release' },
             ScanIndexForward: false,
+            // The recorder numbers the next release from the newest: it must see the latest write.
+            ConsistentRead: true,
             Limit: options.limit + 1,
             ExclusiveStartKey: startKey,
           }),

@@ -3,7 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../infra/control-plane.js';
-import { smallDefinition } from '../support/fixtures.js';
+import { smallDefinition, stage, target } from '../support/fixtures.js';
 
 function synth() {
   // No esbuild bundling in unit tests: the assets are stand-ins, the template is real.
@@ -127,6 +127,49 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
         },
       }),
     });
+  });
+
+  it('refuses two pipelines released from the same branch: a push starts only one', () => {
+    const stack2 = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'S');
+    expect(
+      () =>
+        new ControlPlane(stack2, 'C', {
+          pipelines: [smallDefinition(), smallDefinition({ name: 'api-copy' })],
+        }),
+    ).toThrow(
+      'Pipelines "api" and "api-copy" both release api from branch main; a push starts one pipeline, so give each its own repository or branch.',
+    );
+  });
+
+  it('warns at synth when two pipelines deploy the same service', () => {
+    const app2 = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack2 = new Stack(app2, 'S', { env: { account: '111111111111', region: 'eu-west-1' } });
+    const ecs = (name: string, container: string) =>
+      smallDefinition({
+        name,
+        source: { repository: name, branch: 'main' },
+        stages: [
+          stage('beta', null, {
+            targets: [
+              target(`${name}-beta`, {
+                deployment: { kind: 'ecs-service', cluster: 'api', service: 'api', container },
+              }),
+            ],
+          }),
+        ],
+      });
+    new ControlPlane(stack2, 'C', { pipelines: [ecs('api', 'api'), ecs('api-config', 'config')] });
+    const warnings = Annotations.fromStack(stack2).findWarning(
+      '*',
+      Match.stringLikeRegexp('is deployed by pipelines api and api-config'),
+    );
+    expect(warnings).toHaveLength(1);
+    expect(
+      Annotations.fromStack(synth().stack).findWarning(
+        '*',
+        Match.stringLikeRegexp('deployed by pipelines'),
+      ),
+    ).toEqual([]);
   });
 
   it('refuses a control plane without pipelines, or with two of the same name', () => {

@@ -144,7 +144,7 @@ describe('the sample service’s two pipelines', () => {
     expect(steps(config)).toEqual(steps(api));
   });
 
-  it('deploy the same ECS services, each its own container and image, under distinct target ids', () => {
+  it('deploy the same ECS services, each its own container and its own release image, under distinct target ids', () => {
     const targets = (d: PipelineDefinition) => d.stages.flatMap((s) => s.targets);
     const apiIds = new Set(targets(api).map((t) => t.id));
 
@@ -153,7 +153,8 @@ describe('the sample service’s two pipelines', () => {
       cluster: 'api',
       service: 'api',
       container: 'config',
-      image: 'config',
+      // The configuration release's manifest holds one image: its own.
+      image: null,
     });
     expect(targets(api)[0]?.deployment).toMatchObject({ service: 'api', container: 'api' });
     expect(targets(config).filter((t) => apiIds.has(t.id))).toEqual([]);

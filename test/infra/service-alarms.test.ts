@@ -189,6 +189,24 @@ describe('OneBoxAlarm', () => {
     );
     expect(Object.keys(oneBox.anomalyAlarms)).toEqual(['latency']);
   });
+
+  it('does not roll a one-box back for going quiet while its single task is replaced', () => {
+    const { stack } = prodStack();
+    const aggregate = aggregateIn(stack, {});
+    new OneBoxAlarm(stack, 'OneBox', {
+      alarmName: 'api-onebox-us-east-1',
+      aggregate: aggregate.alarm,
+      requests: metric('OneBoxRequests', 'Sum'),
+    });
+    const template = Template.fromStack(stack);
+
+    expect(alarmNamed(template, 'api-onebox-us-east-1-requests-anomaly').TreatMissingData).toBe(
+      'notBreaching',
+    );
+    expect(alarmNamed(template, 'team-aggregate-us-east-1-requests-anomaly').TreatMissingData).toBe(
+      'breaching',
+    );
+  });
 });
 
 describe('validation', () => {
