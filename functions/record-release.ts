@@ -14,7 +14,10 @@ export interface FinishedBuild {
   readonly buildId: string;
   /** `SUCCEEDED`, `FAILED`, … */
   readonly status: string;
-  /** The build's `RELEASE_CAPTAIN_PIPELINE` environment variable, if set. */
+  /**
+   * The build's `RELEASE_CAPTAIN_PIPELINE` environment variable, if set. Whoever may start
+   * the build may override it: only the build's project (`<prefix>-<pipeline>`) vouches for it.
+   */
   readonly pipeline: string | null;
   /** The commit the build checked out (`resolvedSourceVersion`). */
   readonly commit: string | null;
@@ -33,6 +36,8 @@ export interface ManifestReader {
 }
 
 export interface RecordReleaseDeps {
+  /** The release-build projects' prefix: a pipeline's project is `<prefix>-<pipeline>`. */
+  readonly projectPrefix: string;
   readonly builds: BuildLookup;
   readonly manifests: ManifestReader;
   /** The pipeline's recorder; a `TerminalError` for a pipeline that is not deployed. */
@@ -45,6 +50,7 @@ export const buildSucceeded = z.object({
   detail: z.object({
     'build-status': z.literal('SUCCEEDED'),
     'build-id': z.string().min(1),
+    'project-name': z.string().min(1),
   }),
 });
 
@@ -103,6 +109,7 @@ export interface BuiltRelease {
  * Checks what a build reports before anything is read: it succeeded, it names its
  * pipeline and commit, and its manifest key is `artifacts/<pipeline>/manifests/<sha256>.json`
  * of that pipeline. Anything else is a `TerminalError` naming the build and the fix.
+ * (That the pipeline is the build's own is {@link checkBuildProject}'s to check.)
  *
  * @example
  * builtRelease({ buildId: 'rc-api:7', status: 'SUCCEEDED', pipeline: 'api', commit: 'c0ffee…',
@@ -141,6 +148,32 @@ export function builtRelease(build: FinishedBuild): BuiltRelease {
   };
 }
 
+/** The CodeBuild project a build ran in (the event's `project-name`), and the projects' prefix. */
+export interface BuildProject {
+  readonly name: string;
+  readonly prefix: string;
+}
+
+/**
+ * Checks that a build ran in the release-build project of the pipeline it names,
+ * `<prefix>-<pipeline>`. The pipeline comes from the build's `RELEASE_CAPTAIN_PIPELINE`,
+ * which whoever may start a build can override; the project it ran in they cannot. A
+ * mismatch is a `TerminalError`: it would record one pipeline's build as another's release.
+ *
+ * @example
+ * checkBuildProject(built, { name: 'rc-api', prefix: 'rc' }); // built.pipeline 'api': passes
+ * checkBuildProject(built, { name: 'rc-web', prefix: 'rc' });
+ * // TerminalError: Build rc-web:7 records no release: it names pipeline api … but ran in project rc-web, not rc-api …
+ */
+export function checkBuildProject(built: BuiltRelease, project: BuildProject): void {
+  const expected = `${project.prefix}-${built.pipeline}`;
+  if (project.name !== expected) {
+    throw new TerminalError(
+      `Build ${built.buildId} records no release: it names pipeline ${built.pipeline} (RELEASE_CAPTAIN_PIPELINE) but ran in project ${project.name}, not ${expected}, so the variable was overridden when the build was started. Only a build in a pipeline's own project is released; find out who started this one.`,
+    );
+  }
+}
+
 /**
  * The manifest's bytes as core's `ArtifactManifest`, after checking that they hash to the
  * sha256 in their key: content-addressed means the key proves the content.
@@ -176,9 +209,10 @@ export function manifestOf(bytes: Uint8Array, built: BuiltRelease): ArtifactMani
 /**
  * The target of the EventBridge rule for "CodeBuild Build State Change" events of the
  * release-build projects with status SUCCEEDED: reads the build (its commit, pipeline and
- * exported manifest key), reads the manifest and checks its sha256 and shape, and records
- * the pipeline's next release (see `ReleaseRecorder`: a repeated event gives the same
- * release, an older commit after a newer one records nothing).
+ * exported manifest key), checks that it ran in that pipeline's project, reads the manifest
+ * and checks its sha256 and shape, and records the pipeline's next release (see
+ * `ReleaseRecorder`: a repeated event gives the same release, an older commit after a
+ * newer one or a commit off the watched branch records nothing).
  *
  * EventBridge invokes asynchronously, so every failure is thrown: Lambda retries it twice
  * with backoff. A `RetryableError` (throttling, a store's conflict) usually passes on
@@ -189,8 +223,9 @@ export function manifestOf(bytes: Uint8Array, built: BuiltRelease): ArtifactMani
  */
 export function createRecordReleaseHandler(deps: () => Promise<RecordReleaseDeps>) {
   return stepHandler('record-release', buildSucceeded, async (event) => {
-    const { builds, manifests, recorder } = await deps();
+    const { builds, manifests, recorder, projectPrefix } = await deps();
     const built = builtRelease(await builds.getBuild(event.detail['build-id']));
+    checkBuildProject(built, { name: event.detail['project-name'], prefix: projectPrefix });
     const artifacts = manifestOf(await manifests.read(built.manifestKey), built);
     const result = await (await recorder(built.pipeline)).record({
       headCommit: built.headCommit,

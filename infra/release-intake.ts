@@ -170,6 +170,7 @@ export class ReleaseIntake extends Construct {
       record.addToRolePolicy(
         new iam.PolicyStatement({
           actions: [
+            'codecommit:GetBranch',
             'codecommit:GetCommit',
             'codecommit:GetMergeCommit',
             'codecommit:ListPullRequests',

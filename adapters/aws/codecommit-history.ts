@@ -2,6 +2,7 @@ import {
   type CodeCommitClient,
   type Commit as CodeCommitCommit,
   EvaluatePullRequestApprovalRulesCommand,
+  GetBranchCommand,
   GetCommitCommand,
   GetMergeCommitCommand,
   GetPullRequestApprovalStatesCommand,
@@ -16,6 +17,7 @@ import {
   type SourceComparison,
   type SourceHistory,
   TerminalError,
+  type WatchedBranch,
 } from '../../core/index.js';
 import { awsError } from './errors.js';
 
@@ -43,14 +45,22 @@ interface GitCommit {
 }
 
 /**
- * The {@link SourceHistory} of a CodeCommit repository.
+ * The {@link SourceHistory} of a CodeCommit repository. The role needs, on the repository,
+ * `codecommit:GetBranch`, `codecommit:GetCommit`, `codecommit:GetMergeCommit`,
+ * `codecommit:ListPullRequests`, `codecommit:GetPullRequest`,
+ * `codecommit:GetPullRequestApprovalStates` and `codecommit:EvaluatePullRequestApprovalRules`.
  *
- * - `compare` finds the merge base of `head` and `base` (CodeCommit has no GetMergeBase:
+ * - `compare` first asks whether `head` is on the watched branch: GetBranch gives its tip,
+ *   and `head` is on it if it is the tip or the merge base of `head` and the tip
+ *   (GetMergeCommit's `baseCommitId`, `head` the source and the tip the destination);
+ *   otherwise it is `not-on-branch`.
+ * - Then `compare` finds the merge base of `head` and `base` (CodeCommit has no GetMergeBase:
  *   GetMergeCommit's `baseCommitId` is it), then walks GetCommit parents from `head` down
  *   to it. Past a merge commit a parent may already be in `base`'s history through
  *   another path, so from there each commit is checked (GetMergeCommit again) before it
  *   counts as new. More than `maxCommits` new commits is a `TerminalError`.
- * - A commit's review comes from the merged pull request that brought it: its merge
+ * - A commit's review comes from the merged pull request into the watched branch (its
+ *   target's `destinationReference` is `refs/heads/<branch>`) that brought it: its merge
  *   commit, or a commit reachable from its source commit and not from the destination
  *   commit it merged into (fast-forward and three-way merges; a squash merge brings its
  *   merge commit only). The pull requests are the repository's most recent
@@ -68,7 +78,7 @@ interface GitCommit {
  *
  * @example
  * const history = new CodeCommitSourceHistory({ client: new CodeCommitClient({}) });
- * await history.compare('api', 'a1b2…', 'c3d4…');
+ * await history.compare({ repository: 'api', branch: 'main' }, 'a1b2…', 'c3d4…');
  * // { status: 'ahead', commits: [{ sha: 'c3d4…', author: 'Ana', message: 'Fix retries',
  * //   review: { pullRequest: 'api#17', approvedBy: ['bo'] } }] }
  */
@@ -93,23 +103,45 @@ export class CodeCommitSourceHistory implements SourceHistory {
     this.#window = window;
   }
 
-  async compare(repository: string, base: string | null, head: string): Promise<SourceComparison> {
-    const graph = new Graph(this.#client, repository);
-    if (base === null) return { status: 'ahead', commits: await this.#reviewed(graph, [head]) };
+  async compare(
+    source: WatchedBranch,
+    base: string | null,
+    head: string,
+  ): Promise<SourceComparison> {
+    const graph = new Graph(this.#client, source.repository);
+    const { branch } = source;
+    if (!(await this.#onBranch(graph, branch, head))) return { status: 'not-on-branch' };
+    if (base === null) {
+      return { status: 'ahead', commits: await this.#reviewed(graph, branch, [head]) };
+    }
     if (base === head) return { status: 'identical' };
     const mergeBase = await graph.mergeBase(head, base);
     if (mergeBase === head) return { status: 'behind' };
     const fresh = await graph.between(head, base, mergeBase, this.#maxCommits);
     return {
       status: mergeBase === base ? 'ahead' : 'diverged',
-      commits: await this.#reviewed(graph, fresh.reverse()),
+      commits: await this.#reviewed(graph, branch, fresh.reverse()),
     };
   }
 
+  /** Whether `branch`'s tip is `head` or contains it (`head` is their merge base). */
+  async #onBranch(graph: Graph, branch: string, head: string): Promise<boolean> {
+    const { branch: found } = await graph.call(`GetBranch ${branch}`, (client) =>
+      client.send(new GetBranchCommand({ repositoryName: graph.repository, branchName: branch })),
+    );
+    const tip = found?.commitId;
+    if (tip === undefined) {
+      throw new TerminalError(
+        `GetBranch ${branch} in CodeCommit repository ${graph.repository} answered without a commit; check the pipeline's source.branch.`,
+      );
+    }
+    return tip === head || (await graph.mergeBase(head, tip)) === head;
+  }
+
   /** The commits with their reviews, in the order given. */
-  async #reviewed(graph: Graph, shas: readonly string[]): Promise<Commit[]> {
+  async #reviewed(graph: Graph, branch: string, shas: readonly string[]): Promise<Commit[]> {
     const commits = await Promise.all(shas.map((sha) => graph.commit(sha)));
-    const reviews = await this.#reviews(graph, new Set(shas));
+    const reviews = await this.#reviews(graph, branch, new Set(shas));
     return commits.map(({ sha, author, message }) => ({
       sha,
       author,
@@ -118,8 +150,12 @@ export class CodeCommitSourceHistory implements SourceHistory {
     }));
   }
 
-  /** The approved review of each commit in `wanted` that has one. */
-  async #reviews(graph: Graph, wanted: ReadonlySet<string>): Promise<Map<string, Review>> {
+  /** The approved review of each commit in `wanted` that has one, by a pull request into `branch`. */
+  async #reviews(
+    graph: Graph,
+    branch: string,
+    wanted: ReadonlySet<string>,
+  ): Promise<Map<string, Review>> {
     const found = new Map<string, Review>();
     if (wanted.size === 0) return found;
     let listed = 0;
@@ -141,7 +177,11 @@ export class CodeCommitSourceHistory implements SourceHistory {
           client.send(new GetPullRequestCommand({ pullRequestId: id })),
         );
         for (const target of pullRequest?.pullRequestTargets ?? []) {
-          if (target.repositoryName !== graph.repository || !target.mergeMetadata?.isMerged) {
+          if (
+            target.repositoryName !== graph.repository ||
+            target.destinationReference !== `refs/heads/${branch}` ||
+            !target.mergeMetadata?.isMerged
+          ) {
             continue;
           }
           const brought = await this.#brought(graph, target, wanted);

@@ -6,6 +6,7 @@ import {
   type SourceComparison,
   type SourceHistory,
   TerminalError,
+  type WatchedBranch,
 } from '../../core/index.js';
 
 export interface GitHubSourceHistoryOptions {
@@ -45,8 +46,8 @@ const gitCommit = z.object({
   }),
   author: z.object({ login: z.string() }).nullish(),
 });
-const comparison = z.object({
-  status: z.enum(['ahead', 'behind', 'identical', 'diverged']),
+const comparisonStatus = z.object({ status: z.enum(['ahead', 'behind', 'identical', 'diverged']) });
+const comparison = comparisonStatus.extend({
   total_commits: z.number().int().min(0),
   commits: z.array(gitCommit),
 });
@@ -55,6 +56,8 @@ const pulls = z.array(
     number: z.number().int(),
     merged_at: z.string().nullish(),
     user: z.object({ login: z.string() }).nullish(),
+    /** The branch the pull request merges into. */
+    base: z.object({ ref: z.string() }),
   }),
 );
 const reviews = z.array(
@@ -69,11 +72,15 @@ type Repo = { readonly owner: string; readonly name: string; readonly label: str
  * The {@link SourceHistory} of a GitHub repository, over the REST API with a token that
  * has `contents:read` and `pull_requests:read` on it.
  *
- * - `compare` is `GET /repos/{o}/{r}/compare/{base}...{head}`, paged 100 commits at a time
- *   (base `null`: `GET /repos/{o}/{r}/commits/{head}`). More than `maxCommits` new commits
- *   is a `TerminalError`.
- * - A commit's review comes from the merged pull request that brought it
- *   (`GET …/commits/{sha}/pulls`): its approvers are the users whose latest decisive review
+ * - `compare` first asks whether `head` is on the watched branch:
+ *   `GET /repos/{o}/{r}/compare/{head}...{branch}` answers `ahead` or `identical` when the
+ *   branch's tip is `head` or contains it; `behind` or `diverged` is `not-on-branch`. Then
+ *   `GET /repos/{o}/{r}/compare/{base}...{head}`, paged 100 commits at a time (base `null`:
+ *   `GET /repos/{o}/{r}/commits/{head}`). More than `maxCommits` new commits is a
+ *   `TerminalError`.
+ * - A commit's review comes from the merged pull request into the watched branch that
+ *   brought it (`GET …/commits/{sha}/pulls`, `base.ref` the branch; a pull request into
+ *   another branch is no review): its approvers are the users whose latest decisive review
  *   (`APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`; comments do not count) is an approval,
  *   the pull request's author excluded. No merged pull request, or no approver: `null`.
  *   Reviews are fetched once per pull request within one `compare`.
@@ -83,12 +90,11 @@ type Repo = { readonly owner: string; readonly name: string; readonly label: str
  *
  * Limits: an approval counts whichever commit of the pull request it was given on (turn on
  * "dismiss stale approvals" in the branch protection to make a push after it cancel it);
- * a pull request merged into another branch than the watched one counts too; a commit's
- * message is its first line, so that a large release still fits one item.
+ * a commit's message is its first line, so that a large release still fits one item.
  *
  * @example
  * const history = new GitHubSourceHistory({ token: () => getSecret('github-token') });
- * await history.compare('acme/api', 'a1b2…', 'c3d4…');
+ * await history.compare({ repository: 'acme/api', branch: 'main' }, 'a1b2…', 'c3d4…');
  * // { status: 'ahead', commits: [{ sha: 'c3d4…', author: 'ana', message: 'Fix retries',
  * //   review: { pullRequest: 'acme/api#42', approvedBy: ['bo'] } }] }
  */
@@ -118,14 +124,20 @@ export class GitHubSourceHistory implements SourceHistory {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  async compare(repository: string, base: string | null, head: string): Promise<SourceComparison> {
-    const repo = this.#repo(repository);
+  async compare(
+    source: WatchedBranch,
+    base: string | null,
+    head: string,
+  ): Promise<SourceComparison> {
+    const repo = this.#repo(source.repository);
     const path = `/repos/${repo.owner}/${repo.name}`;
+    const { branch } = source;
+    if (!(await this.#onBranch(repo, branch, head))) return { status: 'not-on-branch' };
     if (base === null) {
       const what = `commit ${head}`;
       const body = await this.#get(repo, `${path}/commits/${encodeURIComponent(head)}`, what);
       const commit = parse(gitCommit, body, repo, what);
-      return { status: 'ahead', commits: await this.#reviewed(repo, [commit]) };
+      return { status: 'ahead', commits: await this.#reviewed(repo, branch, [commit]) };
     }
     const basehead = `${encodeURIComponent(base)}...${encodeURIComponent(head)}`;
     const what = `the comparison ${base}...${head}`;
@@ -147,13 +159,33 @@ export class GitHubSourceHistory implements SourceHistory {
       }
       commits.push(...answer.commits);
       if (answer.commits.length < PER_PAGE || commits.length >= answer.total_commits) {
-        return { status: answer.status, commits: await this.#reviewed(repo, commits) };
+        return { status: answer.status, commits: await this.#reviewed(repo, branch, commits) };
       }
     }
   }
 
-  /** The commits with their reviews, in the order given; one review lookup per pull request. */
-  async #reviewed(repo: Repo, commits: readonly GitCommit[]): Promise<Commit[]> {
+  /**
+   * Whether `branch`'s tip is `head` or contains it: compared as `head...branch`, the branch
+   * is then `ahead` of `head` or `identical` to it. One commit per page is enough: only the
+   * status is read.
+   */
+  async #onBranch(repo: Repo, branch: string, head: string): Promise<boolean> {
+    const basehead = `${encodeURIComponent(head)}...${encodeURIComponent(branch)}`;
+    const what = `the comparison ${head}...${branch}`;
+    const body = await this.#get(
+      repo,
+      `/repos/${repo.owner}/${repo.name}/compare/${basehead}?per_page=1`,
+      what,
+    );
+    const { status } = parse(comparisonStatus, body, repo, what);
+    return status === 'ahead' || status === 'identical';
+  }
+
+  /**
+   * The commits with their reviews, in the order given; only pull requests merged into
+   * `branch` count; one review lookup per pull request.
+   */
+  async #reviewed(repo: Repo, branch: string, commits: readonly GitCommit[]): Promise<Commit[]> {
     const byPull = new Map<number, Promise<readonly string[]>>();
     const approvers = (pull: Pull) => {
       let cached = byPull.get(pull.number);
@@ -167,7 +199,7 @@ export class GitHubSourceHistory implements SourceHistory {
       const what = `the pull requests of ${commit.sha}`;
       const path = `/repos/${repo.owner}/${repo.name}/commits/${commit.sha}/pulls?per_page=${PER_PAGE}`;
       const merged = parse(pulls, await this.#get(repo, path, what), repo, what).filter(
-        (pull) => typeof pull.merged_at === 'string',
+        (pull) => typeof pull.merged_at === 'string' && pull.base.ref === branch,
       );
       let review: Review | null = null;
       for (const pull of merged) {
@@ -298,7 +330,7 @@ function failure(response: Response, repo: Repo, what: string, body: string): Er
   }
   if (status === 404) {
     return new TerminalError(
-      `GitHub found no ${what} in ${repo.label} (${detail}): check the pipeline's source.repository, that the commit was pushed to GitHub, and that the token can see the repository. ${fix}`,
+      `GitHub found no ${what} in ${repo.label} (${detail}): check the pipeline's source.repository and source.branch, that the commit was pushed to GitHub, and that the token can see the repository. ${fix}`,
     );
   }
   return new TerminalError(`GitHub refused reading ${what} of ${repo.label} (${detail}).`);

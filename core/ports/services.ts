@@ -142,11 +142,21 @@ export interface BuildRequest {
   readonly pushedBy: string;
 }
 
+/** Where a pipeline's releases come from: a repository and its watched branch. */
+export interface WatchedBranch {
+  /** `owner/name` or `name`, as the pipeline definition's `source.repository`. */
+  readonly repository: string;
+  /** The branch name without `refs/heads/`, e.g. `main`. */
+  readonly branch: string;
+}
+
 /**
- * How a built commit relates to the head of the newest release: `ahead` (a normal push),
- * `diverged` (the branch was rewritten: only the commits since the two histories split
- * are new), `behind` or `identical` (the commit is already part of a release: a late or
- * repeated build, never released again).
+ * How a built commit relates to the watched branch and to the head of the newest release:
+ * `not-on-branch` (the branch's current tip neither is nor contains the commit: a build of
+ * another branch, or of history a force-push abandoned — never released), `ahead` (a
+ * normal push), `diverged` (the branch was rewritten: only the commits since the two
+ * histories split are new), `behind` or `identical` (the commit is already part of a
+ * release: a late or repeated build, never released again).
  */
 export type SourceComparison =
   | {
@@ -154,15 +164,25 @@ export type SourceComparison =
       /** The commits new in `head`, oldest first, each with its review (or `null`). */
       readonly commits: readonly Commit[];
     }
-  | { readonly status: 'behind' | 'identical' };
+  | { readonly status: 'behind' | 'identical' | 'not-on-branch' };
 
 /** The repository's history and its reviews (GitHub, CodeCommit, or a local one). */
 export interface SourceHistory {
   /**
-   * Compares `head` with `base`, the newest release's head commit. With `base` `null`
-   * (the pipeline's first release) the new commits are `head` alone.
+   * Compares `head`, a built commit, with `base`, the newest release's head commit, on
+   * `source.branch`. The branch comes first: a `head` that is not the branch's current tip
+   * or one of its ancestors is `not-on-branch`, whatever `base` is. Otherwise, with `base`
+   * `null` (the pipeline's first release) the new commits are `head` alone. A commit's
+   * review is that of a merged pull request into `source.branch`; a pull request into
+   * another branch is no review.
+   *
+   * @example
+   * await history.compare({ repository: 'acme/api', branch: 'main' }, 'a1b2…', 'c3d4…');
+   * // { status: 'ahead', commits: [{ sha: 'c3d4…', …, review: { pullRequest: 'acme/api#42', approvedBy: ['bo'] } }] }
+   * await history.compare({ repository: 'acme/api', branch: 'main' }, 'c3d4…', 'f00d…');
+   * // { status: 'not-on-branch' } (f00d… was pushed to a feature branch)
    */
-  compare(repository: string, base: string | null, head: string): Promise<SourceComparison>;
+  compare(source: WatchedBranch, base: string | null, head: string): Promise<SourceComparison>;
 }
 
 /** Starts the release build of a commit (CodeBuild in the cloud, a local build locally). */

@@ -1,6 +1,6 @@
 import { ConflictError } from '../errors.js';
 import { type ArtifactManifest, type Release, releaseLabel } from '../model/release.js';
-import type { Clock, SourceHistory } from '../ports/services.js';
+import type { Clock, SourceHistory, WatchedBranch } from '../ports/services.js';
 import type { ReleaseStore } from '../ports/stores.js';
 import { createRelease } from '../promotion/controls.js';
 import { DEFAULT_MAX_ATTEMPTS, type PromotionService } from './promotion-service.js';
@@ -14,7 +14,7 @@ export interface BuiltCommit {
 export type RecordResult =
   /** `created` is false when this commit's release already existed (a repeated build). */
   | { readonly release: Release; readonly created: boolean }
-  /** The commit is already part of a newer release: nothing is recorded. */
+  /** The commit is already part of a newer release, or not on the watched branch: nothing is recorded. */
   | { readonly skipped: string };
 
 export interface ReleaseRecorderPorts {
@@ -28,7 +28,9 @@ export interface ReleaseRecorderPorts {
  * ones new since the newest release's head, each with its review, so an unreviewed one
  * blocks the release where it would start (the blockers read them). A build of a commit
  * that a newer release already contains (builds finishing out of order, a redelivered
- * push) records nothing: a release never takes the pipeline back in time.
+ * push) records nothing: a release never takes the pipeline back in time. Nor does a
+ * build of a commit the watched branch's current tip does not contain: a build of another
+ * branch, or one that finished after a force-push abandoned its commit.
  *
  * Retries and races are safe: the same commit twice gives the same release; two builds
  * finishing together race for the next number and the loser compares again with the
@@ -36,19 +38,21 @@ export interface ReleaseRecorderPorts {
  * in between is finished by the next recording (or its retry) before anything else.
  *
  * @example
- * const recorder = new ReleaseRecorder(service, { releases, history, clock }, 'api');
+ * const recorder = new ReleaseRecorder(service, { releases, history, clock }, definition.source);
  * await recorder.record({ headCommit: 'b2…', artifacts }); // { release: r7, created: true }
  * await recorder.record({ headCommit: 'a1…', artifacts }); // { skipped: 'a1… is already part of r7 …' }
+ * await recorder.record({ headCommit: 'f3…', artifacts }); // { skipped: 'f3… is not on branch main …' }
  */
 export class ReleaseRecorder {
   readonly #service: PromotionService;
   readonly #ports: ReleaseRecorderPorts;
-  readonly #repository: string;
+  readonly #source: WatchedBranch;
 
-  constructor(service: PromotionService, ports: ReleaseRecorderPorts, repository: string) {
+  /** `source` is the pipeline definition's: its repository and watched branch. */
+  constructor(service: PromotionService, ports: ReleaseRecorderPorts, source: WatchedBranch) {
     this.#service = service;
     this.#ports = ports;
-    this.#repository = repository;
+    this.#source = { repository: source.repository, branch: source.branch };
   }
 
   async record(built: BuiltCommit): Promise<RecordResult> {
@@ -58,10 +62,16 @@ export class ReleaseRecorder {
       if (latest !== undefined) await this.#finish(latest);
       if (latest?.headCommit === built.headCommit) return { release: latest, created: false };
       const comparison = await this.#ports.history.compare(
-        this.#repository,
+        this.#source,
         latest?.headCommit ?? null,
         built.headCommit,
       );
+      if (comparison.status === 'not-on-branch') {
+        const { repository, branch } = this.#source;
+        return {
+          skipped: `${short(built.headCommit)} is not on branch ${branch} of ${repository} (its tip neither is nor contains it): a build of another branch, or of a commit a force-push abandoned. Only ${branch}'s commits become releases of ${pipeline}.`,
+        };
+      }
       if (!('commits' in comparison)) {
         // behind or identical
         return {

@@ -26,6 +26,8 @@ import { tracer } from './step-handler.js';
  *
  * `record-release` reads, besides what every handler reads (`TABLE_NAME`, `EVENT_BUS_NAME`,
  * `STAGE_STATE_MACHINE_ARN`, `ARTIFACT_BUCKET`, `PIPELINE_DEFINITIONS_DIR`):
+ * - `RELEASE_BUILD_PROJECT_PREFIX`: a build is recorded only if it ran in its pipeline's
+ *   project, `<prefix>-<pipeline>`;
  * - `SOURCE_PROVIDER`: `github` or `codecommit`, where the pipelines' repositories live;
  * - `GITHUB_TOKEN_SECRET_NAME` (github): the secret holding a token with `contents:read`
  *   and `pull_requests:read` on the repositories, as plain text (cached five minutes);
@@ -116,9 +118,10 @@ export function s3ManifestReader(client: S3Client, bucket: string): ManifestRead
           throw new TerminalError(`GetObject of ${url} returned no body.`);
         return await response.Body.transformToByteArray();
       } catch (error) {
-        if (error instanceof NoSuchKey) {
+        // Without s3:ListBucket, S3 answers a missing key with AccessDenied rather than NoSuchKey.
+        if (error instanceof NoSuchKey || (error as Error | undefined)?.name === 'AccessDenied') {
           throw new NotFoundError(
-            `No manifest at ${url}: the build exported the key but did not upload it there. Fix the buildspec and rebuild.`,
+            `No manifest at ${url}: the build exported the key but did not upload it there (or this function may not read it: S3 answers AccessDenied for a missing key to a role without s3:ListBucket). Fix the buildspec and rebuild, or grant the function s3:GetObject on the key.`,
             { cause: error },
           );
         }
@@ -158,10 +161,12 @@ export function awsRecordReleaseDeps(): Promise<RecordReleaseDeps> {
   recordWiring ??= (async () => {
     const env = process.env;
     const bucket = required(env, 'ARTIFACT_BUCKET');
+    const projectPrefix = required(env, 'RELEASE_BUILD_PROJECT_PREFIX');
     const history = sourceHistory(env);
     const handlers = await awsDeps();
     const recorders = new Map<string, Promise<ReleaseRecorder>>();
     return {
+      projectPrefix,
       builds: codeBuildLookup(tracer.captureAWSv3Client(new CodeBuildClient({}))),
       manifests: s3ManifestReader(tracer.captureAWSv3Client(new S3Client({})), bucket),
       recorder: (pipeline) => {
@@ -174,7 +179,7 @@ export function awsRecordReleaseDeps(): Promise<RecordReleaseDeps> {
                 new ReleaseRecorder(
                   service,
                   { releases, history, clock },
-                  service.topology.definition.source.repository,
+                  service.topology.definition.source,
                 ),
             );
           recorders.set(pipeline, recorder);

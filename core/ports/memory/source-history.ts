@@ -1,6 +1,6 @@
 import { NotFoundError } from '../../errors.js';
 import type { Commit } from '../../model/release.js';
-import type { SourceComparison, SourceHistory } from '../services.js';
+import type { SourceComparison, SourceHistory, WatchedBranch } from '../services.js';
 
 interface StoredCommit {
   readonly commit: Commit;
@@ -8,17 +8,23 @@ interface StoredCommit {
 }
 
 /**
- * A repository's history in memory: commits with their parents and reviews, for tests and
- * the local mode. `compare` answers as GitHub's compare API does.
+ * A repository's history in memory: commits with their parents and reviews, and branches
+ * pointing at them, for tests (and the local mode, once it exists). `compare` answers as
+ * the GitHub adapter does: `not-on-branch` for a head the branch's tip does not contain,
+ * then GitHub's compare API.
  *
  * @example
  * const history = new InMemorySourceHistory();
  * history.commit('api', { sha: 'a1', author: 'ana', message: 'first', review: null }, []);
  * history.commit('api', { sha: 'b2', author: 'bo', message: 'fix', review: { pullRequest: '#2', approvedBy: ['ana'] } }, ['a1']);
- * await history.compare('api', 'a1', 'b2'); // { status: 'ahead', commits: [b2] }
+ * history.commit('api', { sha: 'f3', author: 'cy', message: 'try', review: null }, ['a1']);
+ * history.branch('api', 'main', 'b2');
+ * await history.compare({ repository: 'api', branch: 'main' }, 'a1', 'b2'); // { status: 'ahead', commits: [b2] }
+ * await history.compare({ repository: 'api', branch: 'main' }, 'a1', 'f3'); // { status: 'not-on-branch' }
  */
 export class InMemorySourceHistory implements SourceHistory {
   readonly #commits = new Map<string, StoredCommit>();
+  readonly #branches = new Map<string, string>();
 
   /** Adds a commit whose parents were added before. */
   commit(repository: string, commit: Commit, parents: readonly string[]): void {
@@ -26,9 +32,24 @@ export class InMemorySourceHistory implements SourceHistory {
     this.#commits.set(key(repository, commit.sha), { commit: structuredClone(commit), parents });
   }
 
-  async compare(repository: string, base: string | null, head: string): Promise<SourceComparison> {
+  /** Points branch `name` at `sha`, a commit added before (a push, or a force-push). */
+  branch(repository: string, name: string, sha: string): void {
+    this.#get(repository, sha);
+    this.#branches.set(key(repository, name), sha);
+  }
+
+  async compare(
+    { repository, branch }: WatchedBranch,
+    base: string | null,
+    head: string,
+  ): Promise<SourceComparison> {
     const headCommit = this.#get(repository, head);
-    if (base === null) return { status: 'ahead', commits: [headCommit.commit] };
+    const tip = this.#branches.get(key(repository, branch));
+    if (tip === undefined) {
+      throw new NotFoundError(`Branch ${branch} is not in repository ${repository}.`);
+    }
+    if (!this.#ancestors(repository, tip).has(head)) return { status: 'not-on-branch' };
+    if (base === null) return { status: 'ahead', commits: [structuredClone(headCommit.commit)] };
     this.#get(repository, base);
     if (base === head) return { status: 'identical' };
     const fromHead = this.#ancestors(repository, head);

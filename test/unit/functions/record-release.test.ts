@@ -5,11 +5,12 @@ import {
   type GetObjectCommandOutput,
   NoSuchKey,
   S3Client,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CodeCommitSourceHistory } from '../../../adapters/aws/codecommit-history.js';
 import { GitHubSourceHistory } from '../../../adapters/aws/github-history.js';
 import {
@@ -31,6 +32,7 @@ import {
   Topology,
 } from '../../../core/index.js';
 import {
+  awsRecordReleaseDeps,
   codeBuildLookup,
   s3ManifestReader,
   sourceHistory,
@@ -59,20 +61,24 @@ const manifest = (digest: string): ArtifactManifest => ({
   files: [],
   dependencies: [{ name: 'zod', version: '4.6.7' }],
 });
-const event = (buildId: string) => ({
+/** The event of a succeeded build in `project` (release-build projects are `rc-<pipeline>`). */
+const event = (buildId: string, project = 'rc-api') => ({
   version: '0',
   'detail-type': 'CodeBuild Build State Change',
   source: 'aws.codebuild',
-  detail: { 'build-status': 'SUCCEEDED', 'build-id': buildId, 'project-name': 'rc-api' },
+  detail: { 'build-status': 'SUCCEEDED', 'build-id': buildId, 'project-name': project },
 });
 
-/** main: a ← b (pushed without review) ← c ← d. */
+/** main: a ← b (pushed without review) ← c ← d (its tip); feature: e, off c. */
 function world() {
   const history = new InMemorySourceHistory();
   history.commit('api', commit('a'), []);
   history.commit('api', commit('b', false), [sha('a')]);
   history.commit('api', commit('c'), [sha('b')]);
   history.commit('api', commit('d'), [sha('c')]);
+  history.commit('api', commit('e'), [sha('c')]);
+  history.branch('api', 'main', sha('d'));
+  history.branch('api', 'feature', sha('e'));
   const releases = new InMemoryReleaseStore();
   const events = new RecordingEventPublisher();
   const clock = new ManualClock(T0);
@@ -85,7 +91,11 @@ function world() {
     workflows: new InMemoryWorkflowStarter(),
     clock,
   });
-  const recorder = new ReleaseRecorder(service, { releases, history, clock }, 'api');
+  const recorder = new ReleaseRecorder(
+    service,
+    { releases, history, clock },
+    { repository: 'api', branch: 'main' },
+  );
   const builds = new Map<string, FinishedBuild>();
   const objects = new Map<string, Uint8Array>();
   const reads: string[] = [];
@@ -114,6 +124,7 @@ function world() {
     return key;
   };
   const handler = createRecordReleaseHandler(async () => ({
+    projectPrefix: 'rc',
     builds: {
       getBuild: async (id) => {
         const found = builds.get(id);
@@ -134,7 +145,7 @@ function world() {
       return recorder;
     },
   }));
-  const record = (buildId: string) => handler(event(buildId), context);
+  const record = (buildId: string, project?: string) => handler(event(buildId, project), context);
   const created = () =>
     events.events.filter((e) => e.type === 'Release Created').map((e) => e.detail.release);
   return { build, objects, record, releases, created, reads };
@@ -283,11 +294,58 @@ describe('record-release', () => {
     expect(await releases.listReleases('api', { limit: 10 })).toEqual([]);
   });
 
+  it.each([
+    {
+      name: 'names another pipeline than its project’s (an overridden RELEASE_CAPTAIN_PIPELINE)',
+      project: 'rc-web',
+      message:
+        /Build rc-web:1 records no release: it names pipeline api \(RELEASE_CAPTAIN_PIPELINE\) but ran in project rc-web, not rc-api/,
+    },
+    {
+      name: 'ran in a project that is no release build’s',
+      project: 'scratch-api',
+      message: /ran in project scratch-api, not rc-api/,
+    },
+  ])('refuses a build that $name before reading its manifest', async ({ project, message }) => {
+    const { build, record, releases, reads } = world();
+    build('rc-web:1', 'c');
+
+    const failure = record('rc-web:1', project);
+
+    await expect(failure).rejects.toThrow(TerminalError);
+    await expect(failure).rejects.toThrow(message);
+    expect(reads).toEqual([]);
+    expect(await releases.listReleases('api', { limit: 10 })).toEqual([]);
+  });
+
+  it('refuses an event that names no project without reaching its deps', async () => {
+    const handler = createRecordReleaseHandler(async () => {
+      throw new Error('must not be reached');
+    });
+    const { 'project-name': _, ...detail } = event('rc-api:1').detail;
+
+    await expect(handler({ ...event('rc-api:1'), detail }, context)).rejects.toThrow(TerminalError);
+  });
+
+  it('skips a build of a commit that is not on the watched branch', async () => {
+    const { build, record, releases, created } = world();
+    build('rc-api:1', 'e');
+
+    const result = await record('rc-api:1');
+
+    expect(result).toMatchObject({
+      commit: sha('e'),
+      skipped: expect.stringMatching(/^eeeeeee is not on branch main of api/),
+    });
+    expect(await releases.listReleases('api', { limit: 10 })).toEqual([]);
+    expect(created()).toEqual([]);
+  });
+
   it('refuses a build of a pipeline that is not deployed as a terminal error', async () => {
     const { build, record, releases } = world();
-    build('web:1', 'c', manifest('c'), { pipeline: 'web' });
+    build('rc-web:1', 'c', manifest('c'), { pipeline: 'web' });
 
-    const failure = record('web:1');
+    const failure = record('rc-web:1', 'rc-web');
 
     await expect(failure).rejects.toThrow(TerminalError);
     await expect(failure).rejects.toThrow(/No definition of pipeline web/);
@@ -311,6 +369,7 @@ describe('record-release', () => {
 
   it('lets a retryable failure through for Lambda to retry', async () => {
     const handler = createRecordReleaseHandler(async () => ({
+      projectPrefix: 'rc',
       builds: {
         getBuild: async () => {
           throw new RetryableError('BatchGetBuilds was throttled');
@@ -338,6 +397,9 @@ describe('the AWS wiring of record-release', () => {
   beforeEach(() => {
     codeBuild.reset();
     s3.reset();
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
   });
 
   it('reads the pipeline, resolved commit and exported manifest key of a build given by ARN', async () => {
@@ -405,6 +467,25 @@ describe('the AWS wiring of record-release', () => {
     );
   });
 
+  it('names a manifest S3 hides behind AccessDenied (no s3:ListBucket) as missing', async () => {
+    s3.on(GetObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'AccessDenied',
+        message: 'Access Denied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+    const reader = s3ManifestReader(new S3Client({}), 'artifacts-1');
+
+    const failure = reader.read('artifacts/api/manifests/cd.json');
+
+    await expect(failure).rejects.toThrow(NotFoundError);
+    await expect(failure).rejects.toThrow(
+      /No manifest at s3:\/\/artifacts-1\/artifacts\/api\/manifests\/cd\.json: the build exported the key but did not upload it there \(or this function may not read it/,
+    );
+  });
+
   it.each([
     { env: {}, message: /SOURCE_PROVIDER is null; set it to "github" or "codecommit"/ },
     { env: { SOURCE_PROVIDER: 'gitlab' }, message: /SOURCE_PROVIDER is "gitlab"/ },
@@ -414,6 +495,17 @@ describe('the AWS wiring of record-release', () => {
     },
   ])('refuses source settings $env with a message saying what to set', ({ env, message }) => {
     expect(() => sourceHistory(env)).toThrow(message);
+  });
+
+  it('refuses to start without RELEASE_BUILD_PROJECT_PREFIX, saying what to set', async () => {
+    vi.stubEnv('ARTIFACT_BUCKET', 'artifacts-1');
+    vi.stubEnv('RELEASE_BUILD_PROJECT_PREFIX', undefined);
+
+    await expect(awsRecordReleaseDeps()).rejects.toThrow(
+      new TerminalError(
+        "The handler's environment lacks RELEASE_BUILD_PROJECT_PREFIX; the Release Captain CDK app sets it.",
+      ),
+    );
   });
 
   it('chooses the source history by SOURCE_PROVIDER', () => {

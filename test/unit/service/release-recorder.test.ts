@@ -32,7 +32,12 @@ const commit = (sha: string, reviewed = true): Commit => ({
   review: reviewed ? { pullRequest: `#${sha}`, approvedBy: ['bo'] } : null,
 });
 
-/** main: a → b → c → d; `x` branches off `b` (a rewritten history). */
+const main = { repository: 'api', branch: 'main' };
+
+/**
+ * main: a → b → c → d (its tip); `x` branches off `b` (a rewritten history, once main is
+ * force-pushed to it); `f` is on branch feature, off `c`.
+ */
 function repository(): InMemorySourceHistory {
   const history = new InMemorySourceHistory();
   history.commit('api', commit('a'), []);
@@ -40,6 +45,9 @@ function repository(): InMemorySourceHistory {
   history.commit('api', commit('c'), ['b']);
   history.commit('api', commit('d'), ['c']);
   history.commit('api', commit('x'), ['b']);
+  history.commit('api', commit('f'), ['c']);
+  history.branch('api', 'main', 'd');
+  history.branch('api', 'feature', 'f');
   return history;
 }
 
@@ -57,7 +65,7 @@ function world(releases = new InMemoryReleaseStore()) {
     clock,
   });
   const history = repository();
-  const recorder = new ReleaseRecorder(service, { releases, history, clock }, 'api');
+  const recorder = new ReleaseRecorder(service, { releases, history, clock }, main);
   return { service, releases, events, recorder, history };
 }
 
@@ -68,30 +76,58 @@ describe('InMemorySourceHistory.compare', () => {
   const history = repository();
 
   it('lists the commits new in head, oldest first, with their reviews', async () => {
-    expect(await history.compare('api', 'a', 'd')).toEqual({
+    expect(await history.compare(main, 'a', 'd')).toEqual({
       status: 'ahead',
       commits: [commit('b', false), commit('c'), commit('d')],
     });
   });
 
   it('knows a head that is behind, identical or diverged', async () => {
-    expect(await history.compare('api', 'd', 'b')).toEqual({ status: 'behind' });
-    expect(await history.compare('api', 'c', 'c')).toEqual({ status: 'identical' });
-    expect(await history.compare('api', 'd', 'x')).toEqual({
+    const rewritten = repository();
+    rewritten.branch('api', 'main', 'x');
+
+    expect(await history.compare(main, 'd', 'b')).toEqual({ status: 'behind' });
+    expect(await history.compare(main, 'c', 'c')).toEqual({ status: 'identical' });
+    expect(await rewritten.compare(main, 'd', 'x')).toEqual({
       status: 'diverged',
       commits: [commit('x')],
     });
   });
 
-  it('gives the head alone for a first release, and names unknown commits', async () => {
-    expect(await history.compare('api', null, 'c')).toEqual({
+  it.each([
+    { name: 'a commit of another branch', base: 'c', head: 'f' },
+    { name: 'a first release from another branch', base: null, head: 'f' },
+    { name: 'history a force-push abandoned', base: 'd', head: 'x' },
+    { name: 'a head behind base: the branch comes first', base: 'f', head: 'c', tip: 'b' },
+  ])('answers not-on-branch for $name', async ({ base, head, tip }) => {
+    const moved = repository();
+    if (tip !== undefined) moved.branch('api', 'main', tip);
+
+    expect(await moved.compare(main, base, head)).toEqual({ status: 'not-on-branch' });
+  });
+
+  it('takes the branch’s tip and every ancestor of it as on the branch', async () => {
+    expect(await history.compare(main, 'c', 'd')).toMatchObject({ status: 'ahead' });
+    expect(await history.compare(main, null, 'a')).toMatchObject({ status: 'ahead' });
+    expect(await history.compare({ ...main, branch: 'feature' }, 'c', 'f')).toEqual({
+      status: 'ahead',
+      commits: [commit('f')],
+    });
+  });
+
+  it('gives the head alone for a first release, and names unknown commits and branches', async () => {
+    expect(await history.compare(main, null, 'c')).toEqual({
       status: 'ahead',
       commits: [commit('c')],
     });
-    await expect(history.compare('api', 'a', 'zz')).rejects.toThrow(
+    await expect(history.compare(main, 'a', 'zz')).rejects.toThrow(
       new NotFoundError('Commit zz is not in repository api.'),
     );
+    await expect(history.compare({ ...main, branch: 'trunk' }, 'a', 'c')).rejects.toThrow(
+      new NotFoundError('Branch trunk is not in repository api.'),
+    );
     expect(() => history.commit('api', commit('y'), ['nope'])).toThrow(NotFoundError);
+    expect(() => history.branch('api', 'main', 'nope')).toThrow(NotFoundError);
   });
 });
 
@@ -136,12 +172,48 @@ describe('ReleaseRecorder.record', () => {
   });
 
   it('records a rewritten branch with only the commits since the histories split', async () => {
-    const { recorder } = world();
+    const { recorder, history } = world();
     await recorder.record({ headCommit: 'd', artifacts: artifacts('d') });
+    history.branch('api', 'main', 'x');
 
     const rewritten = await recorder.record({ headCommit: 'x', artifacts: artifacts('x') });
 
     expect(rewritten).toMatchObject({ release: { number: 2, commits: [commit('x')] } });
+  });
+
+  it('never records a build that finishes after a force-push abandoned its commit', async () => {
+    const { recorder, releases, events, history } = world();
+    await recorder.record({ headCommit: 'c', artifacts: artifacts('c') });
+    // d is pushed, then main is force-pushed to x; x's build finishes first.
+    history.branch('api', 'main', 'x');
+    await recorder.record({ headCommit: 'x', artifacts: artifacts('x') });
+
+    const late = await recorder.record({ headCommit: 'd', artifacts: artifacts('d') });
+
+    expect(late).toEqual({
+      skipped:
+        "d is not on branch main of api (its tip neither is nor contains it): a build of another branch, or of a commit a force-push abandoned. Only main's commits become releases of api.",
+    });
+    expect((await releases.listReleases('api', { limit: 10 })).map((r) => r.headCommit)).toEqual([
+      'x',
+      'c',
+    ]);
+    expect(created(events)).toEqual([1, 2]);
+  });
+
+  it.each([
+    { name: 'as the first release', before: [] },
+    { name: 'after a release of main', before: ['c'] },
+  ])('never records a build of a feature-branch commit $name', async ({ before }) => {
+    const { recorder, releases, events } = world();
+    for (const head of before)
+      await recorder.record({ headCommit: head, artifacts: artifacts(head) });
+
+    const feature = await recorder.record({ headCommit: 'f', artifacts: artifacts('f') });
+
+    expect(feature).toEqual({ skipped: expect.stringMatching(/^f is not on branch main of api/) });
+    expect(await releases.listReleases('api', { limit: 10 })).toHaveLength(before.length);
+    expect(created(events)).toHaveLength(before.length);
   });
 
   it('finishes a release a crash left stored but unannounced before recording the next', async () => {

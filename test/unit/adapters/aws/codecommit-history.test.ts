@@ -1,6 +1,7 @@
 import {
   CodeCommitClient,
   EvaluatePullRequestApprovalRulesCommand,
+  GetBranchCommand,
   GetCommitCommand,
   GetMergeCommitCommand,
   GetPullRequestApprovalStatesCommand,
@@ -57,16 +58,30 @@ function mergeBase(graph: Record<string, string[]>, one: string, other: string) 
   return common.find((sha) => !common.some((c) => c !== sha && ancestors(graph, c).has(sha)));
 }
 
-/** Serves a commit graph through GetCommit and GetMergeCommit. */
-function serve(graph: Record<string, string[]>, authors: Record<string, string> = {}) {
+const missing = (sha: string) =>
+  Object.assign(new Error(`${sha} does not exist`), {
+    name: 'CommitIdDoesNotExistException',
+    $metadata: { httpStatusCode: 400 },
+  });
+
+/**
+ * Serves a commit graph through GetCommit and GetMergeCommit, and branch main (at `tip`,
+ * which contains every commit of GRAPH but x, g1 and o) through GetBranch.
+ */
+function serve(graph: Record<string, string[]>, authors: Record<string, string> = {}, tip = 'm') {
+  codeCommit.on(GetBranchCommand).callsFake(({ branchName }: { branchName: string }) =>
+    branchName === 'main'
+      ? { branch: { branchName, commitId: tip } }
+      : Promise.reject(
+          Object.assign(new Error(`${branchName} does not exist`), {
+            name: 'BranchDoesNotExistException',
+            $metadata: { httpStatusCode: 400 },
+          }),
+        ),
+  );
   codeCommit.on(GetCommitCommand).callsFake(({ commitId }: { commitId: string }) => {
     const parents = graph[commitId];
-    if (parents === undefined) {
-      throw Object.assign(new Error(`${commitId} does not exist`), {
-        name: 'CommitIdDoesNotExistException',
-        $metadata: { httpStatusCode: 400 },
-      });
-    }
+    if (parents === undefined) throw missing(commitId);
     return {
       commit: {
         commitId,
@@ -85,11 +100,10 @@ function serve(graph: Record<string, string[]>, authors: Record<string, string> 
       }: {
         sourceCommitSpecifier: string;
         destinationCommitSpecifier: string;
-      }) => ({
-        sourceCommitId: s,
-        destinationCommitId: d,
-        baseCommitId: mergeBase(graph, s, d),
-      }),
+      }) => {
+        for (const sha of [s, d]) if (graph[sha] === undefined) throw missing(sha);
+        return { sourceCommitId: s, destinationCommitId: d, baseCommitId: mergeBase(graph, s, d) };
+      },
     );
 }
 
@@ -97,6 +111,8 @@ interface FakePull {
   readonly id: string;
   readonly source: string;
   readonly destination: string;
+  /** The branch merged into: `main` unless said. */
+  readonly into?: string;
   readonly mergeBase?: string;
   readonly mergeCommit?: string;
   readonly merged?: boolean;
@@ -132,6 +148,7 @@ function pulls(list: FakePull[], pageSize = 100) {
           repositoryName: p.repository ?? 'api',
           sourceCommit: p.source,
           destinationCommit: p.destination,
+          destinationReference: `refs/heads/${p.into ?? 'main'}`,
           mergeBase: p.mergeBase ?? p.destination,
           mergeMetadata: { isMerged: p.merged ?? true, mergeCommitId: p.mergeCommit },
         },
@@ -166,6 +183,7 @@ function pulls(list: FakePull[], pageSize = 100) {
     });
 }
 
+const main = { repository: 'api', branch: 'main' };
 const history = (options: Partial<CodeCommitSourceHistoryOptions> = {}) =>
   new CodeCommitSourceHistory({ client: new CodeCommitClient({}), ...options });
 const shas = (result: SourceComparison) =>
@@ -188,29 +206,42 @@ describe('CodeCommitSourceHistory.compare', () => {
   }
 
   it.each([
-    { base: 'a', head: 'd', name: 'a push on top of the release' },
-    { base: 'd', head: 'm', name: 'a merge of a branch that split off before the release' },
-    { base: 'd', head: 'o', name: 'a merge whose first parent is an old branch' },
-    { base: 'c', head: 'x', name: 'a rewritten branch' },
-    { base: 'x', head: 'm', name: 'back from a rewritten branch' },
-    { base: 'd', head: 'b', name: 'a head the release already contains' },
-    { base: 'd', head: 'd', name: 'the release’s own head' },
-    { base: null, head: 'm', name: 'a first release' },
-  ])('answers as the in-memory history does for $name ($base → $head)', async ({ base, head }) => {
-    serve(GRAPH);
-    const expected = await model.compare('api', base, head);
+    { tip: 'd', base: 'a', head: 'd', name: 'a push on top of the release' },
+    {
+      tip: 'm',
+      base: 'd',
+      head: 'm',
+      name: 'a merge of a branch that split off before the release',
+    },
+    { tip: 'o', base: 'd', head: 'o', name: 'a merge whose first parent is an old branch' },
+    { tip: 'x', base: 'c', head: 'x', name: 'a rewritten branch' },
+    { tip: 'm', base: 'x', head: 'm', name: 'back from a rewritten branch' },
+    { tip: 'm', base: 'd', head: 'b', name: 'a head the release already contains' },
+    { tip: 'm', base: 'd', head: 'd', name: 'the release’s own head' },
+    { tip: 'm', base: null, head: 'm', name: 'a first release' },
+    { tip: 'x', base: 'x', head: 'd', name: 'a late build of history a force-push abandoned' },
+    { tip: 'd', base: 'c', head: 'f2', name: 'a build of a feature branch' },
+    { tip: 'd', base: null, head: 'g1', name: 'a first release from a feature branch' },
+    { tip: 'b', base: 'd', head: 'c', name: 'a head behind the release, off the branch' },
+  ])(
+    'answers as the in-memory history does for $name ($base → $head, main at $tip)',
+    async ({ tip, base, head }) => {
+      serve(GRAPH, {}, tip);
+      model.branch('api', 'main', tip);
+      const expected = await model.compare(main, base, head);
 
-    const actual = await history().compare('api', base, head);
+      const actual = await history().compare(main, base, head);
 
-    expect(actual.status).toBe(expected.status);
-    expect(new Set(shas(actual))).toEqual(new Set(shas(expected)));
-    expect(shas(actual)).toHaveLength(shas(expected).length);
-  });
+      expect(actual.status).toBe(expected.status);
+      expect(new Set(shas(actual))).toEqual(new Set(shas(expected)));
+      expect(shas(actual)).toHaveLength(shas(expected).length);
+    },
+  );
 
   it('lists the commits of a push oldest first, with author and first line, one merge base lookup', async () => {
-    serve(GRAPH, { c: 'Bo' });
+    serve(GRAPH, { c: 'Bo' }, 'd');
 
-    const result = await history().compare('api', 'a', 'd');
+    const result = await history().compare(main, 'a', 'd');
 
     expect(result).toEqual({
       status: 'ahead',
@@ -220,7 +251,12 @@ describe('CodeCommitSourceHistory.compare', () => {
         { sha: 'd', author: 'Ana', message: 'change d', review: null },
       ],
     });
-    // A single chain above the merge base needs no further ancestry checks.
+    // The branch's tip is the head itself, and a single chain above the merge base needs
+    // no further ancestry checks.
+    expect(codeCommit).toHaveReceivedCommandWith(GetBranchCommand, {
+      repositoryName: 'api',
+      branchName: 'main',
+    });
     expect(codeCommit).toHaveReceivedCommandTimes(GetMergeCommitCommand, 1);
     expect(codeCommit).toHaveReceivedCommandWith(GetMergeCommitCommand, {
       repositoryName: 'api',
@@ -232,7 +268,7 @@ describe('CodeCommitSourceHistory.compare', () => {
   it('refuses more new commits than a release may hold', async () => {
     serve(GRAPH);
 
-    const failure = history({ maxCommits: 2 }).compare('api', 'a', 'd');
+    const failure = history({ maxCommits: 2 }).compare(main, 'a', 'd');
 
     await expect(failure).rejects.toThrow(TerminalError);
     await expect(failure).rejects.toThrow(/more than 2 commits .* CodeCommit repository api/);
@@ -247,10 +283,37 @@ describe('CodeCommitSourceHistory.compare', () => {
       }),
     );
 
-    await expect(history().compare('api', 'a', 'd')).rejects.toThrow(RetryableError);
-    await expect(history().compare('api', null, 'nope')).rejects.toThrow(
-      /GetCommit nope in CodeCommit repository api failed: CommitIdDoesNotExistException/,
+    await expect(history().compare(main, 'a', 'd')).rejects.toThrow(RetryableError);
+    codeCommit.reset();
+    serve(GRAPH);
+    await expect(history().compare(main, null, 'nope')).rejects.toThrow(
+      /GetMergeCommit nope into m in CodeCommit repository api failed: CommitIdDoesNotExistException/,
     );
+  });
+
+  it('asks whether head is on the branch by the merge base of head and the tip', async () => {
+    serve(GRAPH, {}, 'x');
+
+    expect(await history().compare(main, 'c', 'd')).toEqual({ status: 'not-on-branch' });
+    expect(codeCommit).toHaveReceivedCommandTimes(GetMergeCommitCommand, 1);
+    expect(codeCommit).toHaveReceivedCommandWith(GetMergeCommitCommand, {
+      repositoryName: 'api',
+      sourceCommitSpecifier: 'd',
+      destinationCommitSpecifier: 'x',
+    });
+    expect(codeCommit).not.toHaveReceivedCommand(GetCommitCommand);
+  });
+
+  it('names a branch CodeCommit does not know, and one it answers without a commit', async () => {
+    serve(GRAPH);
+
+    await expect(history().compare({ ...main, branch: 'trunk' }, 'a', 'd')).rejects.toThrow(
+      /GetBranch trunk in CodeCommit repository api failed: BranchDoesNotExistException/,
+    );
+    codeCommit.on(GetBranchCommand).resolves({ branch: { branchName: 'main' } });
+    const failure = history().compare(main, 'a', 'd');
+    await expect(failure).rejects.toThrow(TerminalError);
+    await expect(failure).rejects.toThrow(/answered without a commit; check .*source\.branch/);
   });
 
   it.each([
@@ -265,7 +328,7 @@ describe('CodeCommitSourceHistory reviews', () => {
   beforeEach(() => codeCommit.reset());
 
   const review = async (base: string, head: string, options = {}) => {
-    const result = await history(options).compare('api', base, head);
+    const result = await history(options).compare(main, base, head);
     if (result.status !== 'ahead' && result.status !== 'diverged') throw new Error(result.status);
     return Object.fromEntries(result.commits.map((c) => [c.sha, c.review]));
   };
@@ -349,6 +412,7 @@ describe('CodeCommitSourceHistory reviews', () => {
     { name: 'only the author approved', pull: { approvals: { fay: 'APPROVE' } as const } },
     { name: 'the pull request was closed unmerged', pull: { merged: false } },
     { name: 'the pull request is of another repository', pull: { repository: 'web' } },
+    { name: 'the pull request merged into another branch', pull: { into: 'develop' } },
   ])('leaves a commit unreviewed when $name', async ({ pull }) => {
     serve(GRAPH);
     pulls([{ id: '2', source: 'c', destination: 'b', approvals: { bo: 'APPROVE' }, ...pull }]);

@@ -7,6 +7,12 @@ import { RetryableError, TerminalError } from '../../../../core/index.js';
 
 type Reply = { status?: number; body?: unknown; headers?: Record<string, string> };
 
+/** Every head is on main (main is ahead of it) unless a route says otherwise. */
+const onMain = (path: string): Reply | undefined =>
+  /\/compare\/\w+\.\.\.main\?per_page=1$/.test(path)
+    ? { body: { status: 'ahead', total_commits: 1, commits: [] } }
+    : undefined;
+
 /** A fake GitHub API: answers by path and query, records every request. */
 function github(routes: Record<string, Reply>, fallback?: (path: string) => Reply | undefined) {
   const requests: { path: string; headers: Headers }[] = [];
@@ -15,7 +21,8 @@ function github(routes: Record<string, Reply>, fallback?: (path: string) => Repl
     const path = `${url.pathname}${url.search}`;
     requests.push({ path, headers: new Headers(init?.headers) });
     const reply = routes[path] ??
-      fallback?.(path) ?? { status: 404, body: { message: 'Not Found' } };
+      fallback?.(path) ??
+      onMain(path) ?? { status: 404, body: { message: 'Not Found' } };
     return new Response(JSON.stringify(reply.body ?? {}), {
       status: reply.status ?? 200,
       headers: reply.headers,
@@ -41,14 +48,21 @@ const commit = (c: string, login: string | null = 'ana') => ({
   author: login === null ? null : { login },
 });
 const repo = '/repos/acme/api';
+const main = { repository: 'acme/api', branch: 'main' };
+/** The question whether `head` is on `branch`: is the branch ahead of it, or identical? */
+const onBranchUrl = (head: string, branch = 'main') =>
+  `${repo}/compare/${sha(head)}...${encodeURIComponent(branch)}?per_page=1`;
+/** The comparisons of a release's head with a build's, as opposed to the branch questions. */
+const comparisons = /\/compare\/\w+\.\.\.\w+\?per_page=100&page=/;
 const compareUrl = (base: string, head: string, page = 1) =>
   `${repo}/compare/${sha(base)}...${sha(head)}?per_page=100&page=${page}`;
 const pullsOf = (c: string) => `${repo}/commits/${sha(c)}/pulls?per_page=100`;
 const reviewsOf = (n: number, page = 1) => `${repo}/pulls/${n}/reviews?per_page=100&page=${page}`;
-const merged = (number: number, author = 'ana') => ({
+const merged = (number: number, author = 'ana', base = 'main') => ({
   number,
   merged_at: '2026-11-20T10:00:00Z',
   user: { login: author },
+  base: { ref: base },
 });
 const review = (login: string, state: string) => ({ user: { login }, state });
 /** Every commit without a route of its own was merged through no pull request. */
@@ -65,7 +79,7 @@ describe('GitHubSourceHistory.compare', () => {
       [pullsOf('c')]: { body: [] },
     });
 
-    const result = await history().compare('acme/api', sha('a'), sha('c'));
+    const result = await history().compare(main, sha('a'), sha('c'));
 
     expect(result).toEqual({
       status: 'ahead',
@@ -79,6 +93,7 @@ describe('GitHubSourceHistory.compare', () => {
         { sha: sha('c'), author: 'Ghost Name', message: 'change c', review: null },
       ],
     });
+    expect(requests[0]?.path).toBe(onBranchUrl('c'));
     expect(requests[0]?.headers.get('authorization')).toBe('Bearer ghp_test');
     expect(requests[0]?.headers.get('x-github-api-version')).toBe('2022-11-28');
   });
@@ -90,8 +105,8 @@ describe('GitHubSourceHistory.compare', () => {
         [compareUrl('c', 'b')]: { body: { status, total_commits: 0, commits: [] } },
       });
 
-      expect(await history().compare('acme/api', sha('c'), sha('b'))).toEqual({ status });
-      expect(requests).toHaveLength(1);
+      expect(await history().compare(main, sha('c'), sha('b'))).toEqual({ status });
+      expect(requests.map((r) => r.path)).toEqual([onBranchUrl('b'), compareUrl('c', 'b')]);
     },
   );
 
@@ -105,10 +120,56 @@ describe('GitHubSourceHistory.compare', () => {
       noPulls,
     );
 
-    expect(await history().compare('acme/api', sha('d'), sha('e'))).toMatchObject({
+    expect(await history().compare(main, sha('d'), sha('e'))).toMatchObject({
       status: 'diverged',
       commits: [{ sha: sha('e'), review: null }],
     });
+  });
+
+  it.each([
+    { status: 'behind', base: sha('a'), name: 'a commit a force-push abandoned' },
+    { status: 'diverged', base: sha('a'), name: 'a commit of another branch' },
+    { status: 'diverged', base: null, name: 'a first release from another branch' },
+  ] as const)(
+    'answers not-on-branch for $name (main is $status of it), comparing nothing else',
+    async ({ status, base }) => {
+      const { history, requests } = github({
+        [onBranchUrl('x')]: { body: { status, total_commits: 1, commits: [commit('m')] } },
+      });
+
+      expect(await history().compare(main, base, sha('x'))).toEqual({ status: 'not-on-branch' });
+      expect(requests.map((r) => r.path)).toEqual([onBranchUrl('x')]);
+    },
+  );
+
+  it('asks about the watched branch by its escaped name, and takes its tip as on it', async () => {
+    const release = { repository: 'acme/api', branch: 'release/2026' };
+    const { history, requests } = github({
+      [onBranchUrl('b', 'release/2026')]: {
+        body: { status: 'identical', total_commits: 0, commits: [] },
+      },
+      [compareUrl('a', 'b')]: {
+        body: { status: 'ahead', total_commits: 1, commits: [commit('b')] },
+      },
+      [pullsOf('b')]: { body: [merged(7, 'ana', 'release/2026')] },
+      [reviewsOf(7)]: { body: [review('bo', 'APPROVED')] },
+    });
+
+    const result = await history().compare(release, sha('a'), sha('b'));
+
+    expect(requests[0]?.path).toBe(`${repo}/compare/${sha('b')}...release%2F2026?per_page=1`);
+    expect(result).toMatchObject({
+      status: 'ahead',
+      commits: [{ sha: sha('b'), review: { pullRequest: 'acme/api#7', approvedBy: ['bo'] } }],
+    });
+  });
+
+  it('names the branch setting when GitHub knows no such branch', async () => {
+    const { history } = github({ [onBranchUrl('b')]: { status: 404 } });
+
+    await expect(history().compare(main, sha('a'), sha('b'))).rejects.toThrow(
+      /found no the comparison b{40}\.\.\.main in acme\/api .*source\.repository and source\.branch/,
+    );
   });
 
   it('gives the head alone for a first release', async () => {
@@ -117,11 +178,11 @@ describe('GitHubSourceHistory.compare', () => {
       noPulls,
     );
 
-    expect(await history().compare('acme/api', null, sha('a'))).toEqual({
+    expect(await history().compare(main, null, sha('a'))).toEqual({
       status: 'ahead',
       commits: [{ sha: sha('a'), author: 'ana', message: 'change a', review: null }],
     });
-    expect(count(/compare/)).toBe(0);
+    expect(count(comparisons)).toBe(0);
   });
 
   it('pages through a comparison of more than 100 commits, keeping their order', async () => {
@@ -139,10 +200,10 @@ describe('GitHubSourceHistory.compare', () => {
       noPulls,
     );
 
-    const result = await history().compare('acme/api', sha('a'), sha('f'));
+    const result = await history().compare(main, sha('a'), sha('f'));
 
     expect(result.status === 'ahead' && result.commits.map((c) => c.sha)).toEqual(shas);
-    expect(count(/\/compare\//)).toBe(2);
+    expect(count(comparisons)).toBe(2);
   });
 
   it('refuses more new commits than a release may hold, naming the count', async () => {
@@ -156,7 +217,7 @@ describe('GitHubSourceHistory.compare', () => {
       },
     });
 
-    const failure = history({ maxCommits: 2 }).compare('acme/api', sha('a'), sha('f'));
+    const failure = history({ maxCommits: 2 }).compare(main, sha('a'), sha('f'));
 
     await expect(failure).rejects.toThrow(TerminalError);
     await expect(failure).rejects.toThrow(
@@ -183,7 +244,7 @@ describe('GitHubSourceHistory reviews', () => {
     );
   };
   const approvers = async (fake: ReturnType<typeof onePull>) => {
-    const result = await fake.history().compare('acme/api', sha('a'), sha('b'));
+    const result = await fake.history().compare(main, sha('a'), sha('b'));
     return result.status === 'ahead' ? result.commits[0]?.review : undefined;
   };
 
@@ -247,17 +308,42 @@ describe('GitHubSourceHistory reviews', () => {
         body: { status: 'ahead', total_commits: 1, commits: [commit('b')] },
       },
       [pullsOf('b')]: {
-        body: [{ number: 3, merged_at: null, user: { login: 'ana' } }, merged(5), merged(6)],
+        body: [
+          { number: 3, merged_at: null, user: { login: 'ana' }, base: { ref: 'main' } },
+          merged(5),
+          merged(6),
+        ],
       },
       [reviewsOf(5)]: { body: [] },
       [reviewsOf(6)]: { body: [review('bo', 'APPROVED')] },
     });
 
-    const result = await history().compare('acme/api', sha('a'), sha('b'));
+    const result = await history().compare(main, sha('a'), sha('b'));
 
     expect(result).toMatchObject({
       commits: [{ review: { pullRequest: 'acme/api#6', approvedBy: ['bo'] } }],
     });
+  });
+
+  it('counts only pull requests merged into the watched branch', async () => {
+    const { history, count } = github({
+      [compareUrl('a', 'c')]: {
+        body: { status: 'ahead', total_commits: 2, commits: [commit('b'), commit('c')] },
+      },
+      // b: approved into develop, then into main; c: approved into develop only.
+      [pullsOf('b')]: { body: [merged(5, 'ana', 'develop'), merged(6)] },
+      [pullsOf('c')]: { body: [merged(5, 'ana', 'develop')] },
+      [reviewsOf(5)]: { body: [review('cy', 'APPROVED')] },
+      [reviewsOf(6)]: { body: [review('bo', 'APPROVED')] },
+    });
+
+    const result = await history().compare(main, sha('a'), sha('c'));
+
+    expect(result.status === 'ahead' && result.commits.map((c) => c.review)).toEqual([
+      { pullRequest: 'acme/api#6', approvedBy: ['bo'] },
+      null,
+    ]);
+    expect(count(/\/pulls\/5\/reviews/)).toBe(0);
   });
 
   it('reads the reviews of a pull request once for all the commits it merged', async () => {
@@ -275,7 +361,7 @@ describe('GitHubSourceHistory reviews', () => {
       [reviewsOf(7)]: { body: [review('bo', 'APPROVED')] },
     });
 
-    const result = await history().compare('acme/api', sha('a'), sha('d'));
+    const result = await history().compare(main, sha('a'), sha('d'));
 
     expect(result.status === 'ahead' && result.commits.map((c) => c.review?.pullRequest)).toEqual([
       'acme/api#7',
@@ -313,7 +399,7 @@ describe('GitHubSourceHistory failures and names', () => {
     { reply: { status: 429 }, error: RetryableError, message: /rate-limited/ },
     { reply: { status: 502 }, error: RetryableError, message: /502/ },
   ])('maps $reply.status to $error.name ($message)', async ({ reply, error, message }) => {
-    const failure = failing(reply).compare('acme/api', sha('a'), sha('b'));
+    const failure = failing(reply).compare(main, sha('a'), sha('b'));
 
     await expect(failure).rejects.toThrow(error);
     await expect(failure).rejects.toThrow(message);
@@ -331,14 +417,14 @@ describe('GitHubSourceHistory failures and names', () => {
       fetch: async () => new Response('<html>', { status: 200 }),
     });
 
-    await expect(dropped.compare('acme/api', sha('a'), sha('b'))).rejects.toThrow(RetryableError);
-    await expect(garbled.compare('acme/api', sha('a'), sha('b'))).rejects.toThrow(RetryableError);
+    await expect(dropped.compare(main, sha('a'), sha('b'))).rejects.toThrow(RetryableError);
+    await expect(garbled.compare(main, sha('a'), sha('b'))).rejects.toThrow(RetryableError);
   });
 
   it('refuses an answer in an unexpected shape, naming the field', async () => {
     const failure = failing({
       body: { status: 'sideways', total_commits: 1, commits: [] },
-    }).compare('acme/api', sha('a'), sha('b'));
+    }).compare(main, sha('a'), sha('b'));
 
     await expect(failure).rejects.toThrow(TerminalError);
     await expect(failure).rejects.toThrow(/status/);
@@ -349,10 +435,10 @@ describe('GitHubSourceHistory failures and names', () => {
       [compareUrl('a', 'b')]: { body: { status: 'identical', total_commits: 0, commits: [] } },
     });
 
-    expect(await history({ owner: 'acme' }).compare('api', sha('a'), sha('b'))).toEqual({
-      status: 'identical',
-    });
-    expect(requests[0]?.path).toBe(compareUrl('a', 'b'));
+    expect(
+      await history({ owner: 'acme' }).compare({ ...main, repository: 'api' }, sha('a'), sha('b')),
+    ).toEqual({ status: 'identical' });
+    expect(requests.map((r) => r.path)).toEqual([onBranchUrl('b'), compareUrl('a', 'b')]);
   });
 
   it.each([
@@ -368,7 +454,9 @@ describe('GitHubSourceHistory failures and names', () => {
     async ({ repository, message }) => {
       const { history, requests } = github({});
 
-      await expect(history().compare(repository, sha('a'), sha('b'))).rejects.toThrow(message);
+      await expect(history().compare({ ...main, repository }, sha('a'), sha('b'))).rejects.toThrow(
+        message,
+      );
       expect(requests).toHaveLength(0);
     },
   );
