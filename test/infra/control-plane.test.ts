@@ -2,6 +2,7 @@ import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { parsePipelineDefinition } from '../../core/index.js';
 import { ControlPlane } from '../../infra/control-plane.js';
 import { smallDefinition, stage, target } from '../support/fixtures.js';
 
@@ -145,7 +146,8 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
     const app2 = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack2 = new Stack(app2, 'S', { env: { account: '111111111111', region: 'eu-west-1' } });
     const ecs = (name: string, container: string) =>
-      smallDefinition({
+      parsePipelineDefinition({
+        ...smallDefinition(),
         name,
         source: { repository: name, branch: 'main' },
         stages: [
