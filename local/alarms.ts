@@ -1,6 +1,5 @@
 import {
   type AlarmMonitor,
-  type AlarmState,
   type AlarmStatus,
   type Clock,
   NotFoundError,
