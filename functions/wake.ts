@@ -22,6 +22,12 @@ export const wakeEvent = z.discriminatedUnion('detail-type', [
     detail: z.object({ deploymentId: z.string().min(1), eventName: z.string() }),
   }),
   z.object({
+    // The local runtime's simulated fleets (local/fleet-deployer.ts).
+    'detail-type': z.literal('Local Fleet Deployment State Change'),
+    time: z.iso.datetime(),
+    detail: z.object({ deploymentId: z.string().min(1), status: z.string() }),
+  }),
+  z.object({
     'detail-type': z.literal('CloudWatch Alarm State Change'),
     time: z.iso.datetime(),
     detail: z.object({ alarmName: z.string().min(1) }),

@@ -42,9 +42,10 @@ export class LocalExecutions implements WorkflowStarter {
     functions: Readonly<Record<string, LocalFunction>>,
     tokens: LocalTaskTokens,
     input: (pipeline: string, run: RunStart) => Record<string, unknown>,
+    options: { readonly speed?: number } = {},
   ) {
     this.#machine = new StateMachine(definition);
-    this.#handlers = localTaskHandlers(definition, functions, tokens);
+    this.#handlers = localTaskHandlers(definition, functions, tokens, options);
     this.#input = input;
   }
 

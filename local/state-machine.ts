@@ -87,6 +87,10 @@ export function localTaskHandlers(
   definition: StateMachineDefinition,
   functions: Readonly<Record<string, LocalFunction>>,
   tokens: LocalTaskTokens,
+  options: {
+    /** How many clock seconds pass per real second (the local runtime's `--speed`). @default 1 */
+    readonly speed?: number;
+  } = {},
 ): NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']> {
   const handlers: Record<string, (input: never) => Promise<unknown>> = {};
   const visit = (states: Record<string, unknown>) => {
@@ -127,13 +131,34 @@ export function localTaskHandlers(
         }
         const waiting = tokens.wait(token);
         // When the step's own timeout ends the wait, its token is gone, as on Step Functions:
-        // a late wake-up must answer `gone`, not resume a step that moved on.
+        // a late wake-up must answer `gone`, not resume a step that moved on. On an
+        // accelerated clock the timeout is the clock's: it fires `speed` times sooner than
+        // the interpreter's own (real-time) timer, and ends the wait as that one would.
         const { seconds } = Payload as { seconds?: unknown };
-        if (typeof seconds === 'number') {
-          setTimeout(() => tokens.forget(token), seconds * 1000).unref?.();
+        const speed = options.speed ?? 1;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut =
+          typeof seconds === 'number'
+            ? new Promise<never>((_, reject) => {
+                timer = setTimeout(
+                  () => {
+                    tokens.forget(token);
+                    if (speed === 1) return;
+                    const timeout = new Error(`The wait of ${seconds} s (clock time) ended.`);
+                    timeout.name = 'States.Timeout';
+                    reject(timeout);
+                  },
+                  (seconds * 1000) / speed,
+                );
+                timer.unref?.();
+              })
+            : null;
+        try {
+          await fn(Payload);
+          return await (timedOut === null ? waiting : Promise.race([waiting, timedOut]));
+        } finally {
+          clearTimeout(timer);
         }
-        await fn(Payload);
-        return waiting;
       };
     }
   };

@@ -113,6 +113,14 @@ describe('wake events', () => {
     },
     {
       event: {
+        'detail-type': 'Local Fleet Deployment State Change',
+        time: '2026-11-23T10:00:00Z',
+        detail: { deploymentId: 'local-3', status: 'succeeded' },
+      },
+      subject: 'deployment:local-3',
+    },
+    {
+      event: {
         'detail-type': 'CloudWatch Alarm State Change',
         time: '2026-11-23T10:00:00Z',
         detail: { alarmName: 'team-aggregate-use1' },

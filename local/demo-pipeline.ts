@@ -1,0 +1,67 @@
+import {
+  minutes,
+  type Placement,
+  region,
+  regions,
+  seedDefaults,
+  Target,
+  type TeamDefaults,
+  TeamPipeline,
+} from '../core/index.js';
+
+/** A bake of `clockMinutes` that also needs `dataPoints` requests. */
+const bake = (clockMinutes: number, dataPoints: number) => ({
+  durationSeconds: minutes(clockMinutes),
+  minDataPoints: dataPoints,
+});
+
+/**
+ * The demo's pipeline: beta, gamma (one-box first), then three production waves over five
+ * Regions (1, 1, then 3), one-box before fleet in each; every target a simulated fleet on
+ * this machine (one box for a one-box, three for a fleet). Bakes are short clock times, as
+ * the demo runs them at an accelerated clock; they still count the canary's requests.
+ */
+export class DemoPipeline extends TeamPipeline {
+  readonly name: string = 'demo';
+  readonly source = { repository: 'demo-service', branch: 'main' };
+
+  protected defaults(): TeamDefaults {
+    const production = regions(
+      'eu-north-1',
+      'us-east-1',
+      'ap-southeast-2',
+      'eu-west-1',
+      'us-west-2',
+    );
+    const seed = seedDefaults(production, region('us-west-2'));
+    return {
+      ...seed,
+      wavePlan: [1, 1, 'rest'],
+      zonesPerRegion: 1,
+      bakes: {
+        oneBox: bake(10, 20),
+        zone: bake(10, 20),
+        afterWave: (wave) => (wave === 1 ? bake(30, 40) : bake(15, 40)),
+      },
+      preProduction: {
+        ...seed.preProduction,
+        alpha: false,
+        betaBake: bake(5, 10),
+        gammaOneBoxBake: bake(10, 20),
+        gammaBake: bake(10, 20),
+      },
+      // The demo runs at any hour; the team's real pipelines keep business hours.
+      productionWindow: null,
+    };
+  }
+
+  protected target(placement: Placement): Target {
+    const where = placement.region.code;
+    return Target.localFleet({
+      placement,
+      boxes: placement.oneBox ? 1 : 3,
+      rollbackAlarm: placement.oneBox ? `demo-onebox-${where}` : `demo-aggregate-${where}`,
+      aggregateAlarm: `demo-aggregate-${where}`,
+    });
+  }
+}

@@ -1,0 +1,443 @@
+import './promise-with-resolvers.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../adapters/aws/dynamodb-logs.js';
+import { DynamoDbPromotionStore } from '../adapters/aws/dynamodb-promotion-store.js';
+import { DynamoDbReleaseStore } from '../adapters/aws/dynamodb-release-store.js';
+import { DynamoDbWakeRegistry } from '../adapters/aws/dynamodb-wake-registry.js';
+import { S3ArtifactStore } from '../adapters/aws/s3-artifact-store.js';
+import {
+  type PipelineDefinition,
+  PromotionService,
+  ReleaseRecorder,
+  Topology,
+} from '../core/index.js';
+import { createAdvanceStageHandler } from '../functions/advance-stage.js';
+import { createAdvanceTargetHandler } from '../functions/advance-target.js';
+import { createAwaitEventHandler } from '../functions/await-event.js';
+import { createFailRunHandler } from '../functions/fail-run.js';
+import type { HandlerDeps } from '../functions/lib/deps.js';
+import { createReconcileHandler } from '../functions/reconcile.js';
+import { createReportApprovalHandler } from '../functions/report-approval.js';
+import { createWakeHandler } from '../functions/wake.js';
+import { LocalAlarms } from './alarms.js';
+import { Canary } from './canary.js';
+import { AcceleratedClock } from './clock.js';
+import { defineLocalAlarms } from './cloudwatch.js';
+import {
+  type LocalBucket,
+  type LocalTable,
+  startLocalBucket,
+  startLocalTable,
+} from './emulators.js';
+import { LocalEventBus, LocalEventPublisher } from './event-bus.js';
+import { LocalExecutions } from './executions.js';
+import { Fleets } from './fleet.js';
+import { LocalFleetDeployer } from './fleet-deployer.js';
+import { LocalGitRepository } from './git-repository.js';
+import { GitSourceHistory } from './git-source-history.js';
+import { LocalBuild, LocalBuildStarter } from './local-build.js';
+import { LocalMetricSource, LocalMetricStore } from './metric-store.js';
+import { LocalTaskTokens, loadDefinition } from './state-machine.js';
+
+export interface LocalRuntimeOptions {
+  /** The pipelines to run; their targets are `local-fleet`s. */
+  readonly pipelines: readonly PipelineDefinition[];
+  /**
+   * Where state lives between runs (`.captain/`): the table, the artifacts, the
+   * repositories, the event log and the clock.
+   * @default - nothing kept: the table in memory, the rest in a temporary directory
+   */
+  readonly dataDir: string;
+  /** Clock seconds per real second. @default 1 */
+  readonly speed?: number;
+  /** How often, in real milliseconds, fleets, canaries, alarms and sources are looked at. @default 100 */
+  readonly tickMs?: number;
+  /** Where the clock starts on a first run. @default - now */
+  readonly start?: Date;
+  /** Keeps the table in memory (tests); the rest still lives in `dataDir`. @default false */
+  readonly inMemoryTable?: boolean;
+}
+
+/** The stage workflow's Lambda functions, by the ARN the definition names. */
+const FUNCTION_ARNS = {
+  AdvanceTargetFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-target',
+  AdvanceStageFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-stage',
+  AwaitEventFunctionArn: 'arn:aws:lambda:local:000000000000:function:await-event',
+  FailRunFunctionArn: 'arn:aws:lambda:local:000000000000:function:fail-run',
+};
+
+/** How often, in clock time, the reconciler runs (the cloud's schedule). */
+const RECONCILE_EVERY_MS = 5 * 60_000;
+
+/**
+ * The local engine: the cloud's stage workflow (statemachines/stage.asl.json, run by
+ * aws-local-stepfunctions) and the same handler modules (functions/), over the same AWS
+ * adapters talking to DynamoDB and S3 emulators on loopback, with local implementations of
+ * the ports that have no emulator: CloudWatch (local/alarms.ts), EventBridge
+ * (local/event-bus.ts), the fleets and their deployer (local/fleet*.ts), the source and the
+ * build (a real git repository per pipeline, local/git-*.ts). Every commit on a watched
+ * branch becomes a release, as a push does in the cloud.
+ *
+ * After a restart, local executions are gone: `start` runs the reconciler at once, which
+ * starts a new attempt of every run whose execution is not running; deployments are
+ * idempotent by key, so nothing is deployed twice.
+ *
+ * @example
+ * const runtime = await LocalRuntime.start({ pipelines: [demo], dataDir: '.captain', speed: 120 });
+ * await runtime.repository('demo-service').commit({ files: { 'service.json': … }, message: 'r2', author: 'ana', reviewedBy: ['bo'] });
+ * // … the commit is built, recorded as r2 and promoted; runtime.bus.subscribe(show)
+ * await runtime.stop();
+ */
+export class LocalRuntime {
+  readonly clock: AcceleratedClock;
+  readonly bus: LocalEventBus;
+  readonly metrics: LocalMetricStore;
+  readonly alarms: LocalAlarms;
+  readonly fleets: Fleets;
+  readonly deployer: LocalFleetDeployer;
+  readonly executions: LocalExecutions;
+  readonly builds: LocalBuildStarter;
+  readonly services: ReadonlyMap<string, PromotionService>;
+  readonly releases: DynamoDbReleaseStore;
+  readonly #table: LocalTable;
+  readonly #bucket: LocalBucket;
+  readonly #dataDir: string;
+  readonly #repositories: ReadonlyMap<string, LocalGitRepository>;
+  readonly #pipelines: readonly PipelineDefinition[];
+  readonly #canary: Canary;
+  readonly #seen = new Map<string, string>();
+  readonly #reconcile: ReturnType<typeof createReconcileHandler>;
+  readonly #reportApproval: ReturnType<typeof createReportApprovalHandler>;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking: Promise<void> | null = null;
+  #lastReconcile = 0;
+  #failures: unknown[] = [];
+
+  private constructor(parts: {
+    clock: AcceleratedClock;
+    table: LocalTable;
+    bucket: LocalBucket;
+    dataDir: string;
+    pipelines: readonly PipelineDefinition[];
+    repositories: Map<string, LocalGitRepository>;
+    executionsDefinition: Awaited<ReturnType<typeof loadDefinition>>;
+  }) {
+    const { clock, table, bucket, pipelines } = parts;
+    this.clock = clock;
+    this.#table = table;
+    this.#bucket = bucket;
+    this.#dataDir = parts.dataDir;
+    this.#pipelines = pipelines;
+    this.#repositories = parts.repositories;
+    const artifacts = new S3ArtifactStore(bucket.client, bucket.bucket, {
+      // s3rver ignores If-None-Match on PUT; content-addressed keys make a rewrite harmless.
+      conditionalWrites: false,
+    });
+    this.bus = new LocalEventBus({ clock, logPath: join(parts.dataDir, 'events.jsonl') });
+    this.metrics = new LocalMetricStore(clock);
+    this.alarms = new LocalAlarms(this.metrics, clock);
+    defineLocalAlarms(pipelines, this.alarms);
+    this.fleets = new Fleets({ clock, speed: clock.speed });
+    this.deployer = new LocalFleetDeployer({
+      fleets: this.fleets,
+      artifacts,
+      clock,
+      onChange: (deployment) =>
+        void this.bus
+          .put([
+            {
+              source: 'release-captain.local',
+              detailType: 'Local Fleet Deployment State Change',
+              detail: { deploymentId: deployment.deploymentId, status: deployment.status },
+            },
+          ])
+          .catch((error) => this.#failures.push(error)),
+    });
+    this.#canary = new Canary({ fleets: this.fleets, sink: this.metrics });
+    this.releases = new DynamoDbReleaseStore(table.client, table.tableName);
+    const tokens = new LocalTaskTokens();
+    const publisher = new LocalEventPublisher(this.bus);
+    const services = new Map<string, PromotionService>();
+    const topologies = new Map(pipelines.map((p) => [p.name, new Topology(p)]));
+    // Set below once the handlers exist: the executions need them, they need the services.
+    let started: LocalExecutions | undefined;
+    for (const [name, topology] of topologies) {
+      services.set(
+        name,
+        new PromotionService(topology, {
+          promotions: new DynamoDbPromotionStore(table.client, table.tableName),
+          releases: this.releases,
+          deployments: new DynamoDbDeploymentLog(table.client, table.tableName),
+          audit: new DynamoDbAuditLog(table.client, table.tableName),
+          events: publisher,
+          workflows: {
+            startRun: (pipeline, run) => (started as LocalExecutions).startRun(pipeline, run),
+            isRunning: (pipeline, run) => (started as LocalExecutions).isRunning(pipeline, run),
+          },
+          clock,
+        }),
+      );
+    }
+    this.services = services;
+    const metricSource = new LocalMetricSource(this.metrics);
+    const deps: HandlerDeps = {
+      driver: async (pipeline) => ({
+        service: serviceOf(services, pipeline),
+        releases: this.releases,
+        deployer: this.deployer,
+        alarms: this.alarms,
+        metrics: metricSource,
+        clock,
+      }),
+      wakes: new DynamoDbWakeRegistry(table.client, table.tableName),
+      tokens,
+      clock,
+    };
+    const source = async () => deps;
+    const step =
+      (handler: (payload: unknown, context: Context) => Promise<unknown>, fn: string) =>
+      (payload: unknown) =>
+        handler(payload, lambdaContext(fn));
+    started = new LocalExecutions(
+      parts.executionsDefinition,
+      {
+        [FUNCTION_ARNS.AdvanceTargetFunctionArn]: step(
+          createAdvanceTargetHandler(source),
+          'advance-target',
+        ),
+        [FUNCTION_ARNS.AdvanceStageFunctionArn]: step(
+          createAdvanceStageHandler(source),
+          'advance-stage',
+        ),
+        [FUNCTION_ARNS.AwaitEventFunctionArn]: step(createAwaitEventHandler(source), 'await-event'),
+        [FUNCTION_ARNS.FailRunFunctionArn]: step(createFailRunHandler(source), 'fail-run'),
+      },
+      tokens,
+      (pipeline, run) => ({
+        pipeline,
+        stage: run.stage,
+        seq: run.seq,
+        kind: run.kind,
+        release: run.release,
+        attempt: run.attempt,
+        targets: (topologies.get(pipeline) as Topology).stage(run.stage).targets.map((t) => t.id),
+      }),
+      { speed: clock.speed },
+    );
+    this.executions = started;
+    const wake = createWakeHandler(source);
+    // The cloud's rule WakeOnDeploymentsAndAlarms, with the local fleets' events beside AWS's.
+    this.bus.addRule({
+      name: 'WakeOnDeploymentsAndAlarms',
+      pattern: {
+        source: ['aws.cloudwatch', 'release-captain.local'],
+        detailType: ['CloudWatch Alarm State Change', 'Local Fleet Deployment State Change'],
+      },
+      target: async (event) => void (await wake(event, lambdaContext('wake'))),
+      retries: 8,
+    });
+    this.alarms.onChange(
+      (change) =>
+        void this.bus
+          .put([
+            {
+              source: 'aws.cloudwatch',
+              detailType: 'CloudWatch Alarm State Change',
+              detail: {
+                alarmName: change.name,
+                state: { value: change.to, reason: change.reason, timestamp: change.at },
+                previousState: { value: change.from },
+              },
+            },
+          ])
+          .catch((error) => this.#failures.push(error)),
+    );
+    this.#reconcile = createReconcileHandler(source);
+    this.#reportApproval = createReportApprovalHandler(source);
+    const recorders = new Map(
+      pipelines.map((p) => [
+        p.name,
+        new ReleaseRecorder(
+          serviceOf(services, p.name),
+          {
+            releases: this.releases,
+            history: new GitSourceHistory({
+              repositories: Object.fromEntries(
+                [...parts.repositories].map(([name, repo]) => [name, repo.path]),
+              ),
+            }),
+            clock,
+          },
+          p.source,
+        ),
+      ]),
+    );
+    this.builds = new LocalBuildStarter({
+      build: new LocalBuild({
+        artifacts,
+        record: (built, pipeline) => (recorders.get(pipeline) as ReleaseRecorder).record(built),
+      }),
+      repository: (pipeline) => {
+        const definition = pipelines.find((p) => p.name === pipeline);
+        return definition === undefined
+          ? undefined
+          : parts.repositories.get(definition.source.repository);
+      },
+    });
+  }
+
+  /** Starts the emulators, opens (or creates) the repositories, and begins ticking. */
+  static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+    const speed = options.speed ?? 1;
+    const saved = await readClock(options.dataDir);
+    const clock = new AcceleratedClock(saved ?? options.start ?? new Date(), speed);
+    const table = await startLocalTable(
+      options.inMemoryTable ? {} : { path: join(options.dataDir, 'dynamodb') },
+    );
+    const bucket = await startLocalBucket({ directory: join(options.dataDir, 's3') });
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = table.endpoint;
+    process.env.AWS_ENDPOINT_URL_S3 = bucket.endpoint;
+    const repositories = new Map<string, LocalGitRepository>();
+    for (const p of options.pipelines) {
+      const name = p.source.repository;
+      if (!repositories.has(name)) {
+        repositories.set(
+          name,
+          await LocalGitRepository.open({ path: join(options.dataDir, 'repos', name) }),
+        );
+      }
+    }
+    const runtime = new LocalRuntime({
+      clock,
+      table,
+      bucket,
+      dataDir: options.dataDir,
+      pipelines: options.pipelines,
+      repositories,
+      executionsDefinition: await loadDefinition('statemachines/stage.asl.json', FUNCTION_ARNS),
+    });
+    await runtime.tick();
+    runtime.#timer = setInterval(() => void runtime.tick(), options.tickMs ?? 100);
+    return runtime;
+  }
+
+  /** The git repository a pipeline releases from, by repository name. */
+  repository(name: string): LocalGitRepository {
+    const repository = this.#repositories.get(name);
+    if (repository === undefined) {
+      throw new Error(
+        `No repository ${name}; the runtime's pipelines release from ${[...this.#repositories.keys()].join(', ')}.`,
+      );
+    }
+    return repository;
+  }
+
+  /** Reports an approval step's result, as the CLI does. */
+  approve(input: Parameters<ReturnType<typeof createReportApprovalHandler>>[0]) {
+    return this.#reportApproval(input, lambdaContext('report-approval'));
+  }
+
+  /** Errors that the background work met (deliveries, ticks), for the caller to report. */
+  get failures(): readonly unknown[] {
+    return this.#failures;
+  }
+
+  /**
+   * One look at the world: new commits start builds, deployments advance, the canary
+   * sends its requests, alarms are evaluated, and every five clock minutes the
+   * reconciler runs. Ticks never overlap.
+   */
+  tick(): Promise<void> {
+    this.#ticking ??= this.#tick()
+      .catch((error) => void this.#failures.push(error))
+      .finally(() => {
+        this.#ticking = null;
+      });
+    return this.#ticking;
+  }
+
+  async #tick(): Promise<void> {
+    for (const pipeline of this.#pipelines) {
+      const repository = this.repository(pipeline.source.repository);
+      const head = await repository.head(pipeline.source.branch);
+      const seen = this.#seen.get(pipeline.name);
+      if (head !== seen) {
+        await this.builds.startBuild({
+          pipeline: pipeline.name,
+          commit: head,
+          previousCommit: seen ?? null,
+          pushedBy: 'local',
+        });
+        this.#seen.set(pipeline.name, head);
+      }
+    }
+    await this.deployer.tick();
+    await this.#canary.tick(this.clock.now());
+    this.alarms.evaluate();
+    const now = this.clock.now().getTime();
+    if (now - this.#lastReconcile >= RECONCILE_EVERY_MS) {
+      this.#lastReconcile = now;
+      for (const pipeline of this.#pipelines) {
+        await this.#reconcile({ pipeline: pipeline.name }, lambdaContext('reconcile'));
+      }
+    }
+  }
+
+  /** Stops ticking, aborts executions, closes fleets and emulators, and saves the clock. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#ticking;
+    await this.builds.drain();
+    for (const execution of this.executions.list()) execution.abort();
+    await Promise.allSettled(this.executions.list().map((e) => e.done));
+    await this.bus.drain();
+    await this.fleets.close();
+    await writeFile(
+      join(this.#dataDir, 'clock.json'),
+      `${JSON.stringify({ now: this.clock.now().toISOString() })}\n`,
+    );
+    await this.#table.close();
+    await this.#bucket.close();
+  }
+}
+
+function serviceOf(services: ReadonlyMap<string, PromotionService>, pipeline: string) {
+  const service = services.get(pipeline);
+  if (service === undefined) {
+    throw new Error(
+      `No pipeline ${pipeline} in this runtime; it runs ${[...services.keys()].join(', ')}.`,
+    );
+  }
+  return service;
+}
+
+async function readClock(dataDir: string): Promise<Date | null> {
+  try {
+    const { now } = JSON.parse(await readFile(join(dataDir, 'clock.json'), 'utf8')) as {
+      now: string;
+    };
+    const date = new Date(now);
+    return Number.isNaN(date.getTime()) ? null : date;
+  } catch {
+    return null;
+  }
+}
+
+/** What the Lambda service passes handlers, as far as they read it. */
+export const lambdaContext = (functionName: string): Context =>
+  ({
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: 'local',
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  }) as Context;
