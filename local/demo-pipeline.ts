@@ -46,7 +46,8 @@ export class DemoPipeline extends TeamPipeline {
       preProduction: {
         ...seed.preProduction,
         alpha: false,
-        betaBake: bake(5, 10),
+        // beta runs the tests; gamma, a copy of production, bakes.
+        betaBake: bake(0, 0),
         gammaOneBoxBake: bake(10, 20),
         gammaBake: bake(10, 20),
       },
@@ -55,13 +56,22 @@ export class DemoPipeline extends TeamPipeline {
     };
   }
 
+  /**
+   * Each environment has its own aggregate alarm (beta's, gamma's, and one per production
+   * Region), so a fault in beta does not block gamma; a one-box rolls back on its own
+   * composite: the aggregate or its own fault rate.
+   */
   protected target(placement: Placement): Target {
     const where = placement.region.code;
+    const environment =
+      placement.phase === 'production' ? where : placement.stage.replace(/-onebox$/, '');
     return Target.localFleet({
       placement,
       boxes: placement.oneBox ? 1 : 3,
-      rollbackAlarm: placement.oneBox ? `demo-onebox-${where}` : `demo-aggregate-${where}`,
-      aggregateAlarm: `demo-aggregate-${where}`,
+      rollbackAlarm: placement.oneBox
+        ? `demo-onebox-${placement.stage.replace(/-onebox$/, '')}-${where}`
+        : `demo-aggregate-${environment}`,
+      aggregateAlarm: `demo-aggregate-${environment}`,
     });
   }
 }

@@ -11,7 +11,12 @@ import type { z } from 'zod';
 import { RetryableError, TerminalError } from '../../core/index.js';
 
 export const logger = new Logger({ serviceName: 'release-captain' });
-export const metrics = new Metrics({ namespace: 'ReleaseCaptain', serviceName: 'release-captain' });
+export const metrics = new Metrics({
+  namespace: 'ReleaseCaptain',
+  serviceName: 'release-captain',
+  // Its own warnings (an invocation with no metric) go through the logger and its level.
+  logger,
+});
 /** X-Ray tracing on Lambda; Powertools turns it off outside Lambda (tests, the local runtime). */
 export const tracer = new Tracer({ serviceName: 'release-captain' });
 

@@ -1,0 +1,238 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PipelineDefinition } from '../core/index.js';
+import { DemoPipeline } from './demo-pipeline.js';
+import type { BusEvent } from './event-bus.js';
+import { LocalGitRepository } from './git-repository.js';
+import { LocalRuntime } from './runtime.js';
+
+export interface DemoOptions {
+  /** Where the demo keeps its state; cleared first, the demo starts from nothing. */
+  readonly dataDir: string;
+  /** Clock seconds per real second. @default 120 */
+  readonly speed?: number;
+  /** Gives up after this many real seconds. @default 300 */
+  readonly timeoutSeconds?: number;
+  /** Sees every Release Captain event as it is published (the live view). */
+  readonly onEvent?: (event: PipelineEventView) => void;
+  /** Called about every real second with the runtime, for the live view. */
+  readonly onTick?: (runtime: LocalRuntime) => void | Promise<void>;
+  /** Leaves the runtime running at the end (for the CLI and the web view). @default false */
+  readonly keepRunning?: boolean;
+}
+
+/** A Release Captain event as the bus delivered it. */
+export interface PipelineEventView {
+  readonly type: string;
+  readonly at: string;
+  readonly stage: string | null;
+  readonly release: number | null;
+  readonly target: string | null;
+  readonly reason: string | null;
+}
+
+export interface Expectation {
+  readonly name: string;
+  readonly held: boolean;
+  readonly detail: string;
+}
+
+export interface DemoResult {
+  readonly ok: boolean;
+  readonly expectations: readonly Expectation[];
+  readonly events: readonly PipelineEventView[];
+  readonly definition: PipelineDefinition;
+  /** Still running when `keepRunning`; stopped otherwise. */
+  readonly runtime: LocalRuntime;
+  readonly realSeconds: number;
+}
+
+const serviceJson = (version: string, faultRate: number) =>
+  `${JSON.stringify({ version, faultRate, latencyMs: 20 }, null, 2)}\n`;
+
+/**
+ * The demo of issue 5, on the local runtime: four commits to the demo service.
+ * - r1 is good and reaches every stage;
+ * - r2 and r3 come quickly: r2 waits at the gamma one-box, busy with r1, and r3 supersedes it there;
+ * - r3 is good and reaches every stage;
+ * - r4 makes half the requests fail: its one-box alarm fires in gamma, it is rolled back
+ *   automatically and rejected, and it never reaches production.
+ * The commits follow the events (r2 when r1 starts baking at the gamma one-box, r3 when
+ * r2 is created, r4 when r3 is approved in gamma), so the story holds at any speed.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const started = Date.now();
+  const definition = new DemoPipeline().definition();
+  await rm(options.dataDir, { recursive: true, force: true });
+  const repository = await LocalGitRepository.open({
+    path: join(options.dataDir, 'repos', definition.source.repository),
+  });
+  let pr = 0;
+  const commit = (version: string, faultRate: number, message: string) =>
+    repository.commit({
+      files: { 'service.json': serviceJson(version, faultRate) },
+      message,
+      author: 'ana',
+      reviewedBy: ['bo'],
+      pullRequest: `demo-service#${++pr}`,
+    });
+  await commit('1', 0, 'Version 1');
+
+  const runtime = await LocalRuntime.start({
+    pipelines: [definition],
+    dataDir: options.dataDir,
+    speed: options.speed ?? 120,
+  });
+  const events: PipelineEventView[] = [];
+  const has = (type: string, stage?: string, release?: number) =>
+    events.some(
+      (e) =>
+        e.type === type &&
+        (stage === undefined || e.stage === stage) &&
+        (release === undefined || e.release === release),
+    );
+  const last = definition.stages.at(-1)?.name as string;
+  const pending: Promise<unknown>[] = [];
+  const react = (event: PipelineEventView) => {
+    const is = (type: string, stage: string | null, release: number) =>
+      event.type === type && (stage === null || event.stage === stage) && event.release === release;
+    if (is('Bake Started', 'gamma-onebox', 1)) pending.push(commit('2', 0, 'Version 2'));
+    if (is('Release Created', null, 2)) pending.push(commit('3', 0, 'Version 3'));
+    if (is('Stage Approved', 'gamma', 3)) {
+      pending.push(commit('4', 0.5, 'Version 4: a change that makes half the requests fail'));
+    }
+  };
+  runtime.bus.subscribe((event: BusEvent) => {
+    if (event.source !== 'release-captain') return;
+    const view = viewOf(event);
+    events.push(view);
+    options.onEvent?.(view);
+    react(view);
+  });
+
+  const done = () =>
+    has('Stage Approved', last, 1) &&
+    has('Stage Approved', last, 3) &&
+    has('Rollback Completed', 'gamma-onebox', 4);
+  const deadline = started + (options.timeoutSeconds ?? 300) * 1000;
+  let lastTick = 0;
+  while (!done() && Date.now() < deadline && runtime.failures.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (Date.now() - lastTick >= 1000) {
+      lastTick = Date.now();
+      await options.onTick?.(runtime);
+    }
+  }
+  await Promise.all(pending);
+  await runtime.bus.drain();
+  const expectations = check(definition, events, runtime, done());
+  if (!options.keepRunning) await runtime.stop();
+  return {
+    ok: expectations.every((e) => e.held),
+    expectations,
+    events,
+    definition,
+    runtime,
+    realSeconds: (Date.now() - started) / 1000,
+  };
+}
+
+function viewOf(event: BusEvent): PipelineEventView {
+  const detail = event.detail as {
+    stage?: string | null;
+    release?: number | null;
+    target?: string | null;
+    reason?: string | null;
+  };
+  return {
+    type: event['detail-type'],
+    at: event.time,
+    stage: detail.stage ?? null,
+    release: detail.release ?? null,
+    target: detail.target ?? null,
+    reason: detail.reason ?? null,
+  };
+}
+
+/** What the demo promises, checked over the events it recorded. */
+function check(
+  definition: PipelineDefinition,
+  events: readonly PipelineEventView[],
+  runtime: LocalRuntime,
+  finished: boolean,
+): Expectation[] {
+  const stages = definition.stages.map((s) => s.name);
+  const production = new Set(
+    definition.stages.filter((s) => s.phase === 'production').map((s) => s.name),
+  );
+  const approvedEverywhere = (release: number) => {
+    const missing = stages.filter(
+      (stage) =>
+        !events.some(
+          (e) => e.type === 'Stage Approved' && e.stage === stage && e.release === release,
+        ),
+    );
+    return {
+      held: missing.length === 0,
+      detail:
+        missing.length === 0
+          ? `approved in all ${stages.length} stages`
+          : `not approved in ${missing.join(', ')}`,
+    };
+  };
+  const superseded = events.find((e) => e.type === 'Release Superseded' && e.release === 2);
+  const r4Production = events.filter(
+    (e) => e.type === 'Deployment Started' && e.release === 4 && production.has(e.stage ?? ''),
+  );
+  const r4RolledBack = events.some(
+    (e) => e.type === 'Rollback Completed' && e.stage === 'gamma-onebox' && e.release === 4,
+  );
+  // Promotion order (safety property: a release deploys to a stage only after the stage
+  // before approved it).
+  const after = new Map(definition.stages.map((s) => [s.name, s.after]));
+  const outOfOrder = events.filter((e, index) => {
+    if (e.type !== 'Deployment Started' || e.stage === null) return false;
+    const before = after.get(e.stage);
+    if (before === null || before === undefined) return false;
+    return !events
+      .slice(0, index)
+      .some((p) => p.type === 'Stage Approved' && p.stage === before && p.release === e.release);
+  });
+  const r1 = approvedEverywhere(1);
+  const r3 = approvedEverywhere(3);
+  return [
+    {
+      name: 'the demo finished in time',
+      held: finished,
+      detail: finished ? 'every step happened' : 'timed out',
+    },
+    { name: 'r1 reaches every stage', ...r1 },
+    {
+      name: 'r3 supersedes r2 waiting at a busy stage',
+      held: superseded !== undefined,
+      detail:
+        superseded === undefined
+          ? 'r2 was never superseded'
+          : `r2 superseded at ${superseded.stage}: ${superseded.reason}`,
+    },
+    { name: 'r3 reaches every stage', ...r3 },
+    {
+      name: 'r4 is rolled back by its one-box alarm and never reaches production',
+      held: r4RolledBack && r4Production.length === 0,
+      detail: `${r4RolledBack ? 'rolled back at gamma-onebox' : 'not rolled back'}; ${r4Production.length} production deployments of r4`,
+    },
+    {
+      name: 'no release deploys to a stage before the stage before it approved the release',
+      held: outOfOrder.length === 0,
+      detail:
+        outOfOrder.length === 0
+          ? 'promotion order held'
+          : outOfOrder.map((e) => `r${e.release} in ${e.stage}`).join(', '),
+    },
+    {
+      name: 'the runtime met no errors',
+      held: runtime.failures.length === 0,
+      detail: runtime.failures.length === 0 ? 'none' : runtime.failures.map(String).join('; '),
+    },
+  ];
+}
