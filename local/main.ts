@@ -18,6 +18,9 @@ Options:
   --data-dir <dir>  where the state lives (default .captain; cleared when the demo starts)
   --timeout <s>     give up after this many real seconds (default 300)
   --keep-running    stay up after the demo, until Ctrl-C
+  --serve           run the demo pipeline on the state in --data-dir without clearing it or
+                    committing: resumes after a crash; commits to its repository
+                    (<data-dir>/repos/demo-service) become releases; until Ctrl-C
   --help            show this
 `;
 
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     'data-dir': { type: 'string', default: '.captain' },
     timeout: { type: 'string', default: '300' },
     'keep-running': { type: 'boolean', default: false },
+    serve: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -52,6 +56,11 @@ process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // After the settings above: the handlers' modules read them when they load.
+if (values.serve) {
+  const { serve } = await import('./serve.js');
+  await serve({ dataDir: values['data-dir'], speed, out: process.stdout });
+  process.exit(0);
+}
 const { runDemo } = await import('./demo.js');
 const { printDemo } = await import('./demo-output.js');
 

@@ -1,0 +1,33 @@
+import type { Writable } from 'node:stream';
+import { DemoPipeline } from './demo-pipeline.js';
+import { LocalRuntime } from './runtime.js';
+
+/**
+ * Runs the demo pipeline on the state already in `dataDir` (nothing cleared, nothing
+ * committed) until SIGINT or SIGTERM: the runtime reconciles at start, so runs a crash
+ * interrupted go on. Prints one line per Release Captain event.
+ */
+export async function serve(options: {
+  readonly dataDir: string;
+  readonly speed: number;
+  readonly out: Writable;
+}): Promise<void> {
+  const runtime = await LocalRuntime.start({
+    pipelines: [new DemoPipeline().definition()],
+    dataDir: options.dataDir,
+    speed: options.speed,
+  });
+  runtime.bus.subscribe((event) => {
+    if (event.source !== 'release-captain') return;
+    const d = event.detail as { stage?: string; release?: number; target?: string };
+    options.out.write(
+      `${event.time} ${event['detail-type']} ${d.stage ?? '-'} r${d.release ?? '-'} ${d.target ?? ''}\n`,
+    );
+  });
+  options.out.write(`serving ${options.dataDir} at ${options.speed}x\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await runtime.stop();
+}
