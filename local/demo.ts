@@ -1,10 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PipelineDefinition } from '../core/index.js';
+import type { PipelineDefinition, PipelineEvent } from '../core/index.js';
 import { DemoPipeline } from './demo-pipeline.js';
 import type { BusEvent } from './event-bus.js';
 import { LocalGitRepository } from './git-repository.js';
 import { LocalRuntime } from './runtime.js';
+import { pipelineEventOf } from './snapshot.js';
 
 export interface DemoOptions {
   /** Where the demo keeps its state; cleared first, the demo starts from nothing. */
@@ -13,8 +14,8 @@ export interface DemoOptions {
   readonly speed?: number;
   /** Gives up after this many real seconds. @default 300 */
   readonly timeoutSeconds?: number;
-  /** Sees every Release Captain event as it is published (the live view). */
-  readonly onEvent?: (event: PipelineEventView) => void;
+  /** Sees every Release Captain event as it is published, from the first (the live view). */
+  readonly onEvent?: (event: PipelineEvent) => void;
   /** Called about every real second with the runtime, for the live view. */
   readonly onTick?: (runtime: LocalRuntime) => void | Promise<void>;
   /** Leaves the runtime running at the end (for the CLI and the web view). @default false */
@@ -78,12 +79,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
   await commit('1', 0, 'Version 1');
 
-  const runtime = await LocalRuntime.start({
-    pipelines: [definition],
-    dataDir: options.dataDir,
-    speed: options.speed ?? 120,
-  });
   const events: PipelineEventView[] = [];
+  const seen = new Set<string>();
   const has = (type: string, stage?: string, release?: number) =>
     events.some(
       (e) =>
@@ -102,12 +99,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       pending.push(commit('4', 0.5, 'Version 4: a change that makes half the requests fail'));
     }
   };
-  runtime.bus.subscribe((event: BusEvent) => {
-    if (event.source !== 'release-captain') return;
-    const view = viewOf(event);
-    events.push(view);
-    options.onEvent?.(view);
-    react(view);
+  const runtime = await LocalRuntime.start({
+    pipelines: [definition],
+    dataDir: options.dataDir,
+    speed: options.speed ?? 120,
+    onEvent: (event: BusEvent) => {
+      const pipelineEvent = pipelineEventOf(event);
+      // Events are relayed at least once: a repeat carries the same id and is dropped.
+      if (pipelineEvent === null || seen.has(pipelineEvent.id)) return;
+      seen.add(pipelineEvent.id);
+      const view = viewOf(pipelineEvent);
+      events.push(view);
+      options.onEvent?.(pipelineEvent);
+      react(view);
+    },
   });
 
   const done = () =>
@@ -125,6 +130,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
   await Promise.all(pending);
   await runtime.bus.drain();
+  // One last look for the view, while the runtime still answers.
+  await options.onTick?.(runtime);
   const expectations = check(definition, events, runtime, done());
   if (!options.keepRunning) await runtime.stop();
   return {
@@ -137,20 +144,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   };
 }
 
-function viewOf(event: BusEvent): PipelineEventView {
-  const detail = event.detail as {
-    stage?: string | null;
-    release?: number | null;
-    target?: string | null;
-    reason?: string | null;
-  };
+function viewOf(event: PipelineEvent): PipelineEventView {
   return {
-    type: event['detail-type'],
-    at: event.time,
-    stage: detail.stage ?? null,
-    release: detail.release ?? null,
-    target: detail.target ?? null,
-    reason: detail.reason ?? null,
+    type: event.type,
+    at: event.at,
+    stage: event.detail.stage,
+    release: event.detail.release,
+    target: event.detail.target,
+    reason: event.detail.reason,
   };
 }
 

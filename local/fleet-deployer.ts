@@ -1,3 +1,6 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
 import {
   type ArtifactStore,
   type Clock,
@@ -19,6 +22,12 @@ import {
   httpGet,
   localFleetConfig,
   parseServiceJson,
+  readSavedJson,
+  restoreBytes,
+  saveJson,
+  sha256Of,
+  storeBytes,
+  storedBytesSchema,
 } from './fleet.js';
 
 /** The file of a release the local fleets serve. */
@@ -86,22 +95,38 @@ export interface LocalFleetDeployerProps {
    * @default - nobody is told
    */
   readonly onChange?: (deployment: LocalDeployment) => void;
+  /**
+   * Where deployments are kept between runs (`<dataDir>/fleets`, beside the fleets'
+   * boxes): one file per deployment under `deployments/`, rewritten atomically at each
+   * change before anybody is told of it. A deployer opened on it knows every deployment
+   * again: one in progress goes on from its batch in flight, as ECS goes on with a
+   * deployment while its control plane restarts, and an idempotency key still names its
+   * deployment.
+   * @default - nothing kept: deployments end with the process
+   */
+  readonly directory?: string;
 }
 
 interface Running {
   readonly deploymentId: string;
+  /** The number in its id, by which the next id is chosen after a restart. */
+  readonly sequence: number;
+  readonly idempotencyKey: string;
   readonly pipeline: string;
   readonly target: string;
   readonly release: ReleaseNumber;
   readonly version: string | null;
   readonly kind: 'normal' | 'rollback';
-  readonly fleet: Fleet;
+  /** `null` for a deployment restored after a restart until its fleet has started again. */
+  fleet: Fleet | null;
   readonly serviceJson: Uint8Array;
+  readonly sha256: string;
   readonly plan: readonly (readonly number[])[];
   readonly startedAt: Date;
   /** Index in `plan` of the next batch to load. */
   next: number;
-  current: { readonly boxes: readonly Box[]; readonly loadedAt: number } | null;
+  /** The batch in flight: the indices of its boxes and when (clock time) they were loaded. */
+  current: { readonly boxes: readonly number[]; readonly loadedAt: number } | null;
   stopRequested: boolean;
   ended: { readonly status: DeploymentStatus; readonly at: Date } | null;
 }
@@ -123,6 +148,9 @@ interface Running {
  * `stopDeployment` answers `stopping`: the batch in flight finishes, then the deployment
  * fails with the reason `stopped`.
  *
+ * Given a `directory`, every deployment is saved there at each change and known again by a
+ * deployer opened on it after a restart: see {@link LocalFleetDeployerProps.directory}.
+ *
  * @example
  * const deployer = new LocalFleetDeployer({ fleets, artifacts, clock });
  * const { deploymentId } = await deployer.startDeployment(request); // gamma-t1-d1
@@ -137,6 +165,7 @@ export class LocalFleetDeployer implements Deployer {
   readonly #healthTimeoutMs: number;
   readonly #probeTimeoutMs: number;
   readonly #onChange: ((deployment: LocalDeployment) => void) | undefined;
+  readonly #directory: string | undefined;
   readonly #byKey = new Map<string, Promise<string>>();
   readonly #deployments = new Map<string, Running>();
   /** Target id → its deployment in progress (or being started). */
@@ -158,6 +187,9 @@ export class LocalFleetDeployer implements Deployer {
     this.#healthTimeoutMs = healthTimeoutSeconds * 1000;
     this.#probeTimeoutMs = probeTimeoutMs;
     this.#onChange = props.onChange;
+    this.#directory =
+      props.directory === undefined ? undefined : join(props.directory, 'deployments');
+    if (this.#directory !== undefined) this.#restore(this.#directory);
   }
 
   async startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }> {
@@ -173,9 +205,10 @@ export class LocalFleetDeployer implements Deployer {
     }
     // Reserved before the first await, so that a concurrent start sees it.
     this.#sequence += 1;
-    const deploymentId = `${target}-d${this.#sequence}`;
+    const sequence = this.#sequence;
+    const deploymentId = `${target}-d${sequence}`;
     this.#busy.set(target, deploymentId);
-    const started = this.#create(deploymentId, request).then(() => deploymentId);
+    const started = this.#create(deploymentId, sequence, request).then(() => deploymentId);
     this.#byKey.set(request.idempotencyKey, started);
     try {
       await started;
@@ -216,12 +249,12 @@ export class LocalFleetDeployer implements Deployer {
     return this.#ticking;
   }
 
-  /** Every deployment this process started, oldest first. */
+  /** Every deployment this deployer knows (with a directory, those restored too), oldest first. */
   deployments(): LocalDeployment[] {
     return [...this.#deployments.values()].map(view);
   }
 
-  async #create(deploymentId: string, request: DeploymentRequest): Promise<void> {
+  async #create(deploymentId: string, sequence: number, request: DeploymentRequest): Promise<void> {
     const bytes = await this.#artifacts.getFile(serviceFile(request));
     const fleet = await this.#fleets.fleetFor(request.target);
     const parsed = parseServiceJson(bytes);
@@ -231,6 +264,8 @@ export class LocalFleetDeployer implements Deployer {
         : request.target.batchPercent;
     const deployment: Running = {
       deploymentId,
+      sequence,
+      idempotencyKey: request.idempotencyKey,
       pipeline: request.pipeline,
       target: request.target.id,
       release: request.release.number,
@@ -238,6 +273,7 @@ export class LocalFleetDeployer implements Deployer {
       kind: request.kind,
       fleet,
       serviceJson: bytes,
+      sha256: sha256Of(bytes),
       plan: planBatches(fleet.boxes.length, percent),
       startedAt: this.#clock.now(),
       next: 0,
@@ -245,8 +281,9 @@ export class LocalFleetDeployer implements Deployer {
       stopRequested: false,
       ended: null,
     };
-    this.#deployments.set(deploymentId, deployment);
+    // Saved before the caller learns its id: from here on, a crash leaves its key naming it.
     this.#changed(deployment);
+    this.#deployments.set(deploymentId, deployment);
   }
 
   async #tickAll(): Promise<void> {
@@ -266,14 +303,17 @@ export class LocalFleetDeployer implements Deployer {
   }
 
   async #step(deployment: Running, now: Date): Promise<void> {
+    deployment.fleet ??= await this.#restoredFleet(deployment);
+    const fleet = deployment.fleet;
     if (deployment.current === null) {
       const indices = deployment.plan[deployment.next] ?? [];
-      const boxes = indices.map((index) => deployment.fleet.boxes[index] as Box);
-      for (const box of boxes) box.load(deployment.serviceJson);
-      deployment.current = { boxes, loadedAt: now.getTime() };
+      // The boxes first, then the record: after a crash in between, the batch is loaded again.
+      for (const index of indices) (fleet.boxes[index] as Box).load(deployment.serviceJson);
+      deployment.current = { boxes: indices, loadedAt: now.getTime() };
       this.#changed(deployment);
     }
-    const { boxes, loadedAt } = deployment.current;
+    const { loadedAt } = deployment.current;
+    const boxes = deployment.current.boxes.map((index) => fleet.boxes[index] as Box);
     const checks = await Promise.all(boxes.map((box) => this.#check(box)));
     if (deployment.ended !== null) return;
     const failing = checks.findIndex((check) => check !== null);
@@ -318,11 +358,56 @@ export class LocalFleetDeployer implements Deployer {
     this.#changed(deployment);
   }
 
+  /** Saves the deployment (with a directory), then tells the listener. */
   #changed(deployment: Running): void {
+    if (this.#directory !== undefined) {
+      saveJson(
+        join(this.#directory, `${encodeURIComponent(deployment.deploymentId)}.json`),
+        saved(deployment),
+      );
+    }
     const listener = this.#onChange;
     if (listener === undefined) return;
     const snapshot = view(deployment);
     queueMicrotask(() => listener(snapshot));
+  }
+
+  /** Knows again every deployment saved in `directory`; one in progress keeps its target busy. */
+  #restore(directory: string): void {
+    mkdirSync(directory, { recursive: true });
+    const restored = readdirSync(directory)
+      .filter((name) => name.endsWith('.json'))
+      .flatMap((name) => {
+        const path = join(directory, name);
+        const record = readSavedJson(path, savedDeploymentSchema);
+        return record === null ? [] : [fromSaved(record, path)];
+      })
+      .sort((a, b) => a.sequence - b.sequence);
+    for (const deployment of restored) {
+      this.#deployments.set(deployment.deploymentId, deployment);
+      this.#byKey.set(deployment.idempotencyKey, Promise.resolve(deployment.deploymentId));
+      if (deployment.ended === null) this.#busy.set(deployment.target, deployment.deploymentId);
+      this.#sequence = Math.max(this.#sequence, deployment.sequence);
+    }
+  }
+
+  /**
+   * The fleet of a deployment restored after a restart, once it has started again. If a
+   * box of the batch in flight does not run the release (its saved state was lost), the
+   * batch is loaded again: a health check passing on the old release proves nothing.
+   */
+  async #restoredFleet(deployment: Running): Promise<Fleet> {
+    const fleet = await this.#fleets.whenStarted(deployment.target);
+    if (fleet === undefined) {
+      throw new TerminalError(
+        `the fleet of "${deployment.target}" was not saved, so ${deployment.deploymentId} cannot go on after the restart; give the fleets the deployer's directory`,
+      );
+    }
+    const batch = deployment.current?.boxes ?? [];
+    if (batch.some((index) => fleet.boxes[index]?.artifact?.sha256 !== deployment.sha256)) {
+      deployment.current = null;
+    }
+    return fleet;
   }
 
   #find(target: TargetDefinition, deploymentId: string): Running {
@@ -330,7 +415,7 @@ export class LocalFleetDeployer implements Deployer {
     const deployment = this.#deployments.get(deploymentId);
     if (deployment === undefined || deployment.target !== target.id) {
       throw new NotFoundError(
-        `Target "${target.id}" has no local deployment ${deploymentId}; local deployments live in memory and end with the process.`,
+        `Target "${target.id}" has no local deployment ${deploymentId}; ${this.#directory === undefined ? 'this deployer keeps none on disk, so local deployments end with the process' : `none is saved in ${this.#directory}`}.`,
       );
     }
     return deployment;
@@ -373,5 +458,93 @@ function view(deployment: Running): LocalDeployment {
     reason: ended?.status.status === 'failed' ? ended.status.reason : null,
     startedAt: deployment.startedAt.toISOString(),
     endedAt: ended === null ? null : ended.at.toISOString(),
+  };
+}
+
+const savedDeploymentSchema = z
+  .object({
+    deploymentId: z.string().min(1),
+    sequence: z.number().int().min(1),
+    idempotencyKey: z.string().min(1),
+    pipeline: z.string().min(1),
+    target: z.string().min(1),
+    release: z.number().int().min(1),
+    version: z.string().nullable(),
+    kind: z.enum(['normal', 'rollback']),
+    serviceJson: storedBytesSchema,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    plan: z.array(z.array(z.number().int().min(0))),
+    next: z.number().int().min(0),
+    current: z
+      .object({ boxes: z.array(z.number().int().min(0)), loadedAt: z.iso.datetime() })
+      .nullable(),
+    stopRequested: z.boolean(),
+    batch: z.number().int().min(0),
+    batches: z.number().int().min(0),
+    status: z.enum(['in-progress', 'stopping', 'succeeded', 'failed']),
+    reason: z.string().nullable(),
+    startedAt: z.iso.datetime(),
+    endedAt: z.iso.datetime().nullable(),
+  })
+  .refine((saved) => (saved.endedAt !== null) === ['succeeded', 'failed'].includes(saved.status), {
+    message: 'endedAt is set exactly when the status is succeeded or failed',
+  })
+  .refine((saved) => (saved.reason !== null) === (saved.status === 'failed'), {
+    message: 'reason is set exactly when the status is failed',
+  });
+
+type SavedDeployment = z.infer<typeof savedDeploymentSchema>;
+
+/** What is saved of a deployment: its view, and what it needs to go on after a restart. */
+function saved(deployment: Running): SavedDeployment {
+  const { current } = deployment;
+  return {
+    ...view(deployment),
+    sequence: deployment.sequence,
+    idempotencyKey: deployment.idempotencyKey,
+    serviceJson: storeBytes(deployment.serviceJson),
+    sha256: deployment.sha256,
+    plan: deployment.plan.map((batch) => [...batch]),
+    next: deployment.next,
+    current:
+      current === null
+        ? null
+        : { boxes: [...current.boxes], loadedAt: new Date(current.loadedAt).toISOString() },
+    stopRequested: deployment.stopRequested,
+  };
+}
+
+function fromSaved(record: SavedDeployment, path: string): Running {
+  const ended =
+    record.endedAt === null
+      ? null
+      : {
+          status:
+            record.reason === null
+              ? ({ status: 'succeeded' } as const)
+              : ({ status: 'failed', reason: record.reason } as const),
+          at: new Date(record.endedAt),
+        };
+  return {
+    deploymentId: record.deploymentId,
+    sequence: record.sequence,
+    idempotencyKey: record.idempotencyKey,
+    pipeline: record.pipeline,
+    target: record.target,
+    release: record.release,
+    version: record.version,
+    kind: record.kind,
+    fleet: null,
+    serviceJson: restoreBytes(record.serviceJson, record.sha256, path),
+    sha256: record.sha256,
+    plan: record.plan,
+    startedAt: new Date(record.startedAt),
+    next: record.next,
+    current:
+      record.current === null
+        ? null
+        : { boxes: record.current.boxes, loadedAt: Date.parse(record.current.loadedAt) },
+    stopRequested: record.stopRequested,
+    ended,
   };
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
   createServer,
   get,
@@ -7,6 +9,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { type Clock, type TargetDefinition, TerminalError } from '../core/index.js';
 
@@ -17,6 +20,10 @@ import { type Clock, type TargetDefinition, TerminalError } from '../core/index.
  * from the core's {@link Clock}, so an accelerated clock speeds it up and a manual one in
  * tests makes it deterministic. Only the simulated latency of a request is a real wait,
  * scaled down by the speed and capped, so that canary traffic stays cheap.
+ *
+ * Given a directory, the fleets outlive the process, as ECS tasks outlive a restart of the
+ * control plane: each box's last artifact is saved whenever it changes, and the registry
+ * restarts the saved fleets serving it.
  */
 
 /** What the example service reads from its commit: `service.json`. */
@@ -93,6 +100,19 @@ export interface BoxOptions {
    * @default 50
    */
   readonly maxDelayMs?: number;
+  /**
+   * Told, synchronously, after the box loaded an artifact: a registry with a directory
+   * saves it from here, before anybody can see the box run it.
+   * @default - nobody is told
+   */
+  readonly onLoad?: (box: Box) => void;
+}
+
+/** What a box last loaded: its `service.json` as given, their sha256, and when (clock time). */
+export interface LoadedArtifact {
+  readonly serviceJson: Uint8Array;
+  readonly sha256: string;
+  readonly loadedAt: Date;
 }
 
 /** `empty`: nothing deployed yet; `broken`: its `service.json` cannot be read. */
@@ -107,6 +127,7 @@ interface ResolvedBoxOptions {
   readonly random: () => number;
   readonly startSeconds: number;
   readonly maxDelayMs: number;
+  readonly onLoad: ((box: Box) => void) | undefined;
 }
 
 function resolve(options: BoxOptions): ResolvedBoxOptions {
@@ -116,6 +137,7 @@ function resolve(options: BoxOptions): ResolvedBoxOptions {
     random: options.random ?? Math.random,
     startSeconds: options.startSeconds ?? 5,
     maxDelayMs: options.maxDelayMs ?? 50,
+    onLoad: options.onLoad,
   };
   if (!(Number.isFinite(resolved.speed) && resolved.speed > 0)) {
     throw new TerminalError(
@@ -148,6 +170,7 @@ export class Box {
   readonly #options: ResolvedBoxOptions;
   readonly #timers = new Set<NodeJS.Timeout>();
   #service: ParsedService | null = null;
+  #loaded: LoadedArtifact | null = null;
   #startingUntil = 0;
 
   private constructor(index: number, server: Server, options: ResolvedBoxOptions) {
@@ -183,10 +206,24 @@ export class Box {
     return this.#service?.ok ? this.#service.config.version : null;
   }
 
-  /** Replaces what the box runs: it restarts, and is out of service for `startSeconds`. */
-  load(serviceJson: Uint8Array | string): void {
-    this.#service = parseServiceJson(serviceJson);
-    this.#startingUntil = this.#options.clock.now().getTime() + this.#options.startSeconds * 1000;
+  /** What it last loaded, `null` when empty. */
+  get artifact(): LoadedArtifact | null {
+    return this.#loaded;
+  }
+
+  /**
+   * Replaces what the box runs: it restarts, and is out of service for `startSeconds`
+   * from `loadedAt`. A box restored after a restart passes the time it was loaded then.
+   */
+  load(serviceJson: Uint8Array | string, loadedAt: Date = this.#options.clock.now()): void {
+    const bytes =
+      typeof serviceJson === 'string'
+        ? new TextEncoder().encode(serviceJson)
+        : Uint8Array.from(serviceJson);
+    this.#service = parseServiceJson(bytes);
+    this.#loaded = { serviceJson: bytes, sha256: sha256Of(bytes), loadedAt };
+    this.#startingUntil = loadedAt.getTime() + this.#options.startSeconds * 1000;
+    this.#options.onLoad?.(this);
   }
 
   /** Closes the server and every open connection; pending answers are dropped. */
@@ -345,42 +382,57 @@ export function localFleetConfig(
   return target.deployment;
 }
 
+export interface FleetsOptions extends BoxOptions {
+  /**
+   * Where the fleets are kept between runs (`<dataDir>/fleets`): under `boxes/<target>/`,
+   * the fleet's size (`fleet.json`) and each box's last artifact (`<index>.json`), each
+   * file rewritten atomically when it changes. The registry restarts every fleet found
+   * there at once, each box serving what it served before.
+   * @default - nothing kept: every fleet starts empty with the registry
+   */
+  readonly directory?: string;
+}
+
 /**
  * Every fleet of the local runtime, by target id, each started on first use with the
- * target's number of boxes. A target id names one fleet for the life of the registry.
+ * target's number of boxes. A target id names one fleet for the life of the registry, and,
+ * with a directory, across registries opened on it.
  *
  * @example
- * const fleets = new Fleets({ clock, speed: 60 });
+ * const fleets = new Fleets({ clock, speed: 60, directory: '.captain/fleets' });
  * const fleet = await fleets.fleetFor(gammaTarget); // 10 boxes listening on loopback
  * fleets.list(); // [fleet]
  * await fleets.close();
+ * // later, in another process: the fleet restarts, its boxes serve what they served
+ * const again = new Fleets({ clock, speed: 60, directory: '.captain/fleets' });
+ * await again.whenStarted('gamma-t1'); // Fleet { target: 'gamma-t1', … }
  */
 export class Fleets {
   readonly #options: BoxOptions;
+  readonly #directory: string | undefined;
   readonly #starting = new Map<string, Promise<Fleet>>();
   readonly #fleets = new Map<string, Fleet>();
   #closed = false;
 
-  constructor(options: BoxOptions) {
+  constructor(options: FleetsOptions) {
     resolve(options);
-    this.#options = options;
+    const { directory, ...boxOptions } = options;
+    this.#options = boxOptions;
+    this.#directory = directory === undefined ? undefined : join(directory, 'boxes');
+    if (this.#directory === undefined) return;
+    mkdirSync(this.#directory, { recursive: true });
+    // A restored fleet that fails to start is forgotten as any other (#launch): whoever
+    // waits on it meets the error, and the next fleetFor starts it afresh.
+    for (const saved of readSavedFleets(this.#directory)) {
+      void this.#launch(saved.target, saved.boxes, saved.loaded);
+    }
   }
 
   /** The target's fleet, started now if it is the first ask. */
   async fleetFor(target: TargetDefinition): Promise<Fleet> {
     const { boxes } = localFleetConfig(target);
     if (this.#closed) throw new TerminalError(`The fleets are closed; cannot start ${target.id}.`);
-    let fleet = this.#starting.get(target.id);
-    if (fleet === undefined) {
-      // Stored before the first await, so that concurrent asks share one fleet.
-      fleet = Fleet.start(target.id, boxes, this.#options);
-      this.#starting.set(target.id, fleet);
-      fleet.then(
-        (started) => this.#fleets.set(target.id, started),
-        () => this.#starting.delete(target.id),
-      );
-    }
-    return fleet;
+    return this.#starting.get(target.id) ?? this.#launch(target.id, boxes, []);
   }
 
   /** The target's fleet if it was started. */
@@ -388,7 +440,15 @@ export class Fleets {
     return this.#fleets.get(targetId);
   }
 
-  /** The fleets started so far, in the order they were first asked for. */
+  /**
+   * The target's fleet once it has started (restored ones included), `undefined` when it
+   * was neither asked for nor saved.
+   */
+  async whenStarted(targetId: string): Promise<Fleet | undefined> {
+    return this.#starting.get(targetId);
+  }
+
+  /** The fleets started so far, in the order they were first asked for (or restored). */
   list(): Fleet[] {
     return [...this.#starting.keys()].flatMap((id) => this.#fleets.get(id) ?? []);
   }
@@ -401,4 +461,161 @@ export class Fleets {
       fleets.flatMap((result) => (result.status === 'fulfilled' ? [result.value.close()] : [])),
     );
   }
+
+  /** Starts a fleet, its boxes loading what they `loaded` before, and saves its size. */
+  #launch(target: string, size: number, loaded: readonly (LoadedArtifact | null)[]) {
+    const directory =
+      this.#directory === undefined ? undefined : join(this.#directory, encodeURIComponent(target));
+    const told = this.#options.onLoad;
+    const save = (box: Box) => {
+      if (directory !== undefined && box.artifact !== null) {
+        saveJson(join(directory, `${box.index}.json`), savedBox(box.artifact));
+      }
+      told?.(box);
+    };
+    const fleet = Fleet.start(target, size, { ...this.#options, onLoad: save }).then(
+      async (started) => {
+        try {
+          if (directory !== undefined) {
+            mkdirSync(directory, { recursive: true });
+            saveJson(join(directory, 'fleet.json'), { target, boxes: size });
+          }
+          for (const box of started.boxes) {
+            const artifact = loaded[box.index];
+            if (artifact) box.load(artifact.serviceJson, artifact.loadedAt);
+          }
+        } catch (error) {
+          await started.close();
+          throw error;
+        }
+        this.#fleets.set(target, started);
+        return started;
+      },
+    );
+    // Stored before the first await, so that concurrent asks share one fleet.
+    this.#starting.set(target, fleet);
+    fleet.catch(() => this.#starting.delete(target));
+    return fleet;
+  }
+}
+
+/**
+ * Writes `value` as JSON so that a crash leaves the previous file or the new one, never
+ * part of one: a temporary file renamed over it. Synchronous on purpose: the state is on
+ * disk before anybody acts on it, and two writes of one file cannot interleave.
+ */
+export function saveJson(path: string, value: unknown): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(temporary, path);
+}
+
+/**
+ * Reads a file {@link saveJson} wrote, `null` if there is none; a file that does not parse
+ * is a `TerminalError` naming it and the way out.
+ */
+export function readSavedJson<T>(path: string, schema: z.ZodType<T>): T | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  let problem: string;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (parsed.success) return parsed.data;
+    problem = parsed.error.issues
+      .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+      .join('; ');
+  } catch (error) {
+    problem = `not JSON (${(error as Error).message})`;
+  }
+  throw new TerminalError(
+    `The saved state ${path} cannot be read: ${problem}. Delete the file to forget that part of the local state, or the data directory to start afresh.`,
+  );
+}
+
+/** Bytes as JSON holds them: as text when they are UTF-8 (a `service.json` is), else base64. */
+export const storedBytesSchema = z.union([
+  z.object({ utf8: z.string() }),
+  z.object({ base64: z.string() }),
+]);
+
+/**
+ * Bytes in the form {@link storedBytesSchema} reads.
+ *
+ * @example
+ * storeBytes(new TextEncoder().encode('{"version":"r2"}')); // { utf8: '{"version":"r2"}' }
+ * storeBytes(Uint8Array.of(0xff)); // { base64: '/w==' }
+ */
+export function storeBytes(bytes: Uint8Array): z.infer<typeof storedBytesSchema> {
+  try {
+    return { utf8: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    return { base64: Buffer.from(bytes).toString('base64') };
+  }
+}
+
+/** The bytes {@link storeBytes} stored, checked against their sha256. */
+export function restoreBytes(
+  stored: z.infer<typeof storedBytesSchema>,
+  sha256: string,
+  path: string,
+): Uint8Array {
+  const bytes =
+    'utf8' in stored
+      ? new TextEncoder().encode(stored.utf8)
+      : new Uint8Array(Buffer.from(stored.base64, 'base64'));
+  const actual = sha256Of(bytes);
+  if (actual !== sha256) {
+    throw new TerminalError(
+      `The saved state ${path} holds an artifact with sha256 ${actual}, not the ${sha256} it names: it was changed by hand. Delete the file, or the data directory to start afresh.`,
+    );
+  }
+  return bytes;
+}
+
+/** Hex sha256, as the saved state names an artifact. */
+export function sha256Of(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+const savedFleetSchema = z.object({
+  target: z.string().min(1),
+  boxes: z.number().int().min(1),
+});
+
+const savedBoxSchema = z.object({
+  serviceJson: storedBytesSchema,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  loadedAt: z.iso.datetime(),
+});
+
+function savedBox(artifact: LoadedArtifact): z.infer<typeof savedBoxSchema> {
+  return {
+    serviceJson: storeBytes(artifact.serviceJson),
+    sha256: artifact.sha256,
+    loadedAt: artifact.loadedAt.toISOString(),
+  };
+}
+
+/** Every fleet saved under `directory`, with what each of its boxes last loaded. */
+function readSavedFleets(directory: string) {
+  return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
+    if (!entry.isDirectory()) return [];
+    const path = join(directory, entry.name);
+    // No fleet.json: the crash came before the fleet had started; nothing was deployed.
+    const fleet = readSavedJson(join(path, 'fleet.json'), savedFleetSchema);
+    if (fleet === null) return [];
+    const loaded = Array.from({ length: fleet.boxes }, (_, index) => {
+      const file = join(path, `${index}.json`);
+      const box = readSavedJson(file, savedBoxSchema);
+      if (box === null) return null;
+      const serviceJson = restoreBytes(box.serviceJson, box.sha256, file);
+      return { serviceJson, sha256: box.sha256, loadedAt: new Date(box.loadedAt) };
+    });
+    return [{ ...fleet, loaded }];
+  });
 }

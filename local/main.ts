@@ -64,7 +64,7 @@ if (values.serve) {
 const { runDemo } = await import('./demo.js');
 const { printDemo } = await import('./demo-output.js');
 
-const output = printDemo(process.stdout, { speed });
+const output = printDemo(process.stdout, { speed, pipeline: 'demo' });
 const result = await runDemo({
   dataDir: values['data-dir'],
   speed,

@@ -1,5 +1,5 @@
 import './promise-with-resolvers.js';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../adapters/aws/dynamodb-logs.js';
@@ -31,7 +31,7 @@ import {
   startLocalBucket,
   startLocalTable,
 } from './emulators.js';
-import { LocalEventBus, LocalEventPublisher } from './event-bus.js';
+import { type BusEvent, LocalEventBus, LocalEventPublisher } from './event-bus.js';
 import { LocalExecutions } from './executions.js';
 import { Fleets } from './fleet.js';
 import { LocalFleetDeployer } from './fleet-deployer.js';
@@ -58,6 +58,8 @@ export interface LocalRuntimeOptions {
   readonly start?: Date;
   /** Keeps the table in memory (tests); the rest still lives in `dataDir`. @default false */
   readonly inMemoryTable?: boolean;
+  /** Sees every event on the bus from the first one on (views, tests). @default - none */
+  readonly onEvent?: (event: BusEvent) => void;
 }
 
 /** The stage workflow's Lambda functions, by the ARN the definition names. */
@@ -123,6 +125,7 @@ export class LocalRuntime {
     pipelines: readonly PipelineDefinition[];
     repositories: Map<string, LocalGitRepository>;
     executionsDefinition: Awaited<ReturnType<typeof loadDefinition>>;
+    onEvent: ((event: BusEvent) => void) | undefined;
   }) {
     const { clock, table, bucket, pipelines } = parts;
     this.clock = clock;
@@ -136,14 +139,18 @@ export class LocalRuntime {
       conditionalWrites: false,
     });
     this.bus = new LocalEventBus({ clock, logPath: join(parts.dataDir, 'events.jsonl') });
+    if (parts.onEvent !== undefined) this.bus.subscribe(parts.onEvent);
     this.metrics = new LocalMetricStore(clock);
     this.alarms = new LocalAlarms(this.metrics, clock);
     defineLocalAlarms(pipelines, this.alarms);
-    this.fleets = new Fleets({ clock, speed: clock.speed });
+    // Fleets and deployments outlive the process, as ECS and CodeDeploy outlive the control plane.
+    const fleetsDirectory = join(parts.dataDir, 'fleets');
+    this.fleets = new Fleets({ clock, speed: clock.speed, directory: fleetsDirectory });
     this.deployer = new LocalFleetDeployer({
       fleets: this.fleets,
       artifacts,
       clock,
+      directory: fleetsDirectory,
       onChange: (deployment) =>
         void this.bus
           .put([
@@ -317,6 +324,7 @@ export class LocalRuntime {
       pipelines: options.pipelines,
       repositories,
       executionsDefinition: await loadDefinition('statemachines/stage.asl.json', FUNCTION_ARNS),
+      onEvent: options.onEvent,
     });
     await runtime.tick();
     runtime.#timer = setInterval(() => void runtime.tick(), options.tickMs ?? 100);
@@ -359,6 +367,9 @@ export class LocalRuntime {
   }
 
   async #tick(): Promise<void> {
+    // Saved at every tick, not only by stop(): after a crash the clock goes on from here,
+    // where starting again from real time would move an accelerated clock back by hours.
+    await saveClock(this.#dataDir, this.clock.now());
     for (const pipeline of this.#pipelines) {
       const repository = this.repository(pipeline.source.repository);
       const head = await repository.head(pipeline.source.branch);
@@ -394,10 +405,7 @@ export class LocalRuntime {
     await Promise.allSettled(this.executions.list().map((e) => e.done));
     await this.bus.drain();
     await this.fleets.close();
-    await writeFile(
-      join(this.#dataDir, 'clock.json'),
-      `${JSON.stringify({ now: this.clock.now().toISOString() })}\n`,
-    );
+    await saveClock(this.#dataDir, this.clock.now());
     await this.#table.close();
     await this.#bucket.close();
   }
@@ -411,6 +419,13 @@ function serviceOf(services: ReadonlyMap<string, PromotionService>, pipeline: st
     );
   }
   return service;
+}
+
+/** Writes `clock.json` through a temporary file, so that a kill never leaves half of it. */
+async function saveClock(dataDir: string, now: Date): Promise<void> {
+  const path = join(dataDir, 'clock.json');
+  await writeFile(`${path}.tmp`, `${JSON.stringify({ now: now.toISOString() })}\n`);
+  await rename(`${path}.tmp`, path);
 }
 
 async function readClock(dataDir: string): Promise<Date | null> {

@@ -1,0 +1,92 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PipelineEvent } from '../../core/index.js';
+import { type DemoResult, runDemo } from '../../local/demo.js';
+
+let dataDir: string | undefined;
+afterAll(async () => {
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+});
+
+/** The demo of `npm start`, end to end, at a faster clock. */
+describe('the demo', { timeout: 240_000 }, () => {
+  let result: DemoResult;
+  const events: PipelineEvent[] = [];
+
+  it('holds every expectation', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'captain-demo-'));
+    result = await runDemo({
+      dataDir,
+      speed: 400,
+      timeoutSeconds: 200,
+      onEvent: (e) => events.push(e),
+    });
+    expect(result.expectations.filter((e) => !e.held)).toEqual([]);
+    expect(result.ok).toBe(true);
+  });
+
+  it('tells the story in order: r2 superseded before r3 is approved in gamma, r4 rolled back after its alarm', () => {
+    const index = (type: string, stage: string | null, release: number) =>
+      events.findIndex(
+        (e) =>
+          e.type === type &&
+          (stage === null || e.detail.stage === stage) &&
+          e.detail.release === release,
+      );
+    const superseded = index('Release Superseded', 'gamma-onebox', 2);
+    const r3Gamma = index('Stage Approved', 'gamma', 3);
+    const r4Created = index('Release Created', null, 4);
+    const r4Rollback = index('Rollback Started', 'gamma-onebox', 4);
+    const r4Completed = index('Rollback Completed', 'gamma-onebox', 4);
+    expect(superseded).toBeGreaterThan(-1);
+    expect(superseded).toBeLessThan(r3Gamma);
+    expect(r3Gamma).toBeLessThan(r4Created);
+    expect(r4Created).toBeLessThan(r4Rollback);
+    expect(r4Rollback).toBeLessThan(r4Completed);
+    // The rollback names the alarm that tripped it.
+    expect(events[r4Rollback]?.detail.reason).toMatch(/demo-onebox-gamma-us-west-2|alarm/);
+  });
+
+  it('keeps the safety properties over the recorded history', () => {
+    // Each event once: consumers dedupe by id, the demo passes each id once.
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+    // One deployment at a time per target: a target's next deployment starts only after
+    // the previous one ended.
+    const open = new Map<string, number>();
+    for (const e of events) {
+      const target = e.detail.target;
+      if (target === null) continue;
+      if (e.type === 'Deployment Started') {
+        expect(
+          open.has(target),
+          `${target} deploys r${e.detail.release} while r${open.get(target)} still deploys`,
+        ).toBe(false);
+        open.set(target, e.detail.release ?? 0);
+      }
+      if (e.type === 'Deployment Succeeded' || e.type === 'Deployment Failed') open.delete(target);
+    }
+    // A superseded or rejected release never deploys again afterwards.
+    const r2After = events.slice(
+      events.findIndex((e) => e.type === 'Release Superseded' && e.detail.release === 2),
+    );
+    expect(
+      r2After.filter((e) => e.type === 'Deployment Started' && e.detail.release === 2),
+    ).toEqual([]);
+    // Production only ever ran releases approved in gamma.
+    const gammaApproved = new Set(
+      events
+        .filter((e) => e.type === 'Stage Approved' && e.detail.stage === 'gamma')
+        .map((e) => e.detail.release),
+    );
+    const production = new Set(
+      result.definition.stages.filter((s) => s.phase === 'production').map((s) => s.name),
+    );
+    for (const e of events.filter(
+      (e) => e.type === 'Deployment Started' && production.has(e.detail.stage ?? ''),
+    )) {
+      expect(gammaApproved.has(e.detail.release)).toBe(true);
+    }
+  });
+});
