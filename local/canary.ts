@@ -31,6 +31,16 @@ export interface CanaryProps {
    * @default 1000
    */
   readonly timeoutMs?: number;
+  /**
+   * The clock seconds one round of traffic stands for. With it, a tick sends one round
+   * per such interval of clock time since the last round (at most `maxRoundsPerTick`),
+   * each recorded at its own time, so every alarm period gets traffic however far apart
+   * ticks fall on an accelerated clock or a busy machine.
+   * @default - one round per tick, recorded at the tick's time
+   */
+  readonly secondsPerRound?: number;
+  /** @default 8 */
+  readonly maxRoundsPerTick?: number;
 }
 
 /**
@@ -54,7 +64,11 @@ export class Canary {
   readonly #sink: MetricSink;
   readonly #requestsPerBox: number;
   readonly #timeoutMs: number;
+  readonly #secondsPerRound: number | undefined;
+  readonly #maxRounds: number;
   #ticking: Promise<void> | null = null;
+  /** Clock time of the last round recorded (with `secondsPerRound`). */
+  #last: number | null = null;
 
   constructor(props: CanaryProps) {
     const requestsPerBox = props.requestsPerBox ?? 1;
@@ -65,6 +79,13 @@ export class Canary {
     this.#sink = props.sink;
     this.#requestsPerBox = requestsPerBox;
     this.#timeoutMs = props.timeoutMs ?? 1000;
+    if (props.secondsPerRound !== undefined && !(props.secondsPerRound > 0)) {
+      throw new TerminalError(
+        `secondsPerRound is ${props.secondsPerRound}; expected a number of clock seconds > 0.`,
+      );
+    }
+    this.#secondsPerRound = props.secondsPerRound;
+    this.#maxRounds = props.maxRoundsPerTick ?? 8;
   }
 
   /**
@@ -72,10 +93,25 @@ export class Canary {
    * running returns that round: a slow round is not piled upon.
    */
   tick(now: Date): Promise<void> {
-    this.#ticking ??= this.#round(now).finally(() => {
+    this.#ticking ??= this.#rounds(now).finally(() => {
       this.#ticking = null;
     });
     return this.#ticking;
+  }
+
+  /** The rounds the clock time since the last one calls for, each at its own time. */
+  async #rounds(now: Date): Promise<void> {
+    const step = this.#secondsPerRound;
+    if (step === undefined) return this.#round(now);
+    const stepMs = step * 1000;
+    const last = this.#last ?? now.getTime() - stepMs;
+    const due = Math.floor((now.getTime() - last) / stepMs);
+    if (due < 1) return;
+    const rounds = Math.min(due, this.#maxRounds);
+    // Behind by more than the cap: the oldest intervals go without traffic.
+    const first = now.getTime() - (rounds - 1) * stepMs;
+    for (let i = 0; i < rounds; i++) await this.#round(new Date(first + i * stepMs));
+    this.#last = now.getTime();
   }
 
   async #round(now: Date): Promise<void> {

@@ -54,7 +54,8 @@ const serviceJson = (version: string, faultRate: number) =>
 /**
  * The demo of issue 5, on the local runtime: four commits to the demo service.
  * - r1 is good and reaches every stage;
- * - r2 and r3 come quickly: r2 waits at the gamma one-box, busy with r1, and r3 supersedes it there;
+ * - r2 and r3 come quickly: r2 waits at a stage busy with r1 (the gamma one-box at the
+ *   default speed), and r3 supersedes it there;
  * - r3 is good and reaches every stage;
  * - r4 makes half the requests fail: its one-box alarm fires in gamma, it is rolled back
  *   automatically and rejected, and it never reaches production.

@@ -162,7 +162,21 @@ export class LocalRuntime {
           ])
           .catch((error) => this.#failures.push(error)),
     });
-    this.#canary = new Canary({ fleets: this.fleets, sink: this.metrics });
+    // Canary traffic every 20 clock seconds, whatever the speed, so each alarm period sees
+    // requests; only to stages that bake: a stage without a bake (beta) is approved by its
+    // tests, and its fleet serves no customer-like traffic.
+    const baked = new Set(
+      pipelines.flatMap((p) =>
+        p.stages
+          .filter((stage) => stage.bake.durationSeconds > 0 || stage.bake.minDataPoints > 0)
+          .flatMap((stage) => stage.targets.map((t) => t.id)),
+      ),
+    );
+    this.#canary = new Canary({
+      fleets: { list: () => this.fleets.list().filter((fleet) => baked.has(fleet.target)) },
+      sink: this.metrics,
+      secondsPerRound: 20,
+    });
     this.releases = new DynamoDbReleaseStore(table.client, table.tableName);
     const tokens = new LocalTaskTokens();
     const publisher = new LocalEventPublisher(this.bus);

@@ -122,4 +122,32 @@ describe('Canary', () => {
       () => new Canary({ fleets: { list: () => [] }, sink: { put: () => {} }, requestsPerBox: 0 }),
     ).toThrow(TerminalError);
   });
+
+  it('with secondsPerRound, sends a round per interval of clock time since the last, each at its own time', async () => {
+    const { clock, gamma, onebox, points, sink } = await setup();
+    onebox.boxes[0]?.load(service('r1'));
+    void gamma;
+    const canary = new Canary({
+      fleets: { list: () => [onebox] },
+      sink,
+      secondsPerRound: 20,
+      maxRoundsPerTick: 4,
+    });
+    const t0 = clock.now().getTime();
+    const times = () =>
+      points.filter((p) => p.metric === 'RequestCount').map((p) => (p.at.getTime() - t0) / 1000);
+
+    await canary.tick(clock.now()); // the first round: now
+    clock.advance(10);
+    await canary.tick(clock.now()); // 10 s later: no round due
+    clock.advance(55);
+    await canary.tick(clock.now()); // 65 s after the first: three rounds, 20 s apart, ending now
+    clock.advance(600);
+    await canary.tick(clock.now()); // far behind: the cap, the latest four intervals
+
+    expect(times()).toEqual([0, 25, 45, 65, 605, 625, 645, 665]);
+    expect(() => new Canary({ fleets: { list: () => [] }, sink, secondsPerRound: 0 })).toThrow(
+      'secondsPerRound is 0',
+    );
+  });
 });
