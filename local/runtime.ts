@@ -63,7 +63,7 @@ export interface LocalRuntimeOptions {
 }
 
 /** The stage workflow's Lambda functions, by the ARN the definition names. */
-const FUNCTION_ARNS = {
+export const FUNCTION_ARNS = {
   AdvanceTargetFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-target',
   AdvanceStageFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-stage',
   AwaitEventFunctionArn: 'arn:aws:lambda:local:000000000000:function:await-event',

@@ -1,62 +1,31 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
-  CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../adapters/aws/s3-artifact-store.js';
 import { type ArtifactManifest, NotFoundError, TerminalError } from '../../core/index.js';
-
-/** The part of s3rver 3 this test uses; the package ships no types. */
-interface S3rverServer {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-type S3rverConstructor = new (options: {
-  address: string;
-  port: number;
-  directory: string;
-  silent: boolean;
-}) => S3rverServer;
-const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
+import { type LocalBucket, startLocalBucket } from '../../local/emulators.js';
 
 const BUCKET = 'captain-artifacts';
-let directory: string;
-let server: S3rverServer;
+let bucket: LocalBucket;
 let client: S3Client;
 let store: S3ArtifactStore;
 
 beforeAll(async () => {
-  directory = await mkdtemp(join(tmpdir(), 'captain-s3rver-'));
-  server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
-  const { port } = await server.run();
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    // With the SDK's default, bodies are sent with aws-chunked framing, which s3rver stores as is.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  // s3rver on loopback, as the local runtime starts it (a temporary directory).
+  bucket = await startLocalBucket({ bucket: BUCKET });
+  client = bucket.client;
   // The local runtime's setting: s3rver ignores If-None-Match on PUT (see the last test).
   store = new S3ArtifactStore(client, BUCKET, { conditionalWrites: false });
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await server?.close();
-  if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+  await bucket?.close();
 });
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest();

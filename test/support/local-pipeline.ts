@@ -5,7 +5,6 @@
  * emulator (deployers, alarms, metrics). Tests drive it like the world would: finish a
  * deployment and send its state-change event, set an alarm, let time pass.
  */
-import type { Context } from 'aws-lambda';
 import { vi } from 'vitest';
 import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../../adapters/aws/dynamodb-logs.js';
 import { DynamoDbPromotionStore } from '../../adapters/aws/dynamodb-promotion-store.js';
@@ -33,32 +32,12 @@ import { createReconcileHandler } from '../../functions/reconcile.js';
 import { createReportApprovalHandler } from '../../functions/report-approval.js';
 import { createWakeHandler } from '../../functions/wake.js';
 import { LocalExecutions } from '../../local/executions.js';
+import { FUNCTION_ARNS, lambdaContext } from '../../local/runtime.js';
 import { LocalTaskTokens, loadDefinition } from '../../local/state-machine.js';
 import { startLocalTable } from './dynalite.js';
 import { T0 } from './fixtures.js';
 
-export const FUNCTION_ARNS = {
-  AdvanceTargetFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-target',
-  AdvanceStageFunctionArn: 'arn:aws:lambda:local:000000000000:function:advance-stage',
-  AwaitEventFunctionArn: 'arn:aws:lambda:local:000000000000:function:await-event',
-  FailRunFunctionArn: 'arn:aws:lambda:local:000000000000:function:fail-run',
-};
-
-const lambdaContext = (functionName: string): Context =>
-  ({
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '256',
-    awsRequestId: 'local',
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    callbackWaitsForEmptyEventLoop: false,
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  }) as Context;
+export { FUNCTION_ARNS };
 
 export async function startLocalPipeline(definition: PipelineDefinition) {
   const table = await startLocalTable();
