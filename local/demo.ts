@@ -1,10 +1,10 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PipelineDefinition, PipelineEvent } from '../core/index.js';
 import { DemoPipeline } from './demo-pipeline.js';
 import type { BusEvent } from './event-bus.js';
 import { LocalGitRepository } from './git-repository.js';
-import { LocalRuntime } from './runtime.js';
+import { DATA_MARKER, LocalRuntime } from './runtime.js';
 import { pipelineEventOf } from './snapshot.js';
 
 export interface DemoOptions {
@@ -30,6 +30,8 @@ export interface PipelineEventView {
   readonly release: number | null;
   readonly target: string | null;
   readonly reason: string | null;
+  /** For a rollback's completion: how many targets failed to roll back. */
+  readonly failedTargets: number;
 }
 
 export interface Expectation {
@@ -65,7 +67,7 @@ const serviceJson = (version: string, faultRate: number) =>
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const definition = new DemoPipeline().definition();
-  await rm(options.dataDir, { recursive: true, force: true });
+  await clearDataDir(options.dataDir);
   const repository = await LocalGitRepository.open({
     path: join(options.dataDir, 'repos', definition.source.repository),
   });
@@ -133,7 +135,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   await runtime.bus.drain();
   // One last look for the view, while the runtime still answers.
   await options.onTick?.(runtime);
-  const expectations = check(definition, events, runtime, done());
+  const expectations = [
+    ...check(definition, events, runtime, done()),
+    ...(await checkWhatRuns(definition, runtime)),
+  ];
   if (!options.keepRunning) await runtime.stop();
   return {
     ok: expectations.every((e) => e.held),
@@ -153,6 +158,7 @@ function viewOf(event: PipelineEvent): PipelineEventView {
     release: event.detail.release,
     target: event.detail.target,
     reason: event.detail.reason,
+    failedTargets: Number(event.detail.data.failedTargets ?? 0),
   };
 }
 
@@ -187,7 +193,11 @@ function check(
     (e) => e.type === 'Deployment Started' && e.release === 4 && production.has(e.stage ?? ''),
   );
   const r4RolledBack = events.some(
-    (e) => e.type === 'Rollback Completed' && e.stage === 'gamma-onebox' && e.release === 4,
+    (e) =>
+      e.type === 'Rollback Completed' &&
+      e.stage === 'gamma-onebox' &&
+      e.release === 4 &&
+      e.failedTargets === 0,
   );
   // Promotion order (safety property: a release deploys to a stage only after the stage
   // before approved it).
@@ -237,4 +247,59 @@ function check(
       detail: runtime.failures.length === 0 ? 'none' : runtime.failures.map(String).join('; '),
     },
   ];
+}
+
+/**
+ * What the world says at the end, beside the events: every fleet runs r3's version but
+ * beta (which has the newest, r4: it runs the tests and bakes nothing), and the release
+ * store holds r2 superseded and r4 rejected.
+ */
+async function checkWhatRuns(
+  definition: PipelineDefinition,
+  runtime: LocalRuntime,
+): Promise<Expectation[]> {
+  const wrong: string[] = [];
+  for (const stage of definition.stages) {
+    for (const target of stage.targets) {
+      const expected = stage.name === 'beta' ? '4' : '3';
+      const counts = runtime.fleets.get(target.id)?.versionCounts() ?? {};
+      const running = Object.entries(counts).filter(([, boxes]) => boxes > 0);
+      if (running.length !== 1 || running[0]?.[0] !== expected) {
+        wrong.push(`${target.id} runs ${JSON.stringify(counts)}, not only ${expected}`);
+      }
+    }
+  }
+  const r2 = await runtime.releases.getProgress(definition.name, 2);
+  const r4 = await runtime.releases.getProgress(definition.name, 4);
+  const superseded = Object.values(r2.stages).some((o) => o.status === 'superseded');
+  const rejected = r4.stages['gamma-onebox']?.status === 'rejected';
+  return [
+    {
+      name: 'every fleet runs r3 but beta, which runs r4',
+      held: wrong.length === 0,
+      detail: wrong.length === 0 ? 'as expected' : wrong.join('; '),
+    },
+    {
+      name: 'the release store holds r2 superseded and r4 rejected at the gamma one-box',
+      held: superseded && rejected,
+      detail: `r2 ${superseded ? 'superseded' : 'not superseded'}, r4 ${rejected ? 'rejected' : `is ${r4.stages['gamma-onebox']?.status ?? 'nowhere'}`} at gamma-onebox`,
+    },
+  ];
+}
+
+/**
+ * Clears the demo's data directory, but only one the runtime made (it holds the
+ * `.captain-data` marker) or an empty one: `--data-dir .` must not delete a project.
+ */
+async function clearDataDir(dir: string): Promise<void> {
+  const entries: string[] = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  if (entries.length > 0 && !entries.includes(DATA_MARKER)) {
+    throw new Error(
+      `The demo starts from nothing and clears its data directory, but ${dir} was not made by Release Captain (no ${DATA_MARKER} in it); pass an empty or new --data-dir.`,
+    );
+  }
+  await rm(dir, { recursive: true, force: true });
 }

@@ -56,10 +56,18 @@ process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // After the settings above: the handlers' modules read them when they load.
+// Problems a user can fix (a data directory that is not the runtime's, git missing) end
+// with their message, not a stack trace.
+process.on('uncaughtException', (error) => {
+  process.stderr.write(
+    `\nnpm start failed: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});
 if (values.serve) {
   const { serve } = await import('./serve.js');
-  await serve({ dataDir: values['data-dir'], speed, out: process.stdout });
-  process.exit(0);
+  const failures = await serve({ dataDir: values['data-dir'], speed, out: process.stdout });
+  process.exit(failures.length === 0 ? 0 : 1);
 }
 const { runDemo } = await import('./demo.js');
 const { printDemo } = await import('./demo-output.js');

@@ -1,6 +1,7 @@
 import './promise-with-resolvers.js';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { DynamoDbAuditLog, DynamoDbDeploymentLog } from '../adapters/aws/dynamodb-logs.js';
 import { DynamoDbPromotionStore } from '../adapters/aws/dynamodb-promotion-store.js';
@@ -8,6 +9,7 @@ import { DynamoDbReleaseStore } from '../adapters/aws/dynamodb-release-store.js'
 import { DynamoDbWakeRegistry } from '../adapters/aws/dynamodb-wake-registry.js';
 import { S3ArtifactStore } from '../adapters/aws/s3-artifact-store.js';
 import {
+  executionName,
   type PipelineDefinition,
   PromotionService,
   ReleaseRecorder,
@@ -46,8 +48,7 @@ export interface LocalRuntimeOptions {
   readonly pipelines: readonly PipelineDefinition[];
   /**
    * Where state lives between runs (`.captain/`): the table, the artifacts, the
-   * repositories, the event log and the clock.
-   * @default - nothing kept: the table in memory, the rest in a temporary directory
+   * repositories, the fleets, the event log and the clock.
    */
   readonly dataDir: string;
   /** Clock seconds per real second. @default 1 */
@@ -69,6 +70,9 @@ export const FUNCTION_ARNS = {
   AwaitEventFunctionArn: 'arn:aws:lambda:local:000000000000:function:await-event',
   FailRunFunctionArn: 'arn:aws:lambda:local:000000000000:function:fail-run',
 };
+
+/** The file that marks a directory as the runtime's: only such a directory may be cleared. */
+export const DATA_MARKER = '.captain-data';
 
 /** How often, in clock time, the reconciler runs (the cloud's schedule). */
 const RECONCILE_EVERY_MS = 5 * 60_000;
@@ -314,10 +318,32 @@ export class LocalRuntime {
     const speed = options.speed ?? 1;
     const saved = await readClock(options.dataDir);
     const clock = new AcceleratedClock(saved ?? options.start ?? new Date(), speed);
+    await mkdir(options.dataDir, { recursive: true });
+    await writeFile(join(options.dataDir, DATA_MARKER), 'Release Captain local state\n');
     const table = await startLocalTable(
       options.inMemoryTable ? {} : { path: join(options.dataDir, 'dynamodb') },
     );
-    const bucket = await startLocalBucket({ directory: join(options.dataDir, 's3') });
+    const bucket = await startLocalBucket({ directory: join(options.dataDir, 's3') }).catch(
+      async (error: unknown) => {
+        await table.close();
+        throw error;
+      },
+    );
+    try {
+      return await LocalRuntime.#assemble(options, clock, table, bucket);
+    } catch (error) {
+      await bucket.close();
+      await table.close();
+      throw error;
+    }
+  }
+
+  static async #assemble(
+    options: LocalRuntimeOptions,
+    clock: AcceleratedClock,
+    table: LocalTable,
+    bucket: LocalBucket,
+  ): Promise<LocalRuntime> {
     process.env.AWS_ENDPOINT_URL_DYNAMODB = table.endpoint;
     process.env.AWS_ENDPOINT_URL_S3 = bucket.endpoint;
     const repositories = new Map<string, LocalGitRepository>();
@@ -337,12 +363,38 @@ export class LocalRuntime {
       dataDir: options.dataDir,
       pipelines: options.pipelines,
       repositories,
-      executionsDefinition: await loadDefinition('statemachines/stage.asl.json', FUNCTION_ARNS),
+      executionsDefinition: await loadDefinition(
+        fileURLToPath(new URL('../statemachines/stage.asl.json', import.meta.url)),
+        FUNCTION_ARNS,
+      ),
       onEvent: options.onEvent,
     });
+    await runtime.#resume();
     await runtime.tick();
     runtime.#timer = setInterval(() => void runtime.tick(), options.tickMs ?? 100);
     return runtime;
+  }
+
+  /**
+   * Starts again, under their own names, the executions of the runs a stopped or killed
+   * process left in flight: in the cloud those executions would have kept running, so a
+   * restart of the local engine must not cost them an attempt.
+   */
+  async #resume(): Promise<void> {
+    for (const [pipeline, service] of this.services) {
+      const state = await service.state();
+      for (const [stage, { run }] of Object.entries(state.stages)) {
+        if (run === null) continue;
+        await this.executions.startRun(pipeline, {
+          stage,
+          seq: run.seq,
+          kind: run.kind,
+          release: run.release,
+          attempt: run.attempt,
+          executionName: executionName(pipeline, stage, run),
+        });
+      }
+    }
   }
 
   /** The git repository a pipeline releases from, by repository name. */
@@ -361,9 +413,23 @@ export class LocalRuntime {
     return this.#reportApproval(input, lambdaContext('report-approval'));
   }
 
-  /** Errors that the background work met (deliveries, ticks), for the caller to report. */
+  /**
+   * Errors the background work met, for the caller to report: ticks, event deliveries that
+   * failed every retry, builds that failed, and executions that ended in failure.
+   */
   get failures(): readonly unknown[] {
-    return this.#failures;
+    return [
+      ...this.#failures,
+      ...this.bus.deadLetters.map((d) => `${d.rule}: ${String(d.error)}`),
+      ...this.builds
+        .builds()
+        .filter((b) => b.status === 'failed')
+        .map((b) => `build ${b.id}: ${b.error}`),
+      ...this.executions
+        .list()
+        .filter((e) => e.status === 'failed')
+        .map((e) => `execution ${e.name}: ${e.error}`),
+    ];
   }
 
   /**
@@ -381,14 +447,24 @@ export class LocalRuntime {
   }
 
   async #tick(): Promise<void> {
+    // Each part on its own: a failing one (a git error, say) is recorded and must not
+    // stop deployments, alarms or the reconciler.
+    const part = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+      } catch (error) {
+        this.#failures.push(error);
+      }
+    };
     // Saved at every tick, not only by stop(): after a crash the clock goes on from here,
     // where starting again from real time would move an accelerated clock back by hours.
-    await saveClock(this.#dataDir, this.clock.now());
+    await part(() => saveClock(this.#dataDir, this.clock.now()));
     for (const pipeline of this.#pipelines) {
-      const repository = this.repository(pipeline.source.repository);
-      const head = await repository.head(pipeline.source.branch);
-      const seen = this.#seen.get(pipeline.name);
-      if (head !== seen) {
+      await part(async () => {
+        const repository = this.repository(pipeline.source.repository);
+        const head = await repository.head(pipeline.source.branch);
+        const seen = this.#seen.get(pipeline.name);
+        if (head === seen) return;
         await this.builds.startBuild({
           pipeline: pipeline.name,
           commit: head,
@@ -396,16 +472,16 @@ export class LocalRuntime {
           pushedBy: 'local',
         });
         this.#seen.set(pipeline.name, head);
-      }
+      });
     }
-    await this.deployer.tick();
-    await this.#canary.tick(this.clock.now());
-    this.alarms.evaluate();
+    await part(() => this.deployer.tick());
+    await part(() => this.#canary.tick(this.clock.now()));
+    await part(async () => this.alarms.evaluate());
     const now = this.clock.now().getTime();
     if (now - this.#lastReconcile >= RECONCILE_EVERY_MS) {
       this.#lastReconcile = now;
       for (const pipeline of this.#pipelines) {
-        await this.#reconcile({ pipeline: pipeline.name }, lambdaContext('reconcile'));
+        await part(() => this.#reconcile({ pipeline: pipeline.name }, lambdaContext('reconcile')));
       }
     }
   }

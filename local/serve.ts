@@ -5,29 +5,33 @@ import { LocalRuntime } from './runtime.js';
 /**
  * Runs the demo pipeline on the state already in `dataDir` (nothing cleared, nothing
  * committed) until SIGINT or SIGTERM: the runtime reconciles at start, so runs a crash
- * interrupted go on. Prints one line per Release Captain event.
+ * interrupted go on. Prints one line per Release Captain event, and at the end the
+ * failures the runtime met (returned, for the exit code).
  */
 export async function serve(options: {
   readonly dataDir: string;
   readonly speed: number;
   readonly out: Writable;
-}): Promise<void> {
+}): Promise<readonly unknown[]> {
   const runtime = await LocalRuntime.start({
     pipelines: [new DemoPipeline().definition()],
     dataDir: options.dataDir,
     speed: options.speed,
-  });
-  runtime.bus.subscribe((event) => {
-    if (event.source !== 'release-captain') return;
-    const d = event.detail as { stage?: string; release?: number; target?: string };
-    options.out.write(
-      `${event.time} ${event['detail-type']} ${d.stage ?? '-'} r${d.release ?? '-'} ${d.target ?? ''}\n`,
-    );
+    onEvent: (event) => {
+      if (event.source !== 'release-captain') return;
+      const d = event.detail as { stage?: string; release?: number; target?: string };
+      options.out.write(
+        `${event.time} ${event['detail-type']} ${d.stage ?? '-'} r${d.release ?? '-'} ${d.target ?? ''}\n`,
+      );
+    },
   });
   options.out.write(`serving ${options.dataDir} at ${options.speed}x\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const failures = runtime.failures;
   await runtime.stop();
+  for (const failure of failures) options.out.write(`failure: ${String(failure)}\n`);
+  return failures;
 }

@@ -153,6 +153,9 @@ export function localTaskHandlers(
                 timer.unref?.();
               })
             : null;
+        // Handled here: the timeout may fire while the function is still registering the
+        // token, before the race below listens to it.
+        timedOut?.catch(() => {});
         try {
           await fn(Payload);
           return await (timedOut === null ? waiting : Promise.race([waiting, timedOut]));

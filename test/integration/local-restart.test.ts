@@ -135,7 +135,7 @@ async function until(
   }
 }
 
-describe('a restart of the local runtime', { timeout: 90_000 }, () => {
+describe('a restart of the local runtime', { timeout: 150_000 }, () => {
   it('killed mid-bake and started again, completes r1 with one deployment per target', async () => {
     // Prepare
     const dir = await mkdtemp(join(tmpdir(), 'captain-restart-'));
