@@ -16,6 +16,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../adapters/aws/dynamodb-table.js';
 import type { PipelineDefinition } from '../core/index.js';
+import { AWS_WAKE_EVENTS, wakePattern } from '../functions/lib/wake-events.js';
 import { pascal } from './names.js';
 import { EventLog, PipelineDashboard } from './observability.js';
 import { Pipeline } from './pipeline.js';
@@ -205,14 +206,7 @@ export class ControlPlane extends Construct {
     // Deployment and alarm state changes wake the waiting steps.
     new events.Rule(this, 'WakeOnDeploymentsAndAlarms', {
       description: 'Wakes Release Captain steps waiting on a deployment or an alarm',
-      eventPattern: {
-        source: ['aws.codedeploy', 'aws.ecs', 'aws.cloudwatch'],
-        detailType: [
-          'CodeDeploy Deployment State-change Notification',
-          'ECS Deployment State Change',
-          'CloudWatch Alarm State Change',
-        ],
-      },
+      eventPattern: wakePattern(AWS_WAKE_EVENTS),
       targets: [new targets.LambdaFunction(functions.wake, { retryAttempts: 8 })],
     });
     // Target accounts forward their deployment and alarm events here (DeployRoleStack).

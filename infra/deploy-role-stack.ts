@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import type { PipelineDefinition, TargetDefinition } from '../core/index.js';
+import { AWS_WAKE_EVENTS, wakePattern } from '../functions/lib/wake-events.js';
 
 export interface DeployRoleStackProps extends StackProps {
   /** The tooling account where the control plane runs; only its advance-target role may assume this role. */
@@ -92,14 +93,7 @@ export class DeployRoleStack extends Stack {
     new events.Rule(this, 'ForwardToControlPlane', {
       description:
         'Forwards deployment and alarm state changes to the Release Captain control plane',
-      eventPattern: {
-        source: ['aws.codedeploy', 'aws.ecs', 'aws.cloudwatch'],
-        detailType: [
-          'CodeDeploy Deployment State-change Notification',
-          'ECS Deployment State Change',
-          'CloudWatch Alarm State Change',
-        ],
-      },
+      eventPattern: wakePattern(AWS_WAKE_EVENTS),
       targets: [
         new targets.EventBus(
           events.EventBus.fromEventBusArn(

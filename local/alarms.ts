@@ -273,6 +273,24 @@ export class LocalAlarms implements AlarmMonitor {
     }));
   }
 
+  /**
+   * Takes back what `list()` gave before a restart: each defined alarm's state, reason and
+   * `lastAlarmAt`, without telling the listeners (nothing changed). An ALARM that fired
+   * just before a crash is still evidence afterwards: bakes and deployments read
+   * `lastAlarmAt`. Saved alarms no longer defined are ignored.
+   */
+  restore(
+    saved: readonly Pick<LocalAlarmDescription, 'name' | 'state' | 'reason' | 'lastAlarmAt'>[],
+  ): void {
+    for (const entry of saved) {
+      const alarm = this.#alarms.get(entry.name);
+      if (alarm === undefined) continue;
+      alarm.state = entry.state;
+      alarm.reason = entry.reason;
+      alarm.lastAlarmAt = entry.lastAlarmAt;
+    }
+  }
+
   #put(name: string, defined: Defined): void {
     const existing = this.#alarms.get(name);
     if (existing !== undefined) existing.defined = defined;

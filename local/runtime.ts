@@ -20,6 +20,7 @@ import { createAdvanceTargetHandler } from '../functions/advance-target.js';
 import { createAwaitEventHandler } from '../functions/await-event.js';
 import { createFailRunHandler } from '../functions/fail-run.js';
 import type { HandlerDeps } from '../functions/lib/deps.js';
+import { LOCAL_WAKE_EVENTS, wakePattern } from '../functions/lib/wake-events.js';
 import { createReconcileHandler } from '../functions/reconcile.js';
 import { createReportApprovalHandler } from '../functions/report-approval.js';
 import { createWakeHandler } from '../functions/wake.js';
@@ -71,6 +72,9 @@ export const FUNCTION_ARNS = {
   FailRunFunctionArn: 'arn:aws:lambda:local:000000000000:function:fail-run',
 };
 
+/** Where the alarms' states are saved in the data directory. */
+const ALARMS_FILE = 'alarms.json';
+
 /** The file that marks a directory as the runtime's: only such a directory may be cleared. */
 export const DATA_MARKER = '.captain-data';
 
@@ -120,6 +124,7 @@ export class LocalRuntime {
   #ticking: Promise<void> | null = null;
   #lastReconcile = 0;
   #failures: unknown[] = [];
+  #savingAlarms: Promise<void> = Promise.resolve();
 
   private constructor(parts: {
     clock: AcceleratedClock;
@@ -130,6 +135,7 @@ export class LocalRuntime {
     repositories: Map<string, LocalGitRepository>;
     executionsDefinition: Awaited<ReturnType<typeof loadDefinition>>;
     onEvent: ((event: BusEvent) => void) | undefined;
+    savedAlarms: Parameters<LocalAlarms['restore']>[0];
   }) {
     const { clock, table, bucket, pipelines } = parts;
     this.clock = clock;
@@ -147,6 +153,7 @@ export class LocalRuntime {
     this.metrics = new LocalMetricStore(clock);
     this.alarms = new LocalAlarms(this.metrics, clock);
     defineLocalAlarms(pipelines, this.alarms);
+    this.alarms.restore(parts.savedAlarms);
     // Fleets and deployments outlive the process, as ECS and CodeDeploy outlive the control plane.
     const fleetsDirectory = join(parts.dataDir, 'fleets');
     this.fleets = new Fleets({ clock, speed: clock.speed, directory: fleetsDirectory });
@@ -256,12 +263,23 @@ export class LocalRuntime {
     // The cloud's rule WakeOnDeploymentsAndAlarms, with the local fleets' events beside AWS's.
     this.bus.addRule({
       name: 'WakeOnDeploymentsAndAlarms',
-      pattern: {
-        source: ['aws.cloudwatch', 'release-captain.local'],
-        detailType: ['CloudWatch Alarm State Change', 'Local Fleet Deployment State Change'],
-      },
+      pattern: wakePattern(LOCAL_WAKE_EVENTS),
       target: async (event) => void (await wake(event, lambdaContext('wake'))),
       retries: 8,
+    });
+    // Alarm states outlive the process, as CloudWatch's do: saved at every change, before
+    // the change's event goes out.
+    this.alarms.onChange(() => {
+      // One write at a time, each with the states as they are when it runs.
+      this.#savingAlarms = this.#savingAlarms.then(() => {
+        const saved = this.alarms
+          .list()
+          .map(({ name, state, reason, lastAlarmAt }) => ({ name, state, reason, lastAlarmAt }));
+        return writeAtomically(
+          join(parts.dataDir, ALARMS_FILE),
+          `${JSON.stringify(saved)}\n`,
+        ).catch((error) => void this.#failures.push(error));
+      });
     });
     this.alarms.onChange(
       (change) =>
@@ -368,6 +386,7 @@ export class LocalRuntime {
         FUNCTION_ARNS,
       ),
       onEvent: options.onEvent,
+      savedAlarms: await readSavedAlarms(options.dataDir),
     });
     await runtime.#resume();
     await runtime.tick();
@@ -494,6 +513,7 @@ export class LocalRuntime {
     for (const execution of this.executions.list()) execution.abort();
     await Promise.allSettled(this.executions.list().map((e) => e.done));
     await this.bus.drain();
+    await this.#savingAlarms;
     await this.fleets.close();
     await saveClock(this.#dataDir, this.clock.now());
     await this.#table.close();
@@ -511,11 +531,30 @@ function serviceOf(services: ReadonlyMap<string, PromotionService>, pipeline: st
   return service;
 }
 
-/** Writes `clock.json` through a temporary file, so that a kill never leaves half of it. */
-async function saveClock(dataDir: string, now: Date): Promise<void> {
-  const path = join(dataDir, 'clock.json');
-  await writeFile(`${path}.tmp`, `${JSON.stringify({ now: now.toISOString() })}\n`);
+/** Writes through a temporary file, so that a kill never leaves half of a file. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
   await rename(`${path}.tmp`, path);
+}
+
+/** Writes `clock.json`, so that after a crash the clock goes on from where it was. */
+async function saveClock(dataDir: string, now: Date): Promise<void> {
+  await writeAtomically(
+    join(dataDir, 'clock.json'),
+    `${JSON.stringify({ now: now.toISOString() })}\n`,
+  );
+}
+
+/** The alarms' states saved by an earlier run; none on a first run. */
+async function readSavedAlarms(dataDir: string): Promise<Parameters<LocalAlarms['restore']>[0]> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, ALARMS_FILE), 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new Error(
+      `${join(dataDir, ALARMS_FILE)} cannot be read (${String(error)}); delete it to start the alarms afresh.`,
+    );
+  }
 }
 
 async function readClock(dataDir: string): Promise<Date | null> {

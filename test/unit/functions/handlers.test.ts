@@ -4,6 +4,7 @@ import { RetryableError, TerminalError } from '../../../core/index.js';
 import { createAdvanceTargetHandler } from '../../../functions/advance-target.js';
 import { createFailRunHandler } from '../../../functions/fail-run.js';
 import type { HandlerDeps } from '../../../functions/lib/deps.js';
+import { WAKE_EVENTS } from '../../../functions/lib/wake-events.js';
 import { subjectOf, wakeEvent } from '../../../functions/wake.js';
 
 const context = {
@@ -129,5 +130,10 @@ describe('wake events', () => {
     },
   ])('map $subject', ({ event, subject }) => {
     expect(subjectOf(wakeEvent.parse(event))).toBe(subject);
+  });
+
+  it('are exactly the events the wake rules match, in the cloud and locally', () => {
+    const parsed = wakeEvent.options.map((option) => option.shape['detail-type'].value).sort();
+    expect(parsed).toEqual(Object.keys(WAKE_EVENTS).sort());
   });
 });

@@ -451,3 +451,30 @@ describe('LocalAlarms state changes', () => {
     ).toThrow('evaluationIntervalSeconds must be a number of seconds ≥ 0, got -1');
   });
 });
+
+describe('LocalAlarms.restore', () => {
+  it('takes back states and lastAlarmAt saved before a restart, silently, ignoring alarms no longer defined', async () => {
+    const before = setUp();
+    before.alarms.defineMetricAlarm(latencyAlarm());
+    before.put('Latency', 5, 500);
+    before.to(60);
+    before.alarms.evaluate();
+    const saved = before.alarms.list();
+    expect(saved[0]).toMatchObject({ state: 'ALARM', lastAlarmAt: iso(60) });
+
+    const after = setUp();
+    after.alarms.defineMetricAlarm(latencyAlarm());
+    after.alarms.restore([
+      ...saved,
+      { name: 'gone', state: 'OK', reason: 'old', lastAlarmAt: null },
+    ]);
+
+    expect(after.alarms.list()).toEqual([
+      expect.objectContaining({ name: 'beta-latency', state: 'ALARM', lastAlarmAt: iso(60) }),
+    ]);
+    expect(after.heard).toEqual([]);
+    // The evidence survives the next evaluation, whatever the state becomes.
+    const described = await after.alarms.describeAlarms(['beta-latency']);
+    expect(described['beta-latency']?.lastAlarmAt).toBe(iso(60));
+  });
+});
