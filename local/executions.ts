@@ -35,6 +35,7 @@ export class LocalExecutions implements WorkflowStarter {
   readonly #machine: StateMachine;
   readonly #handlers: ReturnType<typeof localTaskHandlers>;
   readonly #input: (pipeline: string, run: RunStart) => Record<string, unknown>;
+  readonly #retryIntervals: Record<string, number[]> | undefined;
   readonly #executions = new Map<string, LocalExecution>();
 
   constructor(
@@ -46,6 +47,8 @@ export class LocalExecutions implements WorkflowStarter {
   ) {
     this.#machine = new StateMachine(definition);
     this.#handlers = localTaskHandlers(definition, functions, tokens, options);
+    const speed = options.speed ?? 1;
+    this.#retryIntervals = speed === 1 ? undefined : scaledRetryIntervals(definition, speed);
     this.#input = input;
   }
 
@@ -53,7 +56,12 @@ export class LocalExecutions implements WorkflowStarter {
     if (this.#executions.has(run.executionName)) return 'already-started';
     const input = this.#input(pipeline, run);
     const started = this.#machine.run(input as never, {
-      overrides: { taskResourceLocalHandlers: this.#handlers },
+      overrides: {
+        taskResourceLocalHandlers: this.#handlers,
+        ...(this.#retryIntervals === undefined
+          ? {}
+          : { retryIntervalOverrides: this.#retryIntervals }),
+      },
       context: localContext(run.executionName),
     });
     const execution: Omit<LocalExecution, 'done'> & { done?: Promise<void> } = {
@@ -100,4 +108,36 @@ export class LocalExecutions implements WorkflowStarter {
   async isRunning(_pipeline: string, run: RunStart): Promise<boolean> {
     return this.#executions.get(run.executionName)?.status === 'running';
   }
+}
+
+/**
+ * Each retrier's first interval on an accelerated clock, per state (the interpreter's
+ * override, in real milliseconds): a retry waits the clock time the definition says, not
+ * `speed` times longer. The interpreter takes one interval per retrier, so the backoff's
+ * growth between attempts is not reproduced locally.
+ */
+export function scaledRetryIntervals(
+  definition: StateMachineDefinition,
+  speed: number,
+): Record<string, number[]> {
+  const intervals: Record<string, number[]> = {};
+  const visit = (states: Record<string, unknown>) => {
+    for (const [name, raw] of Object.entries(states)) {
+      const state = raw as {
+        Retry?: { IntervalSeconds?: number }[];
+        ItemProcessor?: { States: Record<string, unknown> };
+        Iterator?: { States: Record<string, unknown> };
+        Branches?: { States: Record<string, unknown> }[];
+      };
+      if (state.ItemProcessor) visit(state.ItemProcessor.States);
+      if (state.Iterator) visit(state.Iterator.States);
+      for (const branch of state.Branches ?? []) visit(branch.States);
+      if (state.Retry !== undefined) {
+        // Step Functions' default interval is 1 second.
+        intervals[name] = state.Retry.map((r) => ((r.IntervalSeconds ?? 1) * 1000) / speed);
+      }
+    }
+  };
+  visit(definition.States as Record<string, unknown>);
+  return intervals;
 }
