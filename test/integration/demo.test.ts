@@ -51,21 +51,31 @@ describe('the demo', { timeout: 240_000 }, () => {
   });
 
   it('keeps the safety properties over the recorded history', () => {
-    // One deployment at a time per target: a target's next deployment starts only after
-    // the previous one ended.
-    const open = new Map<string, number>();
-    for (const e of events) {
-      const target = e.detail.target;
-      if (target === null) continue;
-      if (e.type === 'Deployment Started') {
+    // One deployment at a time per target, rollbacks included, read from what the fleets'
+    // deployer did (rollback deployments have no "Deployment Started" event of their own).
+    const deployments = result.runtime.deployer.deployments();
+    const byTarget = new Map<string, (typeof deployments)[number][]>();
+    for (const d of deployments) byTarget.set(d.target, [...(byTarget.get(d.target) ?? []), d]);
+    for (const [target, list] of byTarget) {
+      const sorted = [...list].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+      sorted.forEach((d, i) => {
+        const previous = sorted[i - 1];
+        if (previous === undefined) return;
         expect(
-          open.has(target),
-          `${target} deploys r${e.detail.release} while r${open.get(target)} still deploys`,
-        ).toBe(false);
-        open.set(target, e.detail.release ?? 0);
-      }
-      if (e.type === 'Deployment Succeeded' || e.type === 'Deployment Failed') open.delete(target);
+          previous.endedAt,
+          `${target}: ${d.deploymentId} started while ${previous.deploymentId} ran`,
+        ).not.toBeNull();
+        expect(
+          (previous.endedAt as string) <= d.startedAt,
+          `${target}: ${d.deploymentId} overlaps ${previous.deploymentId}`,
+        ).toBe(true);
+      });
     }
+    // Every deployment ended, and r4's one-box was rolled back by a deployment of its own.
+    expect(deployments.filter((d) => d.endedAt === null)).toEqual([]);
+    expect(
+      deployments.filter((d) => d.target === 'gamma-onebox-us-west-2' && d.kind === 'rollback'),
+    ).toEqual([expect.objectContaining({ status: 'succeeded', release: 3 })]);
     // A superseded or rejected release never deploys again afterwards.
     const r2After = events.slice(
       events.findIndex((e) => e.type === 'Release Superseded' && e.detail.release === 2),
