@@ -41,6 +41,8 @@ export * from './promotion/rollback-preview.js';
 export * from './promotion/rule.js';
 export * from './promotion/run-ref.js';
 export * from './promotion/transition.js';
+export * from './service/pipeline-commands.js';
+export * from './service/pipeline-views.js';
 export * from './service/promotion-service.js';
 export * from './service/reconciler.js';
 export * from './service/release-recorder.js';

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -7,7 +8,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
+  type CommitInRelease,
   ConflictError,
+  checkCommitPrefix,
   laterOutcome,
   NotFoundError,
   type OutcomeChange,
@@ -15,6 +18,7 @@ import {
   type ReleaseNumber,
   type ReleaseProgress,
   type ReleaseStore,
+  RetryableError,
   type StageOutcome,
 } from '../../core/index.js';
 import { keys, releaseSortKey } from './dynamodb-table.js';
@@ -24,6 +28,9 @@ interface ReleaseItem {
   readonly release: Release;
   readonly progress: Record<string, StageOutcome>;
 }
+
+/** Items per BatchWriteItem call (DynamoDB's limit). */
+const BATCH = 25;
 
 /** How often an outcome write is retried when another writer changed the same stage's outcome. */
 const OUTCOME_ATTEMPTS = 5;
@@ -50,6 +57,9 @@ export class DynamoDbReleaseStore implements ReleaseStore {
 
   async createRelease(release: Release): Promise<void> {
     const key = keys.release(release.pipeline, release.number);
+    // The commit index first: a release is never stored without its commits findable. An
+    // entry left by a write that then lost the race for the number is dropped on reading.
+    await this.#indexCommits(release);
     try {
       await this.#client.send(
         new PutCommand({
@@ -129,6 +139,65 @@ export class DynamoDbReleaseStore implements ReleaseStore {
       );
     }
     return { release, stages: { ...item.progress } };
+  }
+
+  async findCommits(pipeline: string, prefix: string, limit: number): Promise<CommitInRelease[]> {
+    checkCommitPrefix(prefix);
+    let items: Record<string, unknown>[];
+    try {
+      const page = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: {
+            ':pk': keys.commits(pipeline),
+            ':prefix': prefix.toLowerCase(),
+          },
+          Limit: limit,
+        }),
+      );
+      items = page.Items ?? [];
+    } catch (error) {
+      throw awsError(error, `Looking up commit ${prefix} in ${pipeline}`);
+    }
+    const found: CommitInRelease[] = [];
+    for (const item of items) {
+      const candidate = { sha: String(item.sk), release: Number(item.release) };
+      const release = await this.getRelease(pipeline, candidate.release);
+      if (release?.commits.some((commit) => commit.sha === candidate.sha)) found.push(candidate);
+    }
+    return found;
+  }
+
+  async #indexCommits(release: Release): Promise<void> {
+    const puts = release.commits.map((commit) => ({
+      PutRequest: {
+        Item: { pk: keys.commits(release.pipeline), sk: commit.sha, release: release.number },
+      },
+    }));
+    for (let start = 0; start < puts.length; start += BATCH) {
+      let pending: typeof puts = puts.slice(start, start + BATCH);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt === OUTCOME_ATTEMPTS) {
+          throw new RetryableError(
+            `Indexing the commits of r${release.number} of ${release.pipeline}: ${pending.length} writes were left unprocessed ${OUTCOME_ATTEMPTS} times (throttled); retry.`,
+          );
+        }
+        try {
+          const result = await this.#client.send(
+            new BatchWriteCommand({ RequestItems: { [this.#table]: pending } }),
+          );
+          pending = (result.UnprocessedItems?.[this.#table] ?? []) as typeof puts;
+        } catch (error) {
+          throw awsError(
+            error,
+            `Indexing the commits of r${release.number} of ${release.pipeline}`,
+          );
+        }
+        if (pending.length > 0)
+          await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      }
+    }
   }
 
   async #recordOutcome(pipeline: string, change: OutcomeChange): Promise<void> {

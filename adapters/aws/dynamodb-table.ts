@@ -12,6 +12,7 @@ import { TerminalError } from '../../core/index.js';
  * | release | `PIPELINE#<p>` | `RELEASE#<000042>` |
  * | deployment | `TARGET#<p>#<t>` | `DEPLOY#<finishedAt>#<kind>#<to>` |
  * | audit entry | `AUDIT#<p>` | `<at>#<digest>` |
+ * | commit index | `COMMITS#<p>` | `<sha>` (the release it was new in) |
  */
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 
@@ -33,6 +34,7 @@ export const keys = {
   pipeline: (pipeline: string) => `PIPELINE#${pipeline}`,
   target: (pipeline: string, target: string) => `TARGET#${pipeline}#${target}`,
   audit: (pipeline: string) => `AUDIT#${pipeline}`,
+  commits: (pipeline: string) => `COMMITS#${pipeline}`,
 };
 
 /**

@@ -28,6 +28,18 @@ export interface ReleaseStore {
    */
   recordOutcomes(pipeline: string, changes: readonly OutcomeChange[]): Promise<void>;
   getProgress(pipeline: string, release: ReleaseNumber): Promise<ReleaseProgress>;
+  /**
+   * The releases that brought commits whose sha starts with `prefix` (at least 4 hex
+   * characters), at most `limit`: main is linear, so each commit is new in one release and
+   * every later release contains it too.
+   */
+  findCommits(pipeline: string, prefix: string, limit: number): Promise<CommitInRelease[]>;
+}
+
+/** A commit and the release it was new in. */
+export interface CommitInRelease {
+  readonly sha: string;
+  readonly release: ReleaseNumber;
 }
 
 /** The promotion state: one item per stage plus the pipeline's meta item. */

@@ -1,6 +1,6 @@
 import { RuleViolationError } from '../errors.js';
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
-import type { StageRun, TargetRun, TargetState } from '../model/stage-state.js';
+import type { StageRun, StageState, TargetRun, TargetState } from '../model/stage-state.js';
 import { automaticRollbackTarget } from './deployment.js';
 import { remember, startRun } from './flow.js';
 import { rule } from './rule.js';
@@ -68,9 +68,14 @@ export interface RollbackRequest {
   readonly requestId: string;
 }
 
-/** What a target runs now: the in-flight release once its deployment has begun. */
-function currentRelease(draft: Draft, stage: string, target: string): ReleaseNumber | null {
-  const state = draft.stage(stage);
+/**
+ * What a target runs now, as a rollback sees it: the in-flight release of a normal run
+ * once the target's deployment has begun, otherwise what was last deployed there.
+ *
+ * @example
+ * runningRelease(gamma, 'gamma-t1'); // 9 while r9 deploys to gamma-t1 (8 before it began)
+ */
+export function runningRelease(state: StageState, target: string): ReleaseNumber | null {
   const run = state.run;
   const inRun = run?.targets[target];
   if (run !== null && run.kind === 'normal' && inRun !== undefined && inRun.status !== 'waiting') {
@@ -127,7 +132,7 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
         target,
         chooseRollbackRelease(
           target,
-          currentRelease(draft, stage, target),
+          runningRelease(draft.stage(stage), target),
           state.targets[target]?.approved ?? [],
           input.to,
         ),
@@ -165,7 +170,7 @@ function startManualRollback(
     }
   }
   for (const [id, release] of chosen) {
-    const current = currentRelease(draft, stage, id) ?? 0;
+    const current = runningRelease(draft.stage(stage), id) ?? 0;
     from = Math.max(from, current);
     targets[id] = {
       status: 'rolling-back',

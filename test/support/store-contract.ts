@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditLog,
+  type Commit,
   ConflictError,
   createRelease,
   type DeploymentLog,
@@ -166,6 +167,40 @@ export function describeStoreContract(name: string, open: () => Promise<Stores>)
         release: 2,
         stages: { beta: { status: 'approved', at: T0 }, gamma: { status: 'in-flight', at: T0 } },
       });
+    });
+
+    it('finds the release a commit was new in by a prefix of its sha, and refuses what is no sha', async () => {
+      const commit = (sha: string): Commit => ({
+        author: 'dev',
+        message: 'change',
+        review: null,
+        sha,
+      });
+      await stores.releases.createRelease(
+        release(1, {
+          commits: [commit('aaaa1111'.padEnd(40, '0')), commit('bbbb2222'.padEnd(40, '0'))],
+        }),
+      );
+      await stores.releases.createRelease(
+        release(2, { commits: [commit('aaaa2222'.padEnd(40, '0'))] }),
+      );
+      await stores.releases.createRelease({
+        ...release(3, { commits: [commit('bbbb3333'.padEnd(40, '0'))] }),
+        pipeline: 'other',
+      });
+
+      expect(await stores.releases.findCommits('api', 'BBBB', 10)).toEqual([
+        { sha: 'bbbb2222'.padEnd(40, '0'), release: 1 },
+      ]);
+      expect(await stores.releases.findCommits('api', 'aaaa', 10)).toEqual([
+        { sha: 'aaaa1111'.padEnd(40, '0'), release: 1 },
+        { sha: 'aaaa2222'.padEnd(40, '0'), release: 2 },
+      ]);
+      expect(await stores.releases.findCommits('api', 'aaaa2', 10)).toHaveLength(1);
+      expect(await stores.releases.findCommits('api', 'cccc', 10)).toEqual([]);
+      await expect(stores.releases.findCommits('api', 'main', 10)).rejects.toThrow(
+        '"main" is not a commit',
+      );
     });
 
     it('says which release is missing', async () => {

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, NotFoundError, RuleViolationError } from '../../errors.js';
 import {
   laterOutcome,
   type Release,
@@ -7,7 +7,7 @@ import {
   type StageOutcome,
 } from '../../model/release.js';
 import type { OutcomeChange } from '../../promotion/transition.js';
-import type { ReleaseStore } from '../stores.js';
+import type { CommitInRelease, ReleaseStore } from '../stores.js';
 
 /** Releases and progress in memory; the same contract as the DynamoDB adapter. */
 export class InMemoryReleaseStore implements ReleaseStore {
@@ -62,6 +62,34 @@ export class InMemoryReleaseStore implements ReleaseStore {
       );
     }
     return { release, stages: { ...this.#progress.get(key(pipeline, release)) } };
+  }
+
+  async findCommits(pipeline: string, prefix: string, limit: number): Promise<CommitInRelease[]> {
+    checkCommitPrefix(prefix);
+    const found = [...this.#releases.values()]
+      .filter((release) => release.pipeline === pipeline)
+      .sort((a, b) => a.number - b.number)
+      .flatMap((release) =>
+        release.commits
+          .filter((commit) => commit.sha.startsWith(prefix.toLowerCase()))
+          .map((commit) => ({ sha: commit.sha, release: release.number })),
+      );
+    return found.sort((a, b) => a.sha.localeCompare(b.sha)).slice(0, limit);
+  }
+}
+
+/**
+ * Refuses what cannot be a commit prefix: a short prefix matches too much to be useful.
+ *
+ * @example
+ * checkCommitPrefix('3f9c');   // fine
+ * checkCommitPrefix('main');   // throws: not hexadecimal
+ */
+export function checkCommitPrefix(prefix: string): void {
+  if (!/^[0-9a-fA-F]{4,40}$/.test(prefix)) {
+    throw new RuleViolationError(
+      `"${prefix}" is not a commit: give 4 to 40 hexadecimal characters of its sha, e.g. 3f9c2a1.`,
+    );
   }
 }
 

@@ -1,0 +1,407 @@
+import type { Topology } from '../definition/topology.js';
+import { NotFoundError, RuleViolationError } from '../errors.js';
+import type { BlockerKind, KnownBad } from '../model/controls.js';
+import { type Release, type ReleaseNumber, releaseLabel } from '../model/release.js';
+import type { RunStep, StageState } from '../model/stage-state.js';
+import { recordApprovalStep } from '../promotion/approval.js';
+import {
+  cancelExpedite,
+  expedite,
+  recordOverride,
+  setKnownBad,
+  setPromotions,
+} from '../promotion/controls.js';
+import { chooseRollbackRelease, manualRollback, runningRelease } from '../promotion/rollback.js';
+import { previewRollback, type RollbackPreview } from '../promotion/rollback-preview.js';
+import type { PipelineState, Transition } from '../promotion/transition.js';
+import type { OperatorPorts } from './pipeline-views.js';
+import { subjects } from './stage-driver.js';
+
+/** Who asks, and why: every command is audited with both. */
+export interface Requester {
+  readonly by: string;
+  readonly reason: string;
+}
+
+/** What a command did: the note when it changed nothing, and the steps to wake. */
+export interface CommandResult {
+  readonly changed: boolean;
+  readonly notes: readonly string[];
+  /**
+   * Subjects whose waiting steps must be woken now (`run:…`, `approval:…`): the caller
+   * resumes them through the wake registry, as the event handlers do.
+   */
+  readonly wake: readonly string[];
+}
+
+/** One target of a planned rollback. */
+export interface RollbackTarget {
+  readonly stage: string;
+  readonly target: string;
+  readonly from: ReleaseNumber;
+  readonly to: ReleaseNumber;
+}
+
+/** What a rollback will do, shown before it is confirmed. */
+export interface RollbackPlan {
+  readonly targets: readonly RollbackTarget[];
+  /** One per distinct from → to among the targets. */
+  readonly previews: readonly RollbackPreview[];
+  /** Normal runs the rollback stops; their releases end rejected at those stages. */
+  readonly interrupted: readonly {
+    readonly stage: string;
+    readonly release: ReleaseNumber;
+    readonly step: RunStep;
+  }[];
+  /** Stages whose promotions in and out will be disabled. */
+  readonly stages: readonly string[];
+}
+
+/** The blockers an override can lift. */
+export type OverridableBlocker = Exclude<BlockerKind, 'promotions-disabled'>;
+
+/**
+ * The write side of the operator interfaces (the `captain` CLI, the web view): each
+ * command checks its input against the state, applies one promotion rule through the
+ * {@link PromotionService}, and says which waiting steps to wake. Requests carry an id
+ * chosen once by the caller, so a retried request changes nothing.
+ *
+ * @example
+ * const commands = new PipelineCommands(ports);
+ * const plan = await commands.previewRollback({ targets: ['prod-w1-z1'], to: 7 });
+ * // plan.previews[0].commitsRemoved: what leaves the targets
+ * await commands.rollback({ targets: ['prod-w1-z1'], to: 7, by: 'ana', reason: 'latency', requestId });
+ */
+export class PipelineCommands {
+  readonly #ports: OperatorPorts;
+
+  constructor(ports: OperatorPorts) {
+    this.#ports = ports;
+  }
+
+  get topology(): Topology {
+    return this.#ports.service.topology;
+  }
+
+  /** Expands stage names into their targets; target ids stand for themselves. */
+  resolveTargets(names: readonly string[]): { stage: string; target: string }[] {
+    if (names.length === 0) throw new RuleViolationError('Name at least one stage or target.');
+    const out: { stage: string; target: string }[] = [];
+    for (const name of names) {
+      const stage = this.topology.definition.stages.find((s) => s.name === name);
+      const pairs =
+        stage === undefined
+          ? [{ stage: this.#stageOfTarget(name), target: name }]
+          : stage.targets.map((t) => ({ stage: stage.name, target: t.id }));
+      for (const pair of pairs) {
+        if (!out.some((o) => o.target === pair.target)) out.push(pair);
+      }
+    }
+    return out;
+  }
+
+  /** What `rollback` would do, without doing it; throws what `rollback` would throw. */
+  async previewRollback(input: {
+    readonly targets: readonly string[];
+    readonly to: ReleaseNumber | null;
+  }): Promise<RollbackPlan> {
+    const state = await this.#ports.service.state();
+    const targets = this.resolveTargets(input.targets).map(({ stage, target }) => {
+      const stored = stageOf(state, stage);
+      if (
+        stored.run !== null &&
+        (stored.run.kind === 'rollback' || stored.run.step === 'rolling-back')
+      ) {
+        throw new RuleViolationError(
+          `Stage ${stage} is already rolling back (run ${stored.run.seq}); wait for it to finish, then roll back again if needed.`,
+        );
+      }
+      const from = runningRelease(stored, target);
+      const to = chooseRollbackRelease(
+        target,
+        from,
+        stored.targets[target]?.approved ?? [],
+        input.to,
+      );
+      return { stage, target, from: from ?? 0, to };
+    });
+    const pairs = [...new Map(targets.map((t) => [`${t.from}>${t.to}`, t])).values()];
+    const previews: RollbackPreview[] = [];
+    for (const { from, to } of pairs) {
+      const releases = await this.#releases(to, from);
+      const [older, newer] = [releases.get(to), releases.get(from)];
+      if (older === undefined || newer === undefined) {
+        throw new NotFoundError(`Releases ${releaseLabel(to)}…${releaseLabel(from)} are missing.`);
+      }
+      previews.push(previewRollback(newer, older, [...releases.values()]));
+    }
+    const stages = [...new Set(targets.map((t) => t.stage))];
+    const interrupted = stages.flatMap((stage) => {
+      const run = stageOf(state, stage).run;
+      return run !== null && run.kind === 'normal'
+        ? [{ stage, release: run.release, step: run.step }]
+        : [];
+    });
+    return { targets, previews, interrupted, stages };
+  }
+
+  /**
+   * Rolls the targets back (see `manualRollback`), after the same checks as the preview.
+   * Wakes the interrupted runs' steps so their executions end now, not at their timeouts.
+   */
+  async rollback(
+    input: {
+      readonly targets: readonly string[];
+      readonly to: ReleaseNumber | null;
+      readonly requestId: string;
+    } & Requester,
+  ): Promise<
+    CommandResult & {
+      /** `null` when the request was carried out before (a retry). */
+      readonly plan: RollbackPlan | null;
+      readonly runs: readonly { stage: string; seq: number }[];
+    }
+  > {
+    const before = await this.#ports.service.state();
+    const named = [...new Set(this.resolveTargets(input.targets).map((t) => t.stage))];
+    if (named.every((stage) => stageOf(before, stage).handledRequests.includes(input.requestId))) {
+      // A retry of a request carried out before: follow its runs, change nothing.
+      const runs = named.flatMap((stage) => {
+        const run = stageOf(before, stage).run;
+        return run !== null && run.kind === 'rollback' ? [{ stage, seq: run.seq }] : [];
+      });
+      return {
+        changed: false,
+        notes: [`rollback request ${input.requestId} was already carried out`],
+        wake: [],
+        plan: null,
+        runs,
+      };
+    }
+    const plan = await this.previewRollback(input);
+    const t = await this.#ports.service.apply(manualRollback, {
+      targets: plan.targets.map(({ stage, target }) => ({ stage, target })),
+      to: input.to,
+      by: input.by,
+      reason: input.reason,
+      requestId: input.requestId,
+    });
+    const after = t.state;
+    const wake = plan.stages.flatMap((stage) => {
+      const old = stageOf(before, stage).run;
+      return old === null ? [] : [subjects.run(this.topology.pipeline, stage, old.seq)];
+    });
+    const runs = plan.stages.flatMap((stage) => {
+      const run = stageOf(after, stage).run;
+      return run !== null && run.kind === 'rollback' ? [{ stage, seq: run.seq }] : [];
+    });
+    return { ...result([t]), wake, plan, runs };
+  }
+
+  /** Opens or closes a stage's promotions in, out, or both. */
+  async setPromotions(
+    input: {
+      readonly stage: string;
+      readonly direction: 'in' | 'out' | 'both';
+      readonly enabled: boolean;
+      readonly requestId: string;
+    } & Requester,
+  ): Promise<CommandResult> {
+    this.topology.stage(input.stage);
+    const directions = input.direction === 'both' ? (['in', 'out'] as const) : [input.direction];
+    const transitions: Transition[] = [];
+    for (const direction of directions) {
+      transitions.push(
+        await this.#ports.service.apply(setPromotions, {
+          stage: input.stage,
+          direction,
+          enabled: input.enabled,
+          by: input.by,
+          reason: input.reason,
+          requestId: `${input.requestId}:${direction}`,
+        }),
+      );
+    }
+    return result(transitions);
+  }
+
+  /** A person's approval of a manual approval step of the release running at a stage. */
+  async approve(
+    input: {
+      readonly stage: string;
+      readonly release: ReleaseNumber;
+      /** @default - the only manual approval step still waiting */
+      readonly step?: string | undefined;
+    } & Requester,
+  ): Promise<CommandResult> {
+    const definition = this.topology.stage(input.stage);
+    const run = stageOf(await this.#ports.service.state(), input.stage).run;
+    if (run === null || run.kind !== 'normal' || run.release !== input.release) {
+      throw new RuleViolationError(
+        `${input.stage} is not running ${releaseLabel(input.release)} (${run === null ? 'it is idle' : `it runs ${run.kind === 'normal' ? releaseLabel(run.release) : 'a rollback'}`}); there is nothing to approve.`,
+      );
+    }
+    const waiting = definition.approvalSteps.filter(
+      (step) => step.kind === 'manual-approval' && !run.approvalsPassed.includes(step.name),
+    );
+    const step =
+      input.step === undefined ? (waiting.length === 1 ? waiting[0]?.name : undefined) : input.step;
+    if (step === undefined) {
+      throw new RuleViolationError(
+        waiting.length === 0
+          ? `${input.stage} has no manual approval step waiting for ${releaseLabel(input.release)}.`
+          : `${input.stage} waits on ${waiting.length} manual approvals (${waiting.map((s) => s.name).join(', ')}); name one with --step.`,
+      );
+    }
+    if (run.step !== 'approving') {
+      throw new RuleViolationError(
+        `${releaseLabel(input.release)} at ${input.stage} is ${run.step}, not waiting for approvals yet; approve once its bake has passed.`,
+      );
+    }
+    const t = await this.#ports.service.apply(recordApprovalStep, {
+      stage: input.stage,
+      seq: run.seq,
+      step,
+      passed: true,
+      by: input.by,
+      reason: input.reason,
+    });
+    return {
+      ...result([t]),
+      wake: [subjects.approval(this.topology.pipeline, input.stage, run.seq, step)],
+    };
+  }
+
+  /** Lifts a blocker for a while (who, why, until when); the blocked runs look again at once. */
+  async override(
+    input: {
+      readonly kind: OverridableBlocker;
+      readonly subject: string | null;
+      readonly stage: string | null;
+      readonly release: ReleaseNumber | null;
+      readonly hours: number;
+      readonly requestId: string;
+    } & Requester,
+  ): Promise<CommandResult> {
+    if (input.stage !== null) this.topology.stage(input.stage);
+    if (!(input.hours > 0 && input.hours <= 72)) {
+      throw new RuleViolationError(
+        `An override lasts more than 0 and at most 72 hours, got ${input.hours}; record a new one when it ends.`,
+      );
+    }
+    const now = this.#ports.clock.now();
+    const t = await this.#ports.service.apply(recordOverride, {
+      override: {
+        id: input.requestId,
+        kind: input.kind,
+        subject: input.subject,
+        stage: input.stage,
+        release: input.release,
+        by: input.by,
+        reason: input.reason,
+        at: now.toISOString(),
+        until: new Date(now.getTime() + input.hours * 3_600_000).toISOString(),
+      },
+    });
+    const wake = Object.values(t.state.stages).flatMap((stage) =>
+      stage.run !== null &&
+      stage.run.blockers.length > 0 &&
+      (input.stage === null || input.stage === stage.stage)
+        ? [subjects.run(this.topology.pipeline, stage.stage, stage.run.seq)]
+        : [],
+    );
+    return { ...result([t]), wake };
+  }
+
+  async expedite(input: {
+    readonly release: ReleaseNumber;
+    readonly approver: string;
+    readonly reason: string;
+    readonly bakeFactor: number;
+  }): Promise<CommandResult> {
+    return result([await this.#ports.service.apply(expedite, input)]);
+  }
+
+  async cancelExpedite(
+    input: { readonly release: ReleaseNumber } & Requester,
+  ): Promise<CommandResult> {
+    return result([await this.#ports.service.apply(cancelExpedite, input)]);
+  }
+
+  async setKnownBad(input: {
+    readonly kind: KnownBad['kind'];
+    readonly value: string;
+    readonly present: boolean;
+    readonly by: string;
+    readonly reason: string;
+  }): Promise<CommandResult> {
+    checkKnownBad(input.kind, input.value);
+    const entry: KnownBad = {
+      kind: input.kind,
+      value: input.value,
+      by: input.by,
+      reason: input.reason,
+      at: this.#ports.clock.now().toISOString(),
+    };
+    if (input.reason.trim() === '' || input.by.trim() === '') {
+      throw new RuleViolationError('A known-bad change needs who asks and why: give --reason.');
+    }
+    return result([
+      await this.#ports.service.apply(setKnownBad, { entry, present: input.present }),
+    ]);
+  }
+
+  #stageOfTarget(name: string): string {
+    try {
+      return this.topology.stageOfTarget(name);
+    } catch (error) {
+      throw new NotFoundError(
+        `${this.topology.pipeline} has no stage or target "${name}"; stages: ${this.topology.stageNames.join(', ')}.`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Releases `low` to `high`, by number. */
+  async #releases(low: ReleaseNumber, high: ReleaseNumber): Promise<Map<number, Release>> {
+    const out = new Map<number, Release>();
+    for (let n = low; n <= high; n++) {
+      const release = await this.#ports.releases.getRelease(this.topology.pipeline, n);
+      if (release !== null) out.set(n, release);
+    }
+    return out;
+  }
+}
+
+/**
+ * Checks a known-bad value's shape against its kind, so a typo blocks nothing silently.
+ *
+ * @example
+ * checkKnownBad('dependency', 'log4j-core@2.14.1'); // fine
+ * checkKnownBad('release', '42');                    // throws: give r42
+ */
+export function checkKnownBad(kind: KnownBad['kind'], value: string): void {
+  const shapes: Record<KnownBad['kind'], [RegExp, string]> = {
+    release: [/^r[1-9]\d*$/, 'a release such as r42'],
+    artifact: [/^sha256:[0-9a-f]{64}$/, 'an artifact digest such as sha256:3f9c… (64 hex digits)'],
+    dependency: [/^[^@\s]+@[^@\s]+$/, 'a dependency as name@version, e.g. log4j-core@2.14.1'],
+  };
+  const [shape, what] = shapes[kind];
+  if (!shape.test(value)) {
+    throw new RuleViolationError(`A known-bad ${kind} must be ${what}; got "${value}".`);
+  }
+}
+
+function stageOf(state: PipelineState, stage: string): StageState {
+  const stored = state.stages[stage];
+  if (stored === undefined) throw new NotFoundError(`The promotion state has no stage ${stage}.`);
+  return stored;
+}
+
+function result(transitions: readonly Transition[]): CommandResult {
+  return {
+    changed: transitions.some((t) => t.writes.length > 0),
+    notes: transitions.flatMap((t) => (t.note === null ? [] : [t.note])),
+    wake: [],
+  };
+}
