@@ -10,6 +10,7 @@ import {
   type PipelineDefinition,
   PipelineViews,
   PromotionService,
+  parsePipelineDefinition,
   RecordingEventPublisher,
 } from '../../../core/index.js';
 import { drive, Sandbox, smallDefinition, stage, T0 } from '../../support/fixtures.js';
@@ -359,7 +360,8 @@ describe('PipelineCommands', () => {
 
   it('records a manual approval of the release waiting at a stage, and wakes its step', async () => {
     const approving = new World(
-      smallDefinition({
+      parsePipelineDefinition({
+        ...smallDefinition(),
         stages: [
           stage('beta', null, {
             approvalSteps: [{ kind: 'manual-approval', name: 'sign-off', timeoutSeconds: 3600 }],
