@@ -1,5 +1,5 @@
 import './promise-with-resolvers.js';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
@@ -20,7 +20,9 @@ import { createAdvanceTargetHandler } from '../functions/advance-target.js';
 import { createAwaitEventHandler } from '../functions/await-event.js';
 import { createFailRunHandler } from '../functions/fail-run.js';
 import type { HandlerDeps } from '../functions/lib/deps.js';
+import type { OperatorApiDeps } from '../functions/lib/operator-routes.js';
 import { LOCAL_WAKE_EVENTS, wakePattern } from '../functions/lib/wake-events.js';
+import { operatorApiDeps } from '../functions/operator-api.js';
 import { createReconcileHandler } from '../functions/reconcile.js';
 import { createReportApprovalHandler } from '../functions/report-approval.js';
 import { createWakeHandler } from '../functions/wake.js';
@@ -42,6 +44,7 @@ import { LocalGitRepository } from './git-repository.js';
 import { GitSourceHistory } from './git-source-history.js';
 import { LocalBuild, LocalBuildStarter } from './local-build.js';
 import { LocalMetricSource, LocalMetricStore } from './metric-store.js';
+import { type OperatorServer, startOperatorServer } from './operator-server.js';
 import { LocalTaskTokens, loadDefinition } from './state-machine.js';
 
 export interface LocalRuntimeOptions {
@@ -62,7 +65,15 @@ export interface LocalRuntimeOptions {
   readonly inMemoryTable?: boolean;
   /** Sees every event on the bus from the first one on (views, tests). @default - none */
   readonly onEvent?: (event: BusEvent) => void;
+  /**
+   * The operator API and web view on loopback (`captain`, the browser); its address is
+   * written to `<dataDir>/api.json` while it runs. `false`: none. @default - on a free port
+   */
+  readonly operatorApi?: { readonly port?: number } | false;
 }
+
+/** Where the running runtime's operator API is written, for `captain` to find. */
+export const API_FILE = 'api.json';
 
 /** The stage workflow's Lambda functions, by the ARN the definition names. */
 export const FUNCTION_ARNS = {
@@ -111,6 +122,9 @@ export class LocalRuntime {
   readonly builds: LocalBuildStarter;
   readonly services: ReadonlyMap<string, PromotionService>;
   readonly releases: DynamoDbReleaseStore;
+  /** What the operator API (CLI, web view) reads and writes through. */
+  readonly operatorApi: OperatorApiDeps;
+  #server: OperatorServer | null = null;
   readonly #table: LocalTable;
   readonly #bucket: LocalBucket;
   readonly #dataDir: string;
@@ -192,6 +206,10 @@ export class LocalRuntime {
     const tokens = new LocalTaskTokens();
     const publisher = new LocalEventPublisher(this.bus);
     const services = new Map<string, PromotionService>();
+    const logs = {
+      deployments: new DynamoDbDeploymentLog(table.client, table.tableName),
+      audit: new DynamoDbAuditLog(table.client, table.tableName),
+    };
     const topologies = new Map(pipelines.map((p) => [p.name, new Topology(p)]));
     // Set below once the handlers exist: the executions need them, they need the services.
     let started: LocalExecutions | undefined;
@@ -201,8 +219,8 @@ export class LocalRuntime {
         new PromotionService(topology, {
           promotions: new DynamoDbPromotionStore(table.client, table.tableName),
           releases: this.releases,
-          deployments: new DynamoDbDeploymentLog(table.client, table.tableName),
-          audit: new DynamoDbAuditLog(table.client, table.tableName),
+          deployments: logs.deployments,
+          audit: logs.audit,
           events: publisher,
           workflows: {
             startRun: (pipeline, run) => (started as LocalExecutions).startRun(pipeline, run),
@@ -228,6 +246,12 @@ export class LocalRuntime {
       clock,
     };
     const source = async () => deps;
+    this.operatorApi = operatorApiDeps(deps, {
+      pipelines: () => pipelines.map((p) => p.name),
+      ...logs,
+      // No console here: the CLI and the web view show the execution's name.
+      executionLink: () => null,
+    });
     const step =
       (handler: (payload: unknown, context: Context) => Promise<unknown>, fn: string) =>
       (payload: unknown) =>
@@ -390,6 +414,17 @@ export class LocalRuntime {
     });
     await runtime.#resume();
     await runtime.tick();
+    if (options.operatorApi !== false) {
+      runtime.#server = await startOperatorServer({
+        api: runtime.operatorApi,
+        ...(options.operatorApi?.port === undefined ? {} : { port: options.operatorApi.port }),
+        onError: (error) => void runtime.#failures.push(error),
+      });
+      await writeAtomically(
+        join(options.dataDir, API_FILE),
+        `${JSON.stringify({ url: runtime.#server.url, pid: process.pid })}\n`,
+      );
+    }
     runtime.#timer = setInterval(() => void runtime.tick(), options.tickMs ?? 100);
     return runtime;
   }
@@ -506,8 +541,17 @@ export class LocalRuntime {
   }
 
   /** Stops ticking, aborts executions, closes fleets and emulators, and saves the clock. */
+  /** The operator API's address (`http://127.0.0.1:<port>`), if it serves one. */
+  get apiUrl(): string | null {
+    return this.#server?.url ?? null;
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    if (this.#server !== null) {
+      await rm(join(this.#dataDir, API_FILE), { force: true });
+      await this.#server.close();
+    }
     await this.#ticking;
     await this.builds.drain();
     for (const execution of this.executions.list()) execution.abort();

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -32,7 +33,9 @@ import {
 } from '../../adapters/aws/step-functions.js';
 import { CachedTargetClients } from '../../adapters/aws/target-clients.js';
 import {
+  type AuditLog,
   type Clock,
+  type DeploymentLog,
   type DriverPorts,
   PromotionService,
   parsePipelineDefinition,
@@ -81,7 +84,7 @@ const clock: Clock = { now: () => new Date() };
  * definitions are JSON files bundled with the function (`pipelines/<name>.json`), rendered
  * by the CDK app from the same definitions the teams write.
  */
-function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
+function createAwsDeps(env: NodeJS.ProcessEnv): AwsDeps {
   const config = settings(env);
   const documents = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), {
     marshallOptions: { removeUndefinedValues: true },
@@ -175,7 +178,19 @@ function createAwsDeps(env: NodeJS.ProcessEnv): HandlerDeps {
     return { service, releases: stores.releases, deployer, alarms, metrics, clock };
   };
 
+  const region = config.stageStateMachineArn.split(':')[3] ?? '';
   return {
+    pipelines: () =>
+      readdirSync(config.definitionsDir)
+        .filter((file) => file.endsWith('.json'))
+        .map((file) => file.slice(0, -'.json'.length))
+        .sort(),
+    logs: { deployments: stores.deployments, audit: stores.audit },
+    executionLink: (execution) => {
+      const [arn, name] = [config.stageStateMachineArn.split(':'), execution];
+      const executionArn = [...arn.slice(0, 5), 'execution', arn[6], name].join(':');
+      return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;
+    },
     driver: (pipeline) => {
       let ports = drivers.get(pipeline);
       if (ports === undefined) {
@@ -204,10 +219,17 @@ function targetAt(topology: Topology, place: { account: string; region: string }
   return target;
 }
 
-let deps: HandlerDeps | undefined;
+/** Besides the handlers' deps, what the operator API reads: the pipelines, the logs, console links. */
+export interface AwsDeps extends HandlerDeps {
+  pipelines(): string[];
+  readonly logs: { readonly deployments: DeploymentLog; readonly audit: AuditLog };
+  executionLink(execution: string): string;
+}
+
+let deps: AwsDeps | undefined;
 
 /** The handlers' deps on Lambda: created on first use, then reused by warm invocations. */
-export async function awsDeps(): Promise<HandlerDeps> {
+export async function awsDeps(): Promise<AwsDeps> {
   deps ??= createAwsDeps(process.env);
   return deps;
 }
