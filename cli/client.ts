@@ -211,15 +211,20 @@ async function stackUrl(
  * is internal to its packages; this is the `Checksum` shape SignatureV4 asks for.
  */
 class NodeSha256 {
-  readonly #secret: string | Uint8Array | undefined;
+  readonly #secret: string | Buffer | undefined;
   #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
 
-  constructor(secret?: string | Uint8Array) {
-    this.#secret = secret;
-    this.#hash = NodeSha256.#fresh(secret);
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#secret =
+      secret === undefined || typeof secret === 'string'
+        ? secret
+        : secret instanceof ArrayBuffer
+          ? Buffer.from(secret)
+          : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
+    this.#hash = NodeSha256.#fresh(this.#secret);
   }
 
-  static #fresh(secret: string | Uint8Array | undefined) {
+  static #fresh(secret: string | Buffer | undefined) {
     return secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
   }
 
@@ -227,8 +232,14 @@ class NodeSha256 {
     this.#hash = NodeSha256.#fresh(this.#secret);
   }
 
-  update(data: string | Uint8Array): void {
-    this.#hash.update(data);
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(
+      typeof data === 'string'
+        ? data
+        : data instanceof ArrayBuffer
+          ? Buffer.from(data)
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    );
   }
 
   async digest(): Promise<Uint8Array> {
