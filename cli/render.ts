@@ -45,7 +45,11 @@ function gate(stage: StageView): string {
   if (closed.length === 0) return '';
   const g = stage.promotionsIn.enabled ? stage.promotionsOut : stage.promotionsIn;
   // A rollback's reason already names who rolled back.
-  const why = g.enabled ? '' : g.reason.includes(g.by) ? `: ${g.reason}` : ` by ${g.by}: ${g.reason}`;
+  const why = g.enabled
+    ? ''
+    : g.reason.includes(g.by)
+      ? `: ${g.reason}`
+      : ` by ${g.by}: ${g.reason}`;
   return `promotions ${closed.join('+')} disabled${why}`;
 }
 
