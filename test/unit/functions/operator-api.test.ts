@@ -1,0 +1,368 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CaptainClient } from '../../../cli/client.js';
+import {
+  createRelease,
+  InMemoryAuditLog,
+  InMemoryDeploymentLog,
+  InMemoryPromotionStore,
+  InMemoryReleaseStore,
+  InMemoryWorkflowStarter,
+  ManualClock,
+  type OperatorPorts,
+  PromotionService,
+  RecordingEventPublisher,
+  Topology,
+} from '../../../core/index.js';
+import { createOperatorApi, type OperatorApiDeps } from '../../../functions/lib/operator-routes.js';
+import { createOperatorApiHandler } from '../../../functions/operator-api.js';
+import {
+  type OperatorServer,
+  startOperatorServer,
+  WEB_DIR,
+} from '../../../local/operator-server.js';
+import { release, smallDefinition, T0 } from '../../support/fixtures.js';
+
+function world() {
+  const topology = new Topology(smallDefinition());
+  const clock = new ManualClock(T0);
+  const ports = {
+    promotions: new InMemoryPromotionStore(),
+    releases: new InMemoryReleaseStore(),
+    deployments: new InMemoryDeploymentLog(),
+    audit: new InMemoryAuditLog(),
+    events: new RecordingEventPublisher(),
+    workflows: new InMemoryWorkflowStarter(),
+    clock,
+  };
+  const service = new PromotionService(topology, ports);
+  const operator: OperatorPorts = { service, ...ports };
+  const woken: string[][] = [];
+  const errors: unknown[] = [];
+  const deps: OperatorApiDeps = {
+    pipelines: () => ['api'],
+    operator: async () => operator,
+    wake: async (subjects) => {
+      woken.push([...subjects]);
+      return subjects.length;
+    },
+    executionLink: (name) => `https://console.example/${name}`,
+  };
+  return {
+    ports,
+    service,
+    deps,
+    woken,
+    errors,
+    api: createOperatorApi(deps, (_m, e) => errors.push(e)),
+  };
+}
+
+const get = (path: string, query: Record<string, string> = {}) => ({
+  method: 'GET',
+  path,
+  query,
+  body: undefined,
+  caller: 'arn:aws:iam::123456789012:user/ana',
+});
+const post = (path: string, body: unknown) => ({ ...get(path), method: 'POST', body });
+
+describe('the operator API', () => {
+  it('answers reads with the views, a release’s executions with their console links', async () => {
+    const w = world();
+    await w.ports.releases.createRelease(release(1));
+    await w.service.apply(createRelease, { release: release(1) });
+
+    const pipelines = await w.api(get('/api/pipelines'));
+    const status = await w.api(get('/api/pipelines/api/status'));
+    const detail = await w.api(get('/api/pipelines/api/releases/r1'));
+
+    expect(pipelines).toEqual({ status: 200, body: { pipelines: ['api'] } });
+    expect(status.body).toMatchObject({ pipeline: 'api', latestRelease: 1 });
+    expect(detail.body).toMatchObject({
+      stages: [
+        {
+          stage: 'beta',
+          execution: {
+            name: 'api-beta-r1-1',
+            current: true,
+            link: 'https://console.example/api-beta-r1-1',
+          },
+        },
+        { stage: 'gamma', execution: null },
+        { stage: 'prod-1', execution: null },
+        { stage: 'prod-2', execution: null },
+      ],
+    });
+  });
+
+  it('audits commands under the authenticated caller, never a name in the body', async () => {
+    const w = world();
+
+    const refused = await w.api(
+      post('/api/pipelines/api/promotions', {
+        stage: 'gamma',
+        enabled: false,
+        reason: 'investigating',
+        requestId: 'gate-0001',
+        by: 'mallory',
+      }),
+    );
+    const done = await w.api(
+      post('/api/pipelines/api/promotions', {
+        stage: 'gamma',
+        enabled: false,
+        reason: 'investigating',
+        requestId: 'gate-0001',
+      }),
+    );
+
+    expect(refused).toMatchObject({
+      status: 400,
+      body: { error: 'BadRequest', message: expect.stringContaining('Unrecognized key: "by"') },
+    });
+    expect(done).toMatchObject({ status: 200, body: { changed: true, woken: 0 } });
+    expect(await w.ports.audit.list('api', 5)).toMatchObject([
+      { by: 'arn:aws:iam::123456789012:user/ana', action: 'disable promotions out of gamma' },
+      { by: 'arn:aws:iam::123456789012:user/ana', action: 'disable promotions in of gamma' },
+    ]);
+  });
+
+  it.each(
+    [
+      [get('/api/pipelines/nope/status'), 404, 'No pipeline "nope"; this control plane runs api.'],
+      [get('/api/pipelines/api/releases/r9'), 404, 'api has no release r9'],
+      [get('/api/pipelines/api/releases/latest'), 400, 'Invalid request'],
+      [
+        get('/api/pipelines/api/releases', { limit: '1000' }),
+        400,
+        'Expected a count from 1 to 100, got "1000".',
+      ],
+      [get('/api/pipelines/api/where/main'), 400, '"main" is not a commit'],
+      [get('/api/pipelines/api/unknown'), 404, 'No route GET /api/pipelines/api/unknown'],
+      [
+        post('/api/pipelines/api/rollback', {
+          targets: ['gamma'],
+          reason: 'x',
+          requestId: 'r-000001',
+        }),
+        400,
+        'give a reason of at least 3 characters',
+      ],
+      [
+        post('/api/pipelines/api/rollback/preview', { targets: ['gamma'] }),
+        400,
+        'Target gamma-t1 has no release deployed',
+      ],
+      [
+        post('/api/pipelines/api/known-bad', {
+          kind: 'release',
+          value: '42',
+          present: true,
+          reason: 'bad build',
+        }),
+        400,
+        'A known-bad release must be a release such as r42',
+      ],
+    ].map(
+      ([request, status, message]) =>
+        [
+          `${(request as { method: string }).method} ${(request as { path: string }).path}`,
+          status,
+          message,
+          request,
+        ] as const,
+    ),
+  )('%s answers %i: %s', async (_label, status, message, request) => {
+    const answer = await world().api(request as ReturnType<typeof get>);
+    expect(answer.status).toBe(status);
+    expect((answer.body as { message: string }).message).toContain(message);
+  });
+
+  it('hides what went wrong inside (500) and logs it', async () => {
+    const w = world();
+    const api = createOperatorApi(
+      { ...w.deps, operator: async () => Promise.reject(new Error('DynamoDB is on fire')) },
+      (_message, error) => w.errors.push(error),
+    );
+
+    const answer = await api(get('/api/pipelines/api/status'));
+
+    expect(answer).toEqual({
+      status: 500,
+      body: {
+        error: 'Internal',
+        message: 'Internal error; the details are in the control plane’s log.',
+      },
+    });
+    expect(String(w.errors[0])).toContain('DynamoDB is on fire');
+  });
+
+  it('records an override for its caller', async () => {
+    const w = world();
+    await w.ports.releases.createRelease(release(1));
+    await w.service.apply(createRelease, { release: release(1) });
+
+    const answer = await w.api(
+      post('/api/pipelines/api/overrides', {
+        kind: 'alarm',
+        stage: 'beta',
+        reason: 'noisy alarm',
+        requestId: 'ovr-00001',
+      }),
+    );
+
+    expect(answer).toMatchObject({ status: 200, body: { changed: true } });
+    expect(await w.ports.audit.list('api', 1)).toMatchObject([
+      { by: 'arn:aws:iam::123456789012:user/ana', stage: 'beta', reason: 'noisy alarm' },
+    ]);
+  });
+});
+
+describe('the operator API on a function URL', () => {
+  const context = {} as Context;
+  const event = (overrides: Record<string, unknown>) =>
+    ({
+      rawPath: '/api/pipelines',
+      requestContext: {
+        http: { method: 'GET' },
+        authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/ana' } },
+      },
+      headers: {},
+      ...overrides,
+    }) as never;
+
+  it('serves the API and the web view to a signed caller, and refuses an unsigned one', async () => {
+    const handler = createOperatorApiHandler(async () => world().deps, WEB_DIR);
+
+    const listed = await handler(event({}), context);
+    const page = await handler(event({ rawPath: '/' }), context);
+    const unsigned = await handler(event({ requestContext: { http: { method: 'GET' } } }), context);
+    const broken = await handler(
+      event({
+        rawPath: '/api/pipelines/api/promotions',
+        requestContext: { http: { method: 'POST' }, authorizer: { iam: { userArn: 'arn' } } },
+        body: '{',
+      }),
+      context,
+    );
+
+    expect(listed).toMatchObject({ statusCode: 200, body: '{"pipelines":["api"]}' });
+    expect(page).toMatchObject({
+      statusCode: 200,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+    });
+    expect(
+      (page as { headers: Record<string, string> }).headers['content-security-policy'],
+    ).toContain("script-src 'self'");
+    expect(unsigned).toMatchObject({ statusCode: 403 });
+    expect(broken).toMatchObject({ statusCode: 400, body: expect.stringContaining('not JSON') });
+  });
+});
+
+describe('the loopback server', () => {
+  let server: OperatorServer;
+  beforeEach(async () => {
+    server = await startOperatorServer({ api: world().deps });
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it('serves the API, the web view, and the caller the CLI names', async () => {
+    const client = await CaptainClient.connect({ kind: 'url', url: server.url, user: 'ana' });
+
+    const answer = await client.post<{ changed: boolean }>('/api/pipelines/api/promotions', {
+      stage: 'gamma',
+      enabled: false,
+      reason: 'investigating',
+      requestId: 'gate-0001',
+    });
+    const page = await fetch(`${server.url}/`);
+
+    expect(answer.changed).toBe(true);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await (await fetch(`${server.url}/../package.json`)).text()).not.toContain(
+      'release-captain',
+    );
+  });
+
+  it('refuses another Host (DNS rebinding) and commands a page on another origin could send', async () => {
+    const port = new URL(server.url).port;
+    const rebound = await rawRequest(port, 'GET', '/api/pipelines', {
+      host: `evil.example:${port}`,
+    });
+    const formPost = await rawRequest(port, 'POST', '/api/pipelines/api/promotions', {
+      host: `127.0.0.1:${port}`,
+      'content-type': 'text/plain',
+    });
+    const huge = await fetch(`${server.url}/api/pipelines/api/promotions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-captain-client': 'test' },
+      body: JSON.stringify({ pad: 'x'.repeat(70_000) }),
+    });
+
+    expect(rebound).toBe(421);
+    expect(formPost).toBe(403);
+    expect(huge.status).toBe(413);
+  });
+});
+
+describe('the CLI’s signed requests', () => {
+  it('signs with SigV4 for the lambda service in the given Region, body hash included', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const fake = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"pipelines":["api"]}');
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_SESSION_TOKEN: 'token',
+    });
+    try {
+      const url = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+      const client = await CaptainClient.connect({
+        kind: 'aws',
+        region: 'eu-west-1',
+        stack: 'ReleaseCaptain',
+        url,
+      });
+      await client.get('/api/pipelines', { limit: 5 });
+      await client.post('/api/pipelines/api/promotions', { stage: 'gamma' });
+    } finally {
+      process.env = saved;
+      fake.close();
+    }
+
+    expect(seen[0]?.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/lambda\/aws4_request, SignedHeaders=.*host.*x-amz-date.*, Signature=[0-9a-f]{64}$/,
+    );
+    expect(seen[0]?.['x-amz-security-token']).toBe('token');
+    expect(seen[1]?.authorization).toMatch(/SignedHeaders=content-type;host;/);
+  });
+});
+
+function rawRequest(
+  port: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    import('node:http').then(({ request }) => {
+      const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(method === 'POST' ? '{}' : undefined);
+    }, reject);
+  });
+}
