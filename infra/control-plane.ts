@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -63,6 +63,7 @@ const HANDLERS = [
   'wake',
   'report-approval',
   'reconcile',
+  'operator-api',
 ] as const;
 type HandlerName = (typeof HANDLERS)[number];
 
@@ -87,6 +88,11 @@ export class ControlPlane extends Construct {
   /** Release builds, push handlers and release recording; absent without a `releaseSource`. */
   readonly intake: ReleaseIntake | undefined;
   readonly dashboards: readonly PipelineDashboard[];
+  /** The operator API's function URL (SigV4 only) and the managed policy operators need. */
+  readonly operatorApi: {
+    readonly url: lambda.FunctionUrl;
+    readonly operatorsPolicy: iam.ManagedPolicy;
+  };
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id);
@@ -277,6 +283,7 @@ export class ControlPlane extends Construct {
           handlerLogs,
         }),
     );
+    this.operatorApi = this.#operatorApi();
     this.#suppressions();
   }
 
@@ -336,10 +343,61 @@ export class ControlPlane extends Construct {
           // Every handler reads the pipeline definitions from its bundle.
           afterBundling: (_input: string, output: string) => [
             `mkdir -p "${output}/pipelines" && cp "${options.definitions}"/*.json "${output}/pipelines/"`,
+            // The operator API serves the web view's three files.
+            ...(name === 'operator-api'
+              ? [
+                  `mkdir -p "${output}/web" && cp "${join(ROOT, 'web')}"/index.html "${join(ROOT, 'web')}"/app.js "${join(ROOT, 'web')}"/style.css "${output}/web/"`,
+                ]
+              : []),
           ],
         },
       },
     });
+  }
+
+  /**
+   * The operator API and web view on a function URL that only SigV4-signed requests reach
+   * (AWS_IAM): the caller is an authenticated IAM principal, and the audit log names it.
+   * Operators get the managed policy (attach it to their roles); it allows the URL and
+   * nothing else of the function: `lambda:InvokeFunction` only through the URL, so nobody
+   * can hand the function a forged caller by invoking it directly.
+   */
+  #operatorApi(): { url: lambda.FunctionUrl; operatorsPolicy: iam.ManagedPolicy } {
+    const fn = this.functions['operator-api'];
+    const url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    const operatorsPolicy = new iam.ManagedPolicy(this, 'OperatorsPolicy', {
+      description:
+        'Use the Release Captain operator API and web view (captain --region, captain web).',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunctionUrl'],
+          resources: [fn.functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [fn.functionArn],
+          conditions: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+        }),
+        // `captain --region` finds the URL in the stack's outputs.
+        new iam.PolicyStatement({
+          actions: ['cloudformation:DescribeStacks'],
+          resources: [Stack.of(this).stackId],
+        }),
+      ],
+    });
+    new CfnOutput(this, 'OperatorApiUrl', {
+      key: 'OperatorApiUrl',
+      value: url.url,
+      description:
+        'The operator API and web view (SigV4-signed requests only): captain --region, captain web',
+    });
+    new CfnOutput(this, 'OperatorsPolicyArn', {
+      key: 'OperatorsPolicyArn',
+      value: operatorsPolicy.managedPolicyArn,
+      description: 'Attach to the roles of the people who operate the pipelines',
+    });
+    return { url, operatorsPolicy };
   }
 
   /** One role per handler, with only what it calls. */
@@ -421,6 +479,11 @@ export class ControlPlane extends Construct {
     decide(f['report-approval']);
     resume(f['report-approval']);
     table(f['report-approval'], ['dynamodb:DeleteItem']);
+    // The operator API applies the operators' commands (rules, like the steps) and wakes
+    // the steps they concern (claiming wake registrations deletes them).
+    decide(f['operator-api']);
+    resume(f['operator-api']);
+    table(f['operator-api'], ['dynamodb:DeleteItem']);
     decide(f.reconcile);
     f.reconcile.addToRolePolicy(
       new iam.PolicyStatement({

@@ -56,7 +56,7 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
     const functions = template.findResources('AWS::Lambda::Function', {
       Properties: { Runtime: 'nodejs22.x' },
     });
-    expect(Object.keys(functions)).toHaveLength(7);
+    expect(Object.keys(functions)).toHaveLength(8);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
         Architectures: ['arm64'],
@@ -102,6 +102,32 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
         for (const action of actions) expect(allowedOnAnyResource, action).toContain(action);
       }
     }
+  });
+
+  it('serves the operator API on a function URL only signed requests reach, with a policy for operators', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('OperatorApi'), 'Arn'] },
+    });
+    const operators = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
+    expect(operators).toHaveLength(1);
+    const statements = operators[0]?.Properties.PolicyDocument.Statement;
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Action: 'lambda:InvokeFunctionUrl',
+        Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      }),
+      // Direct invocation could forge the caller the audit log names: only through the URL.
+      expect.objectContaining({
+        Action: 'lambda:InvokeFunction',
+        Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+      }),
+      expect.objectContaining({ Action: 'cloudformation:DescribeStacks' }),
+    ]);
+    const outputs = template.findOutputs('*');
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining(['OperatorApiUrl', 'OperatorsPolicyArn']),
+    );
   });
 
   it('passes cdk-nag AwsSolutions with every finding either fixed or acknowledged with a reason', () => {

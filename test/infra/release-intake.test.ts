@@ -147,7 +147,10 @@ describe('release intake from CodeCommit', { timeout: 60_000 }, () => {
         detail: { event: ['referenceCreated', 'referenceUpdated'], referenceType: ['branch'] },
       },
     });
-    template.resourceCountIs('AWS::Lambda::Url', 0);
+    // Only the operator API's URL, which takes signed requests only; no open webhook.
+    expect(
+      Object.values(template.findResources('AWS::Lambda::Url')).map((u) => u.Properties.AuthType),
+    ).toEqual(['AWS_IAM']);
     // record-release and codecommit-push both dead-letter what fails.
     template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
     expect(plane.intake?.gitHubWebhook).toBeUndefined();
