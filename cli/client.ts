@@ -107,7 +107,37 @@ export class CaptainClient {
     for (const [key, value] of Object.entries(query)) {
       if (value !== undefined) target.searchParams.set(key, String(value));
     }
-    const text = body === undefined ? undefined : JSON.stringify(body);
+    const response = await this.send(
+      method,
+      `${target.pathname}${target.search}`,
+      body === undefined ? undefined : JSON.stringify(body),
+    );
+    const raw = await response.text();
+    let answer: unknown;
+    try {
+      answer = raw === '' ? null : JSON.parse(raw);
+    } catch {
+      answer = { message: raw.slice(0, 300) };
+    }
+    if (response.ok) return answer as T;
+    const message = (answer as { message?: string } | null)?.message ?? response.statusText;
+    if (response.status === 404) throw new CliError(EXIT.notFound, message);
+    if (response.status === 403 || response.status === 401) {
+      throw new CliError(
+        EXIT.unreachable,
+        `The control plane refused the credentials (${response.status}): ${message} The caller needs the control plane's OperatorsPolicy (lambda:InvokeFunctionUrl and lambda:InvokeFunction through the URL).`,
+      );
+    }
+    if (response.status >= 500) throw new CliError(EXIT.unreachable, message);
+    throw new CliError(EXIT.failed, message);
+  }
+
+  /**
+   * One request as it is, signed when the API is in AWS: what `captain web` forwards.
+   * `pathAndQuery` starts with `/`; `text` is the body, if any (JSON).
+   */
+  async send(method: string, pathAndQuery: string, text?: string): Promise<Response> {
+    const target = new URL(`${this.url}${pathAndQuery}`);
     let headers: Record<string, string> = {
       ...this.#headers,
       host: target.host,
@@ -127,10 +157,9 @@ export class CaptainClient {
       );
       headers = signed.headers as Record<string, string>;
     }
-    let response: Response;
     try {
       const { host: _host, ...sent } = headers;
-      response = await fetch(target, {
+      return await fetch(target, {
         method,
         headers: sent,
         ...(text === undefined ? {} : { body: text }),
@@ -141,24 +170,6 @@ export class CaptainClient {
         `Cannot reach the control plane at ${this.url} (${(error as Error).cause ?? error}).`,
       );
     }
-    const raw = await response.text();
-    let answer: unknown;
-    try {
-      answer = raw === '' ? null : JSON.parse(raw);
-    } catch {
-      answer = { message: raw.slice(0, 300) };
-    }
-    if (response.ok) return answer as T;
-    const message = (answer as { message?: string } | null)?.message ?? response.statusText;
-    if (response.status === 404) throw new CliError(EXIT.notFound, message);
-    if (response.status === 403 || response.status === 401) {
-      throw new CliError(
-        EXIT.unreachable,
-        `The control plane refused the credentials (${response.status}): ${message} The caller needs lambda:InvokeFunctionUrl on the operator API function.`,
-      );
-    }
-    if (response.status >= 500) throw new CliError(EXIT.unreachable, message);
-    throw new CliError(EXIT.failed, message);
   }
 }
 

@@ -27,6 +27,7 @@ import {
   renderStatus,
   renderWhere,
 } from './render.js';
+import { startWebProxy } from './web-proxy.js';
 
 export const HELP = `Usage: captain <command> [arguments] [options]
 
@@ -39,6 +40,8 @@ Reads
   plan [rN]                       when a release reaches each stage (the rollout planner)
   audit                           who did what and why
   known-bad list                  what must not be deployed
+  web [--port n]                  the web view: its address locally; in AWS, a loopback server
+                                  that signs what it forwards with your credentials
 
 Commands (each needs --reason; the audit log names the caller)
   rollback <stage|target>... [--to rN] [--yes] [--no-wait]
@@ -89,6 +92,7 @@ const OPTIONS = {
   'bake-factor': { type: 'string', default: '0.1' },
   limit: { type: 'string' },
   'poll-ms': { type: 'string', default: '1000' },
+  port: { type: 'string', default: '0' },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -179,6 +183,7 @@ function reasonOf(values: Values): string {
 
 async function run(client: CaptainClient, args: string[], values: Values, io: Io): Promise<number> {
   const [command, ...rest] = args;
+  if (command === 'web') return web(client, values, io);
   const pipeline = await pipelineOf(client, values);
   const base = `/api/pipelines/${encodeURIComponent(pipeline)}`;
   const show = <T>(answer: T, text: (answer: T) => string) => {
@@ -465,4 +470,23 @@ async function follow(
       : `${failed} target(s) did not roll back; see \`captain history\` and the executions.`,
   );
   return failed === 0 ? EXIT.ok : EXIT.failed;
+}
+
+/** `captain web`: where the web view is; against AWS, a signing server on loopback until Ctrl-C. */
+async function web(client: CaptainClient, values: Values, io: Io): Promise<number> {
+  if (values.region === undefined) {
+    io.out(`The web view: ${client.url}/`);
+    return EXIT.ok;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw usage(`--port must be a port number, got "${values.port}"`);
+  const proxy = await startWebProxy(client, port);
+  io.out(`The web view: ${proxy.url}/ (requests signed as your AWS identity; Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await proxy.close();
+  return EXIT.ok;
 }

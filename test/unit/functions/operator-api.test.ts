@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CaptainClient } from '../../../cli/client.js';
+import { startWebProxy } from '../../../cli/web-proxy.js';
 import {
   createRelease,
   InMemoryAuditLog,
@@ -346,6 +347,72 @@ describe('the CLI’s signed requests', () => {
     );
     expect(seen[0]?.['x-amz-security-token']).toBe('token');
     expect(seen[1]?.authorization).toMatch(/SignedHeaders=content-type;host;/);
+  });
+});
+
+describe('captain web against AWS', () => {
+  it('serves the web view on loopback, forwarding each request signed, and guards its commands', async () => {
+    const seen: { method: string; url: string; authorization: string | undefined; body: string }[] =
+      [];
+    const upstream = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        seen.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          authorization: req.headers.authorization,
+          body,
+        });
+        res.writeHead(200, { 'content-type': req.url === '/' ? 'text/html' : 'application/json' });
+        res.end(req.url === '/' ? '<title>Release Captain</title>' : '{"ok":true}');
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+    });
+    const client = await CaptainClient.connect({
+      kind: 'aws',
+      region: 'eu-west-1',
+      stack: 'ReleaseCaptain',
+      url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    });
+    const proxy = await startWebProxy(client, 0);
+    try {
+      const page = await fetch(`${proxy.url}/`);
+      const command = await fetch(`${proxy.url}/api/pipelines/api/promotions?x=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-captain-client': 'web' },
+        body: '{"stage":"gamma"}',
+      });
+      const forged = await fetch(`${proxy.url}/api/pipelines/api/promotions`, {
+        method: 'POST',
+        body: '{}',
+      });
+      const port = new URL(proxy.url).port;
+      const rebound = await rawRequest(port, 'GET', '/', { host: `evil.example:${port}` });
+
+      expect(await page.text()).toBe('<title>Release Captain</title>');
+      expect(command.status).toBe(200);
+      expect(forged.status).toBe(403);
+      expect(rebound).toBe(421);
+      expect(seen.map((r) => [r.method, r.url, r.body])).toEqual([
+        ['GET', '/', ''],
+        ['POST', '/api/pipelines/api/promotions?x=1', '{"stage":"gamma"}'],
+      ]);
+      expect(
+        seen.every((r) => r.authorization?.startsWith('AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/')),
+      ).toBe(true);
+    } finally {
+      process.env = saved;
+      await proxy.close();
+      upstream.close();
+    }
   });
 });
 
