@@ -60,11 +60,19 @@ export class CaptainClient {
   readonly url: string;
   readonly #headers: Record<string, string>;
   readonly #signer: SignatureV4 | null;
+  /** What to try when the API does not answer. */
+  readonly #hint: string;
 
-  private constructor(url: string, headers: Record<string, string>, signer: SignatureV4 | null) {
+  private constructor(
+    url: string,
+    headers: Record<string, string>,
+    signer: SignatureV4 | null,
+    hint = '',
+  ) {
     this.url = url.replace(/\/$/, '');
     this.#headers = headers;
     this.#signer = signer;
+    this.#hint = hint;
   }
 
   static async connect(endpoint: Endpoint): Promise<CaptainClient> {
@@ -74,7 +82,12 @@ export class CaptainClient {
     }
     if (endpoint.kind === 'url') return new CaptainClient(endpoint.url, headers, null);
     if (endpoint.kind === 'local') {
-      return new CaptainClient(await localUrl(endpoint.dataDir), headers, null);
+      return new CaptainClient(
+        await localUrl(endpoint.dataDir),
+        headers,
+        null,
+        ` Is the local runtime still running? ${endpoint.dataDir}/api.json names the last one; start it again with \`npm start -- --serve\`.`,
+      );
     }
     const credentials = fromNodeProviderChain(
       endpoint.profile === undefined ? {} : { profile: endpoint.profile },
@@ -167,7 +180,7 @@ export class CaptainClient {
     } catch (error) {
       throw new CliError(
         EXIT.unreachable,
-        `Cannot reach the control plane at ${this.url} (${(error as Error).cause ?? error}).`,
+        `Cannot reach the control plane at ${this.url} (${(error as Error).cause ?? error}).${this.#hint}`,
       );
     }
   }

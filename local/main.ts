@@ -17,7 +17,8 @@ Options:
   --speed <n>       clock seconds per real second (default 120: the demo takes about 1.5 min)
   --data-dir <dir>  where the state lives (default .captain; cleared when the demo starts)
   --timeout <s>     give up after this many real seconds (default 300)
-  --keep-running    stay up after the demo, until Ctrl-C
+  --keep-running    stay up after the demo, until Ctrl-C, serving the web view and the
+                    operator API that \`npx captain\` uses
   --serve           run the demo pipeline on the state in --data-dir without clearing it or
                     committing: resumes after a crash; commits to its repository
                     (<data-dir>/repos/demo-service) become releases; until Ctrl-C
@@ -84,7 +85,9 @@ const result = await runDemo({
 await output.end(result);
 if (values['keep-running']) {
   process.stdout.write(
-    `\nThe runtime keeps running (state in ${values['data-dir']}); Ctrl-C stops it.\n`,
+    `\nThe runtime keeps running (state in ${values['data-dir']}); Ctrl-C stops it.\n` +
+      `The web view: ${result.runtime.apiUrl}/\n` +
+      `The CLI: npx captain status${values['data-dir'] === '.captain' ? '' : ` --data-dir ${values['data-dir']}`} (npx captain --help)\n`,
   );
   await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   await result.runtime.stop();

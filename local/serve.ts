@@ -25,7 +25,9 @@ export async function serve(options: {
       );
     },
   });
-  options.out.write(`serving ${options.dataDir} at ${options.speed}x\n`);
+  options.out.write(
+    `serving ${options.dataDir} at ${options.speed}x; the web view: ${runtime.apiUrl}/ (npx captain status${options.dataDir === '.captain' ? '' : ` --data-dir ${options.dataDir}`})\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
