@@ -209,6 +209,7 @@ export function failRun(draft: Draft, stage: string, reason: string): void {
   draft.outcome(run.release, stage, { status: 'rejected', at: draft.now, reason });
   const targets: Record<string, TargetRun> = {};
   for (const [id, target] of Object.entries(run.targets)) {
+    recordStopped(draft, stage, run, id, target, reason);
     targets[id] =
       target.status === 'waiting'
         ? target
@@ -231,6 +232,33 @@ export function failRun(draft: Draft, stage: string, reason: string): void {
   });
   if (Object.values(targets).every((target) => target.status === 'waiting'))
     finishRollback(draft, stage);
+}
+
+/**
+ * Keeps the record of a deployment stopped before it finished (its run failed, or an
+ * operator rolled back): the history shows every deployment that began, not only those
+ * that ended by themselves.
+ */
+export function recordStopped(
+  draft: Draft,
+  stage: string,
+  run: StageRun,
+  id: string,
+  target: TargetRun,
+  reason: string,
+): void {
+  if (run.kind !== 'normal' || target.status !== 'deploying') return;
+  draft.deployments.push({
+    target: id,
+    stage,
+    kind: 'normal',
+    from: target.before,
+    to: run.release,
+    result: 'failed',
+    startedAt: target.startedAt,
+    finishedAt: draft.now,
+    reason: `stopped: ${reason}`,
+  });
 }
 
 /** Ends a rollback; a target whose rollback failed closes the stage to promotions for an operator. */

@@ -1,7 +1,7 @@
 import { RuleViolationError } from '../errors.js';
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
 import type { StageRun, StageState, TargetRun, TargetState } from '../model/stage-state.js';
-import { automaticRollbackTarget } from './deployment.js';
+import { automaticRollbackTarget, recordStopped } from './deployment.js';
 import { remember, startRun } from './flow.js';
 import { rule } from './rule.js';
 import type { Draft } from './transition.js';
@@ -157,6 +157,7 @@ function startManualRollback(
   if (interrupted !== null) {
     draft.outcome(interrupted.release, stage, { status: 'rejected', at: draft.now, reason: why });
     for (const [id, target] of Object.entries(interrupted.targets)) {
+      recordStopped(draft, stage, interrupted, id, target, why);
       if (target.status === 'waiting' || chosen.has(id)) continue;
       targets[id] = {
         status: 'rolling-back',

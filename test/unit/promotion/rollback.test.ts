@@ -149,6 +149,20 @@ describe('manualRollback', () => {
       stage: 'prod-1',
       outcome: { status: 'rejected', at: T0, reason: 'manual rollback by ana: bad' },
     });
+    // The history keeps the deployments of r4 that the rollback stopped.
+    expect(t.deployments.filter((d) => d.kind === 'normal')).toEqual(
+      ['prod-1-a', 'prod-1-b'].map((target) => ({
+        target,
+        stage: 'prod-1',
+        kind: 'normal',
+        from: 3,
+        to: 4,
+        result: 'failed',
+        startedAt: T0,
+        finishedAt: T0,
+        reason: 'stopped: manual rollback by ana: bad',
+      })),
+    );
     expect(sb.run('prod-1').targets).toEqual({
       'prod-1-a': {
         status: 'rolling-back',

@@ -504,7 +504,11 @@ describe('failStage', () => {
     drive.create(sb, 1);
     drive.admit(sb, 'beta');
 
-    sb.apply(failStage, { stage: 'beta', seq: 1, reason: 'alarm beta-t1-rollback in ALARM' });
+    const failed = sb.apply(failStage, {
+      stage: 'beta',
+      seq: 1,
+      reason: 'alarm beta-t1-rollback in ALARM',
+    });
     const again = sb.apply(failStage, {
       stage: 'beta',
       seq: 1,
@@ -513,6 +517,17 @@ describe('failStage', () => {
 
     expect(sb.run('beta').step).toBe('rolling-back');
     expect(again.note).toBe('run 1 of beta is already rolling back');
+    // The stopped deployment stays in the history, once.
+    expect([...failed.deployments, ...again.deployments]).toEqual([
+      expect.objectContaining({
+        target: 'beta-t1',
+        kind: 'normal',
+        from: null,
+        to: 1,
+        result: 'failed',
+        reason: 'stopped: alarm beta-t1-rollback in ALARM',
+      }),
+    ]);
   });
 
   it('ends at once a run that had deployed nothing', () => {
