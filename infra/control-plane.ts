@@ -343,10 +343,10 @@ export class ControlPlane extends Construct {
           // Every handler reads the pipeline definitions from its bundle.
           afterBundling: (_input: string, output: string) => [
             `mkdir -p "${output}/pipelines" && cp "${options.definitions}"/*.json "${output}/pipelines/"`,
-            // The operator API serves the web view's three files.
+            // The operator API serves the web view: its page, style sheet and modules.
             ...(name === 'operator-api'
               ? [
-                  `mkdir -p "${output}/web" && cp "${join(ROOT, 'web')}"/index.html "${join(ROOT, 'web')}"/app.js "${join(ROOT, 'web')}"/style.css "${output}/web/"`,
+                  `mkdir -p "${output}/web" && cp "${join(ROOT, 'web')}"/index.html "${join(ROOT, 'web')}"/*.js "${join(ROOT, 'web')}"/style.css "${output}/web/"`,
                 ]
               : []),
           ],
