@@ -179,12 +179,16 @@ function createAwsDeps(env: NodeJS.ProcessEnv): AwsDeps {
   };
 
   const region = config.stageStateMachineArn.split(':')[3] ?? '';
+  let names: string[] | undefined;
   return {
-    pipelines: () =>
-      readdirSync(config.definitionsDir)
+    // The bundle's definitions do not change while the function lives: listed once.
+    pipelines: () => {
+      names ??= readdirSync(config.definitionsDir)
         .filter((file) => file.endsWith('.json'))
         .map((file) => file.slice(0, -'.json'.length))
-        .sort(),
+        .sort();
+      return names;
+    },
     logs: { deployments: stores.deployments, audit: stores.audit },
     executionLink: (execution) => {
       const [arn, name] = [config.stageStateMachineArn.split(':'), execution];
