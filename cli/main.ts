@@ -414,6 +414,8 @@ async function rollback(
     to,
     reason,
     requestId: randomUUID(),
+    // Refused if the pipeline moved since the preview: only what was shown is done.
+    expected: plan.targets.map(({ target, from, to }) => ({ target, from, to })),
   });
   io.err(
     `Rollback started: ${started.runs.map((r) => `${r.stage} (run ${r.seq})`).join(', ')}; promotions disabled.`,

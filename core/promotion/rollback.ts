@@ -66,6 +66,20 @@ export interface RollbackRequest {
    * even after the rollback finished, is the same request and changes nothing.
    */
   readonly requestId: string;
+  /**
+   * What the operator saw in the preview and confirmed, per target: the rollback is
+   * refused if the pipeline moved since (a target now runs another release, or would go
+   * back to another one), so it never does something other than what was confirmed.
+   * @default - no check
+   */
+  readonly expected?: readonly RollbackExpectation[] | undefined;
+}
+
+/** One target of a confirmed preview: from the release it ran to the one it goes back to. */
+export interface RollbackExpectation {
+  readonly target: string;
+  readonly from: ReleaseNumber;
+  readonly to: ReleaseNumber;
 }
 
 /**
@@ -128,19 +142,42 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
       );
     }
     const chosen = new Map(
-      targets.map((target) => [
-        target,
-        chooseRollbackRelease(
+      targets.map((target) => {
+        const from = runningRelease(draft.stage(stage), target);
+        const to = chooseRollbackRelease(
           target,
-          runningRelease(draft.stage(stage), target),
+          from,
           state.targets[target]?.approved ?? [],
           input.to,
-        ),
-      ]),
+        );
+        checkExpected(input.expected, target, from, to);
+        return [target, to];
+      }),
     );
     startManualRollback(draft, stage, run, chosen, input);
   }
 });
+
+/** Refuses a rollback other than the one the operator confirmed. */
+function checkExpected(
+  expected: readonly RollbackExpectation[] | undefined,
+  target: string,
+  from: ReleaseNumber | null,
+  to: ReleaseNumber,
+): void {
+  if (expected === undefined) return;
+  const seen = expected.find((e) => e.target === target);
+  if (seen === undefined) {
+    throw new RuleViolationError(
+      `The confirmed preview does not include ${target}; preview the rollback again and confirm what it shows.`,
+    );
+  }
+  if (seen.from !== from || seen.to !== to) {
+    throw new RuleViolationError(
+      `The pipeline moved since the preview: ${target} now runs ${from === null ? 'nothing' : releaseLabel(from)} and would go back to ${releaseLabel(to)}, not ${releaseLabel(seen.from)} → ${releaseLabel(seen.to)} as confirmed. Preview the rollback again.`,
+    );
+  }
+}
 
 function startManualRollback(
   draft: Draft,

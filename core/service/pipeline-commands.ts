@@ -11,7 +11,12 @@ import {
   setKnownBad,
   setPromotions,
 } from '../promotion/controls.js';
-import { chooseRollbackRelease, manualRollback, runningRelease } from '../promotion/rollback.js';
+import {
+  chooseRollbackRelease,
+  manualRollback,
+  type RollbackExpectation,
+  runningRelease,
+} from '../promotion/rollback.js';
 import { previewRollback, type RollbackPreview } from '../promotion/rollback-preview.js';
 import type { PipelineState, Transition } from '../promotion/transition.js';
 import type { OperatorPorts } from './pipeline-views.js';
@@ -154,6 +159,8 @@ export class PipelineCommands {
       readonly targets: readonly string[];
       readonly to: ReleaseNumber | null;
       readonly requestId: string;
+      /** The preview the operator confirmed: refused if the pipeline moved since. */
+      readonly expected?: readonly RollbackExpectation[] | undefined;
     } & Requester,
   ): Promise<
     CommandResult & {
@@ -181,6 +188,7 @@ export class PipelineCommands {
     const plan = await this.previewRollback(input);
     const t = await this.#ports.service.apply(manualRollback, {
       targets: plan.targets.map(({ stage, target }) => ({ stage, target })),
+      expected: input.expected,
       to: input.to,
       by: input.by,
       reason: input.reason,

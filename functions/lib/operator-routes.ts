@@ -55,6 +55,12 @@ const bodies = {
     to: release.nullable().default(null),
     reason,
     requestId,
+    // What the confirmed preview showed; the rollback is refused if the pipeline moved since.
+    expected: z
+      .array(
+        z.strictObject({ target: z.string().min(1), from: z.number().int(), to: z.number().int() }),
+      )
+      .optional(),
   }),
   promotions: z.strictObject({
     stage: z.string().min(1),

@@ -311,6 +311,31 @@ describe('PipelineCommands', () => {
     expect(w.workflows.started.filter((s) => s.stage === 'gamma')).toHaveLength(5);
   });
 
+  it('does only the rollback the operator confirmed: refused if the pipeline moved since the preview', async () => {
+    const plan = await w.commands.previewRollback({ targets: ['prod-1'], to: null });
+    const confirmed = plan.targets.map(({ target, from, to }) => ({ target, from, to }));
+    const request = {
+      targets: ['prod-1'],
+      to: null,
+      by: 'ana',
+      reason: 'errors',
+      requestId: 'rb-1',
+    };
+
+    // Another rollback took prod-1-a further back meanwhile: the preview is stale.
+    const moved = confirmed.map((e) => (e.target === 'prod-1-a' ? { ...e, from: 2 } : e));
+    await expect(w.commands.rollback({ ...request, expected: moved })).rejects.toThrow(
+      'The pipeline moved since the preview: prod-1-a now runs r3 and would go back to r2, not r2 → r2 as confirmed. Preview the rollback again.',
+    );
+    await expect(
+      w.commands.rollback({ ...request, expected: confirmed.slice(0, 1) }),
+    ).rejects.toThrow('The confirmed preview does not include prod-1-b');
+    expect((await w.views.status()).stages[2]?.run).toBeNull();
+
+    const done = await w.commands.rollback({ ...request, expected: confirmed });
+    expect(done.changed).toBe(true);
+  });
+
   it('refuses a rollback target that was never approved there, naming the choices', async () => {
     await expect(w.commands.previewRollback({ targets: ['prod-2'], to: 4 })).rejects.toThrow(
       'r4 is newer than r3',
