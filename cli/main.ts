@@ -6,14 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import type {
-  AuditEntry,
-  CommitWhereabouts,
-  HistoryEntry,
-  PipelineStatus,
-  ReleaseDetail,
-  ReleaseSummary,
-  RollbackPlan,
+import {
+  type AuditEntry,
+  type CommitWhereabouts,
+  confirmationOf,
+  type HistoryEntry,
+  type PipelineStatus,
+  type ReleaseDetail,
+  type ReleaseSummary,
+  type RollbackPlan,
 } from '../core/index.js';
 import { CaptainClient, CliError, type Endpoint, EXIT } from './client.js';
 import {
@@ -415,7 +416,7 @@ async function rollback(
     reason,
     requestId: randomUUID(),
     // Refused if the pipeline moved since the preview: only what was shown is done.
-    expected: plan.targets.map(({ target, from, to }) => ({ target, from, to })),
+    confirmed: confirmationOf(plan),
   });
   io.err(
     `Rollback started: ${started.runs.map((r) => `${r.stage} (run ${r.seq})`).join(', ')}; promotions disabled.`,

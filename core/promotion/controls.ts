@@ -34,57 +34,67 @@ export const createRelease = rule((draft, input: { readonly release: Release }) 
 
 export interface PromotionsRequest {
   readonly stage: string;
-  readonly direction: 'in' | 'out';
+  /** The way in, the way out, or both in one write. */
+  readonly direction: 'in' | 'out' | 'both';
   readonly enabled: boolean;
   readonly by: string;
   readonly reason: string;
   /**
    * Chosen once per request: a retry of an old "enable" that arrives after someone closed
-   * the gate again must not reopen it.
+   * the gate again must not reopen it. Remembered even when the request changed nothing.
    */
   readonly requestId: string;
 }
 
+const GATE = { in: 'promotionsIn', out: 'promotionsOut' } as const;
+
 /**
- * Opens or closes a stage's promotion gate. Opening the way in lets the stage take its
+ * Opens or closes a stage's promotion gates. Opening the way in lets the stage take its
  * pending release; opening the way out hands on the release approved while it was closed.
+ * `both` changes the two gates in one write, so no release slips through between them.
  *
  * @example
- * setPromotions(ctx, state, { stage: 'prod-1', direction: 'in', enabled: true, by: 'ana', reason: 'fixed in r12' });
+ * setPromotions(ctx, state, { stage: 'prod-1', direction: 'in', enabled: true, by: 'ana', reason: 'fixed in r12', requestId });
  * // Promotions Enabled; prod-1 takes its pending r12 (Stage Started)
  */
 export const setPromotions = rule((draft, input: PromotionsRequest) => {
-  const key = input.direction === 'in' ? 'promotionsIn' : 'promotionsOut';
-  if (draft.stage(input.stage).handledRequests.includes(input.requestId)) {
+  const before = draft.stage(input.stage);
+  if (before.handledRequests.includes(input.requestId)) {
     draft.note = `request ${input.requestId} was already carried out at ${input.stage}`;
     return;
   }
-  const gate = draft.stage(input.stage)[key];
-  if (gate.enabled === input.enabled) {
-    draft.note = `promotions ${input.direction} of ${input.stage} are already ${input.enabled ? 'enabled' : 'disabled'}`;
+  const directions = input.direction === 'both' ? (['in', 'out'] as const) : [input.direction];
+  const changing = directions.filter((d) => before[GATE[d]].enabled !== input.enabled);
+  // Remembered even if nothing changes: a late retry of this request must not act later.
+  let state = draft.setStage(input.stage, {
+    handledRequests: remember(before.handledRequests, input.requestId),
+  });
+  if (changing.length === 0) {
+    draft.note = `promotions ${input.direction === 'both' ? 'in and out' : input.direction} of ${input.stage} are already ${input.enabled ? 'enabled' : 'disabled'}`;
     return;
   }
-  const state = draft.setStage(input.stage, {
-    [key]: input.enabled
-      ? { enabled: true }
-      : { enabled: false, by: input.by, reason: input.reason, at: draft.now },
-    handledRequests: remember(draft.stage(input.stage).handledRequests, input.requestId),
-  });
-  draft.emit({
-    type: input.enabled ? 'Promotions Enabled' : 'Promotions Disabled',
-    stage: input.stage,
-    // The stage's version tells one toggle from the next; no other rule uses a `v` prefix.
-    occurrence: `${input.direction}:v${state.version}`,
-    reason: `${input.by}: ${input.reason}`,
-    data: { direction: input.direction },
-  });
-  draft.audit.push({
-    stage: input.stage,
-    at: draft.now,
-    by: input.by,
-    action: `${input.enabled ? 'enable' : 'disable'} promotions ${input.direction} of ${input.stage}`,
-    reason: input.reason,
-  });
+  for (const direction of changing) {
+    state = draft.setStage(input.stage, {
+      [GATE[direction]]: input.enabled
+        ? { enabled: true }
+        : { enabled: false, by: input.by, reason: input.reason, at: draft.now },
+    });
+    draft.emit({
+      type: input.enabled ? 'Promotions Enabled' : 'Promotions Disabled',
+      stage: input.stage,
+      // The stage's version tells one toggle from the next; no other rule uses a `v` prefix.
+      occurrence: `${direction}:v${state.version}`,
+      reason: `${input.by}: ${input.reason}`,
+      data: { direction },
+    });
+    draft.audit.push({
+      stage: input.stage,
+      at: draft.now,
+      by: input.by,
+      action: `${input.enabled ? 'enable' : 'disable'} promotions ${direction} of ${input.stage}`,
+      reason: input.reason,
+    });
+  }
 });
 
 /**

@@ -67,15 +67,22 @@ export interface RollbackRequest {
    */
   readonly requestId: string;
   /**
-   * What the operator saw in the preview and confirmed, per target: the rollback is
-   * refused if the pipeline moved since (a target now runs another release, or would go
-   * back to another one), so it never does something other than what was confirmed.
-   * @default - no check
+   * What the operator saw in the preview and confirmed: the rollback is refused if the
+   * pipeline moved since (a target runs another release or would go back to another one,
+   * or a run would be stopped that the preview did not show), so it never does something
+   * other than what was confirmed. @default - no check
    */
-  readonly expected?: readonly RollbackExpectation[] | undefined;
+  readonly confirmed?: RollbackConfirmation | undefined;
 }
 
-/** One target of a confirmed preview: from the release it ran to the one it goes back to. */
+/** A preview as the operator confirmed it. */
+export interface RollbackConfirmation {
+  readonly targets: readonly RollbackExpectation[];
+  /** The normal runs the rollback stops (their releases end rejected there). */
+  readonly interrupted: readonly { readonly stage: string; readonly release: ReleaseNumber }[];
+}
+
+/** One target of a confirmed preview: from the release it runs to the one it goes back to. */
 export interface RollbackExpectation {
   readonly target: string;
   readonly from: ReleaseNumber;
@@ -141,6 +148,7 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
         `Stage ${stage} is already rolling back (run ${run.seq}); wait for it to finish, then roll back again if needed.`,
       );
     }
+    checkInterrupted(input.confirmed, stage, run);
     const chosen = new Map(
       targets.map((target) => {
         const from = runningRelease(draft.stage(stage), target);
@@ -150,7 +158,7 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
           state.targets[target]?.approved ?? [],
           input.to,
         );
-        checkExpected(input.expected, target, from, to);
+        checkConfirmed(input.confirmed, target, from, to);
         return [target, to];
       }),
     );
@@ -159,14 +167,14 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
 });
 
 /** Refuses a rollback other than the one the operator confirmed. */
-function checkExpected(
-  expected: readonly RollbackExpectation[] | undefined,
+function checkConfirmed(
+  confirmed: RollbackConfirmation | undefined,
   target: string,
   from: ReleaseNumber | null,
   to: ReleaseNumber,
 ): void {
-  if (expected === undefined) return;
-  const seen = expected.find((e) => e.target === target);
+  if (confirmed === undefined) return;
+  const seen = confirmed.targets.find((e) => e.target === target);
   if (seen === undefined) {
     throw new RuleViolationError(
       `The confirmed preview does not include ${target}; preview the rollback again and confirm what it shows.`,
@@ -175,6 +183,22 @@ function checkExpected(
   if (seen.from !== from || seen.to !== to) {
     throw new RuleViolationError(
       `The pipeline moved since the preview: ${target} now runs ${from === null ? 'nothing' : releaseLabel(from)} and would go back to ${releaseLabel(to)}, not ${releaseLabel(seen.from)} → ${releaseLabel(seen.to)} as confirmed. Preview the rollback again.`,
+    );
+  }
+}
+
+/** Refuses to stop (and reject) a run the confirmed preview did not show. */
+function checkInterrupted(
+  confirmed: RollbackConfirmation | undefined,
+  stage: string,
+  run: StageRun | null,
+): void {
+  if (confirmed === undefined) return;
+  const shown = confirmed.interrupted.find((i) => i.stage === stage)?.release ?? null;
+  const now = run !== null && run.kind === 'normal' ? run.release : null;
+  if (shown !== now) {
+    throw new RuleViolationError(
+      `The pipeline moved since the preview: at ${stage} the rollback would ${now === null ? 'stop no run' : `stop ${releaseLabel(now)} (and reject it there)`}, not ${shown === null ? 'stop no run' : `stop ${releaseLabel(shown)}`} as confirmed. Preview the rollback again.`,
     );
   }
 }

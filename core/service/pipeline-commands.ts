@@ -14,7 +14,7 @@ import {
 import {
   chooseRollbackRelease,
   manualRollback,
-  type RollbackExpectation,
+  type RollbackConfirmation,
   runningRelease,
 } from '../promotion/rollback.js';
 import { previewRollback, type RollbackPreview } from '../promotion/rollback-preview.js';
@@ -151,7 +151,9 @@ export class PipelineCommands {
   }
 
   /**
-   * Rolls the targets back (see `manualRollback`), after the same checks as the preview.
+   * Rolls the targets back (see `manualRollback`) as the operator confirmed the preview:
+   * the rule refuses it if the pipeline moved since. A retry of the same request (same id)
+   * changes nothing where it was carried out and finishes it where a crash cut it short.
    * Wakes the interrupted runs' steps so their executions end now, not at their timeouts.
    */
   async rollback(
@@ -159,51 +161,35 @@ export class PipelineCommands {
       readonly targets: readonly string[];
       readonly to: ReleaseNumber | null;
       readonly requestId: string;
-      /** The preview the operator confirmed: refused if the pipeline moved since. */
-      readonly expected?: readonly RollbackExpectation[] | undefined;
+      /** The preview the operator confirmed. */
+      readonly confirmed: RollbackConfirmation;
     } & Requester,
-  ): Promise<
-    CommandResult & {
-      /** `null` when the request was carried out before (a retry). */
-      readonly plan: RollbackPlan | null;
-      readonly runs: readonly { stage: string; seq: number }[];
-    }
-  > {
+  ): Promise<CommandResult & { readonly runs: readonly { stage: string; seq: number }[] }> {
+    const targets = this.resolveTargets(input.targets);
+    const stages = [...new Set(targets.map((t) => t.stage))];
     const before = await this.#ports.service.state();
-    const named = [...new Set(this.resolveTargets(input.targets).map((t) => t.stage))];
-    if (named.every((stage) => stageOf(before, stage).handledRequests.includes(input.requestId))) {
-      // A retry of a request carried out before: follow its runs, change nothing.
-      const runs = named.flatMap((stage) => {
-        const run = stageOf(before, stage).run;
-        return run !== null && run.kind === 'rollback' ? [{ stage, seq: run.seq }] : [];
-      });
-      return {
-        changed: false,
-        notes: [`rollback request ${input.requestId} was already carried out`],
-        wake: [],
-        plan: null,
-        runs,
-      };
-    }
-    const plan = await this.previewRollback(input);
     const t = await this.#ports.service.apply(manualRollback, {
-      targets: plan.targets.map(({ stage, target }) => ({ stage, target })),
-      expected: input.expected,
+      targets,
+      confirmed: input.confirmed,
       to: input.to,
       by: input.by,
       reason: input.reason,
       requestId: input.requestId,
     });
     const after = t.state;
-    const wake = plan.stages.flatMap((stage) => {
+    // The runs this request stopped: those of the stages it changed just now.
+    const wake = stages.flatMap((stage) => {
       const old = stageOf(before, stage).run;
-      return old === null ? [] : [subjects.run(this.topology.pipeline, stage, old.seq)];
+      const changed = old !== null && stageOf(after, stage).run?.seq !== old.seq;
+      return changed ? [subjects.run(this.topology.pipeline, stage, old.seq)] : [];
     });
-    const runs = plan.stages.flatMap((stage) => {
+    const runs = stages.flatMap((stage) => {
       const run = stageOf(after, stage).run;
-      return run !== null && run.kind === 'rollback' ? [{ stage, seq: run.seq }] : [];
+      return run !== null && run.kind === 'rollback' && run.requestedBy !== null
+        ? [{ stage, seq: run.seq }]
+        : [];
     });
-    return { ...result([t]), wake, plan, runs };
+    return { ...result([t]), wake, runs };
   }
 
   /** Opens or closes a stage's promotions in, out, or both. */
@@ -216,21 +202,7 @@ export class PipelineCommands {
     } & Requester,
   ): Promise<CommandResult> {
     this.topology.stage(input.stage);
-    const directions = input.direction === 'both' ? (['in', 'out'] as const) : [input.direction];
-    const transitions: Transition[] = [];
-    for (const direction of directions) {
-      transitions.push(
-        await this.#ports.service.apply(setPromotions, {
-          stage: input.stage,
-          direction,
-          enabled: input.enabled,
-          by: input.by,
-          reason: input.reason,
-          requestId: `${input.requestId}:${direction}`,
-        }),
-      );
-    }
-    return result(transitions);
+    return result([await this.#ports.service.apply(setPromotions, input)]);
   }
 
   /** A person's approval of a manual approval step of the release running at a stage. */
@@ -254,6 +226,12 @@ export class PipelineCommands {
     );
     const step =
       input.step === undefined ? (waiting.length === 1 ? waiting[0]?.name : undefined) : input.step;
+    if (input.step !== undefined && !waiting.some((s) => s.name === input.step)) {
+      // Only a person's step may be passed by a person: tests pass by running.
+      throw new RuleViolationError(
+        `${input.stage} has no manual approval step "${input.step}" waiting for ${releaseLabel(input.release)}; ${waiting.length === 0 ? 'none is waiting' : `waiting: ${waiting.map((s) => s.name).join(', ')}`}. Integration tests are passed by their runner, not by hand.`,
+      );
+    }
     if (step === undefined) {
       throw new RuleViolationError(
         waiting.length === 0
@@ -379,6 +357,19 @@ export class PipelineCommands {
     }
     return out;
   }
+}
+
+/**
+ * What an operator confirms of a preview: each target's from → to and the runs stopped.
+ *
+ * @example
+ * await commands.rollback({ ...request, confirmed: confirmationOf(await commands.previewRollback(request)) });
+ */
+export function confirmationOf(plan: RollbackPlan): RollbackConfirmation {
+  return {
+    targets: plan.targets.map(({ target, from, to }) => ({ target, from, to })),
+    interrupted: plan.interrupted.map(({ stage, release }) => ({ stage, release })),
+  };
 }
 
 /**

@@ -55,12 +55,20 @@ const bodies = {
     to: release.nullable().default(null),
     reason,
     requestId,
-    // What the confirmed preview showed; the rollback is refused if the pipeline moved since.
-    expected: z
-      .array(
-        z.strictObject({ target: z.string().min(1), from: z.number().int(), to: z.number().int() }),
-      )
-      .optional(),
+    // The preview as the operator confirmed it: refused if the pipeline moved since. No
+    // rollback without one, so a replayed or blind request cannot do what nobody saw.
+    confirmed: z.strictObject({
+      targets: z
+        .array(
+          z.strictObject({
+            target: z.string().min(1),
+            from: z.number().int(),
+            to: z.number().int(),
+          }),
+        )
+        .min(1),
+      interrupted: z.array(z.strictObject({ stage: z.string().min(1), release: z.number().int() })),
+    }),
   }),
   promotions: z.strictObject({
     stage: z.string().min(1),

@@ -207,8 +207,53 @@ describe('promotion gates', () => {
       by: 'ana',
       reason: 'x',
     });
-    expect(t.changedStages).toEqual([]);
+    // Nothing but the request id changes: no event, no audit entry.
+    expect(t.changedStages).toEqual(['beta']);
+    expect([t.events, t.audit]).toEqual([[], []]);
+    expect(sb.stage('beta').handledRequests).toEqual(['gate-7']);
     expect(t.note).toBe('promotions in of beta are already enabled');
+  });
+
+  it('remembers a request that changed nothing: retried after the gate closed, it does not reopen it', () => {
+    const sb = new Sandbox();
+    const gate = (requestId: string, enabled: boolean) =>
+      sb.apply(setPromotions, {
+        requestId,
+        stage: 'beta',
+        direction: 'in',
+        enabled,
+        by: 'ana',
+        reason: 'x',
+      });
+
+    gate('enable-1', true); // already enabled: nothing to do
+    gate('close-2', false);
+    const late = gate('enable-1', true);
+
+    expect(late.note).toBe('request enable-1 was already carried out at beta');
+    expect(sb.stage('beta').promotionsIn.enabled).toBe(false);
+  });
+
+  it('changes both gates in one write, with an event and an audit entry for each', () => {
+    const sb = new Sandbox();
+    const t = sb.apply(setPromotions, {
+      requestId: 'both-1',
+      stage: 'gamma',
+      direction: 'both',
+      enabled: false,
+      by: 'ana',
+      reason: 'investigating',
+    });
+
+    expect(t.writes).toHaveLength(1);
+    expect(t.events.map((e) => [e.type, e.detail.data])).toEqual([
+      ['Promotions Disabled', { direction: 'in' }],
+      ['Promotions Disabled', { direction: 'out' }],
+    ]);
+    expect(t.audit.map((a) => a.action)).toEqual([
+      'disable promotions in of gamma',
+      'disable promotions out of gamma',
+    ]);
   });
 
   it('ignores a late retry of an old request: it does not reopen a gate closed since', () => {

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
+  confirmationOf,
   InMemoryAuditLog,
   InMemoryDeploymentLog,
   InMemoryPromotionStore,
@@ -70,6 +71,14 @@ class World {
 }
 
 const ALL = ['beta', 'gamma', 'prod-1', 'prod-2'];
+
+type RollbackInput = {
+  targets: string[];
+  to: number | null;
+  by: string;
+  reason: string;
+  requestId: string;
+};
 
 describe('PipelineViews', () => {
   let w: World;
@@ -261,15 +270,24 @@ describe('PipelineCommands', () => {
     expect(plan.stages).toEqual(['prod-1']);
   });
 
+  /** Previews, then rolls back as confirmed: what the CLI and the web view do. */
+  async function previewAndRollBack(request: RollbackInput) {
+    const plan = await w.commands.previewRollback(request);
+    return {
+      plan,
+      rolled: await w.commands.rollback({ ...request, confirmed: confirmationOf(plan) }),
+    };
+  }
+
   it('rolls back further for a latent change, stopping the run in flight, and disables promotions', async () => {
-    const plan = await w.commands.previewRollback({ targets: ['gamma-t1'], to: 1 });
-    const rolled = await w.commands.rollback({
+    const request = {
       targets: ['gamma-t1'],
       to: 1,
       by: 'ana',
       reason: 'latent bug since r2',
       requestId: 'req-1',
-    });
+    };
+    const { plan, rolled } = await previewAndRollBack(request);
 
     // gamma was deploying r4: the rollback takes it from r4 (in flight) back to r1.
     expect(plan.targets).toEqual([{ stage: 'gamma', target: 'gamma-t1', from: 4, to: 1 }]);
@@ -289,31 +307,17 @@ describe('PipelineCommands', () => {
     expect(w.workflows.started.at(-1)?.executionName).toBe('api-gamma-rollback5-1');
     expect((await w.views.release(4)).stages[1]?.outcome?.status).toBe('rejected');
 
-    // The same request again (a retry) changes nothing and follows the same run; another
-    // request while the rollback runs is refused.
-    const again = await w.commands.rollback({
-      targets: ['gamma-t1'],
-      to: 1,
-      by: 'ana',
-      reason: 'latent bug since r2',
-      requestId: 'req-1',
-    });
-    expect(again).toMatchObject({ changed: false, plan: null, runs: [{ stage: 'gamma', seq: 5 }] });
+    // The same request again (a retry) changes nothing, wakes nothing and follows the same
+    // run; another request while the rollback runs is refused.
+    const again = await w.commands.rollback({ ...request, confirmed: confirmationOf(plan) });
+    expect(again).toMatchObject({ changed: false, wake: [], runs: [{ stage: 'gamma', seq: 5 }] });
     await expect(
-      w.commands.rollback({
-        targets: ['gamma'],
-        to: 1,
-        by: 'bo',
-        reason: 'me too',
-        requestId: 'req-2',
-      }),
+      w.commands.rollback({ ...request, requestId: 'req-2', confirmed: confirmationOf(plan) }),
     ).rejects.toThrow('Stage gamma is already rolling back (run 5)');
     expect(w.workflows.started.filter((s) => s.stage === 'gamma')).toHaveLength(5);
   });
 
   it('does only the rollback the operator confirmed: refused if the pipeline moved since the preview', async () => {
-    const plan = await w.commands.previewRollback({ targets: ['prod-1'], to: null });
-    const confirmed = plan.targets.map(({ target, from, to }) => ({ target, from, to }));
     const request = {
       targets: ['prod-1'],
       to: null,
@@ -321,19 +325,66 @@ describe('PipelineCommands', () => {
       reason: 'errors',
       requestId: 'rb-1',
     };
+    const stale = confirmationOf(await w.commands.previewRollback(request));
+    // Meanwhile gamma approves r4 and prod-1 takes it: the rollback would now stop r4 there.
+    drive.finish(w.sb, 'gamma');
+    drive.bakePassed(w.sb, 'gamma');
+    await w.flush();
 
-    // Another rollback took prod-1-a further back meanwhile: the preview is stale.
-    const moved = confirmed.map((e) => (e.target === 'prod-1-a' ? { ...e, from: 2 } : e));
-    await expect(w.commands.rollback({ ...request, expected: moved })).rejects.toThrow(
-      'The pipeline moved since the preview: prod-1-a now runs r3 and would go back to r2, not r2 → r2 as confirmed. Preview the rollback again.',
+    await expect(w.commands.rollback({ ...request, confirmed: stale })).rejects.toThrow(
+      'The pipeline moved since the preview: at prod-1 the rollback would stop r4 (and reject it there), not stop no run as confirmed. Preview the rollback again.',
+    );
+    // …and once r4 deploys, the targets run another release than the preview showed.
+    drive.admit(w.sb, 'prod-1');
+    await w.flush();
+    const interruptedToo = { ...stale, interrupted: [{ stage: 'prod-1', release: 4 }] };
+    await expect(w.commands.rollback({ ...request, confirmed: interruptedToo })).rejects.toThrow(
+      'The pipeline moved since the preview: prod-1-a now runs r4 and would go back to r3, not r3 → r2 as confirmed.',
     );
     await expect(
-      w.commands.rollback({ ...request, expected: confirmed.slice(0, 1) }),
-    ).rejects.toThrow('The confirmed preview does not include prod-1-b');
-    expect((await w.views.status()).stages[2]?.run).toBeNull();
+      w.commands.rollback({
+        ...request,
+        confirmed: { ...stale, targets: stale.targets.slice(0, 1) },
+      }),
+    ).rejects.toThrow('The pipeline moved since the preview');
+    expect((await w.views.status()).stages[2]?.run).toMatchObject({ kind: 'normal', release: 4 });
 
-    const done = await w.commands.rollback({ ...request, expected: confirmed });
-    expect(done.changed).toBe(true);
+    // A fresh preview, confirmed, is carried out.
+    const { plan, rolled } = await previewAndRollBack(request);
+    expect(plan.interrupted).toEqual([{ stage: 'prod-1', release: 4, step: 'deploying' }]);
+    expect(rolled.changed).toBe(true);
+  });
+
+  it('finishes a rollback of several stages that a crash cut short when the request is retried', async () => {
+    const request = {
+      targets: ['prod-1', 'prod-2'],
+      to: null,
+      by: 'ana',
+      reason: 'errors',
+      requestId: 'rb-9',
+    };
+    const confirmed = confirmationOf(await w.commands.previewRollback(request));
+    w.promotions.failAfterWrites = 1;
+
+    await expect(w.commands.rollback({ ...request, confirmed })).rejects.toThrow();
+    const half = await w.views.status();
+    expect([half.stages[2]?.run?.kind, half.stages[3]?.run?.kind]).toEqual(['rollback', undefined]);
+
+    w.promotions.failAfterWrites = null;
+    const retried = await w.commands.rollback({ ...request, confirmed });
+
+    expect(retried.changed).toBe(true);
+    expect(retried.runs).toEqual([
+      { stage: 'prod-1', seq: 4 },
+      { stage: 'prod-2', seq: 4 },
+    ]);
+    // One rollback execution per stage: prod-1's from the first call's outbox, prod-2's now.
+    expect(
+      w.workflows.started
+        .filter((s) => s.kind === 'rollback')
+        .map((s) => s.stage)
+        .sort(),
+    ).toEqual(['prod-1', 'prod-2']);
   });
 
   it('refuses a rollback target that was never approved there, naming the choices', async () => {
@@ -346,7 +397,7 @@ describe('PipelineCommands', () => {
   });
 
   it('re-enables promotions in and out after a rollback, once per request', async () => {
-    await w.commands.rollback({
+    await previewAndRollBack({
       targets: ['prod-2'],
       to: null,
       by: 'ana',
@@ -354,29 +405,36 @@ describe('PipelineCommands', () => {
       requestId: 'rb',
     });
 
-    const enabled = await w.commands.setPromotions({
-      stage: 'prod-2',
-      direction: 'both',
-      enabled: true,
-      by: 'bo',
-      reason: 'fixed forward in r4',
-      requestId: 'gate-1',
-    });
-    const repeat = await w.commands.setPromotions({
-      stage: 'prod-2',
-      direction: 'both',
-      enabled: true,
-      by: 'bo',
-      reason: 'fixed forward in r4',
-      requestId: 'gate-1',
-    });
+    const gate = (requestId: string, enabled: boolean) =>
+      w.commands.setPromotions({
+        stage: 'prod-2',
+        direction: 'both',
+        enabled,
+        by: 'bo',
+        reason: enabled ? 'fixed forward in r4' : 'still investigating',
+        requestId,
+      });
+
+    const enabled = await gate('gate-1', true);
+    const prod2 = (await w.views.status()).stages[3];
+    await gate('gate-2', false);
+    // A late retry of the first request must not reopen what was closed since.
+    const late = await gate('gate-1', true);
 
     expect(enabled.changed).toBe(true);
-    expect(repeat).toMatchObject({ changed: false });
-    const prod2 = (await w.views.status()).stages[3];
     expect(prod2?.promotionsIn).toEqual({ enabled: true });
     expect(prod2?.promotionsOut).toEqual({ enabled: true });
+    expect(late).toMatchObject({
+      changed: false,
+      notes: ['request gate-1 was already carried out at prod-2'],
+    });
+    expect((await w.views.status()).stages[3]?.promotionsIn).toMatchObject({
+      enabled: false,
+      by: 'bo',
+    });
     expect((await w.views.audit()).map((a) => a.action)).toEqual([
+      'disable promotions out of prod-2',
+      'disable promotions in of prod-2',
       'enable promotions out of prod-2',
       'enable promotions in of prod-2',
       'roll back prod-2-t1 → r2',
