@@ -165,7 +165,13 @@ export const setKnownBad = rule(
 
 export interface ExpediteRequest {
   readonly release: number;
+  /** Who approved the expedite (a principal engineer, say): a second person. */
   readonly approver: string;
+  /**
+   * Who asks for it, as authenticated (the operator API's caller); must not be the
+   * approver. @default - the approver (callers that authenticate nobody)
+   */
+  readonly requestedBy?: string | undefined;
   readonly reason: string;
   /** Multiplies bake durations, in (0, 1]; e.g. 0.1 turns a 12 h bake into 72 minutes. */
   readonly bakeFactor: number;
@@ -206,6 +212,11 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
   if (input.approver.trim() === '' || input.reason.trim() === '') {
     throw new RuleViolationError('An expedite needs an approver and a reason.');
   }
+  if (input.requestedBy !== undefined && samePerson(input.requestedBy, input.approver)) {
+    throw new RuleViolationError(
+      `An expedite needs a second person's approval: ${input.approver} cannot approve their own request.`,
+    );
+  }
   draft.setMeta({
     expedite: {
       release: input.release,
@@ -218,11 +229,17 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
   draft.audit.push({
     stage: null,
     at: draft.now,
-    by: input.approver,
-    action: `expedite ${releaseLabel(input.release)} (bakes × ${input.bakeFactor})`,
+    by: input.requestedBy ?? input.approver,
+    action: `expedite ${releaseLabel(input.release)} (bakes × ${input.bakeFactor}), approved by ${input.approver}`,
     reason: input.reason,
   });
 });
+
+/** `arn:aws:sts::1:assumed-role/Ops/ana` and `ana` are the same person; so are `local:ana` and `ana`. */
+function samePerson(caller: string, approver: string): boolean {
+  const name = (who: string) => who.trim().toLowerCase().split(/[/:]/).at(-1) ?? '';
+  return name(caller) === name(approver);
+}
 
 /**
  * Ends an expedite before its release is everywhere, e.g. when it is stuck on a closed

@@ -302,6 +302,8 @@ export class PipelineCommands {
   async expedite(input: {
     readonly release: ReleaseNumber;
     readonly approver: string;
+    /** The authenticated caller; audited as who asked, and never the approver. */
+    readonly requestedBy?: string | undefined;
     readonly reason: string;
     readonly bakeFactor: number;
   }): Promise<CommandResult> {

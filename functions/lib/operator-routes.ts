@@ -209,7 +209,7 @@ async function route(deps: OperatorApiDeps, request: ApiRequest): Promise<unknow
       return woken(await commands.override({ ...body(bodies.override), by }));
     case 'POST expedite': {
       const input = body(bodies.expedite);
-      return commands.expedite({ ...input, reason: `${input.reason} (requested by ${by})` });
+      return commands.expedite({ ...input, requestedBy: by });
     }
     case 'POST expedite *':
       if (arg === 'cancel') return commands.cancelExpedite({ ...body(bodies.cancelExpedite), by });

@@ -121,7 +121,7 @@ describe('expedite', () => {
 
     // Assess: recorded and audited; r3 created meanwhile does not enter beta.
     expect(sb.state.meta.expedite).toMatchObject({ release: 2, bakeFactor: 0.1 });
-    expect(t.audit[0]?.action).toBe('expedite r2 (bakes × 0.1)');
+    expect(t.audit[0]?.action).toBe('expedite r2 (bakes × 0.1), approved by principal@example.com');
     drive.pass(sb, 'beta'); // r2 approved at beta, goes to gamma
     drive.create(sb, 3);
     drive.create(sb, 4);

@@ -539,6 +539,33 @@ describe('PipelineCommands', () => {
     ]);
   });
 
+  it('refuses an expedite its own requester approves, and audits the requester', async () => {
+    await expect(
+      w.commands.expedite({
+        release: 4,
+        approver: 'ana',
+        requestedBy: 'arn:aws:sts::111111111111:assumed-role/Operators/ana',
+        reason: 'CVE',
+        bakeFactor: 0.1,
+      }),
+    ).rejects.toThrow(
+      "An expedite needs a second person's approval: ana cannot approve their own request.",
+    );
+
+    await w.commands.expedite({
+      release: 4,
+      approver: 'principal',
+      requestedBy: 'local:ana',
+      reason: 'CVE',
+      bakeFactor: 0.1,
+    });
+
+    expect((await w.views.audit(1))[0]).toMatchObject({
+      by: 'local:ana',
+      action: 'expedite r4 (bakes × 0.1), approved by principal',
+    });
+  });
+
   it('expedites the newest release in flight and cancels it', async () => {
     await w.commands.expedite({
       release: 4,
