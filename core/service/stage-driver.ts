@@ -294,7 +294,7 @@ export interface StageStepRequest {
  *
  * @example
  * await advanceStage(ports, { stage: 'gamma', seq: 4 });
- * // { action: 'await', subjects: ['alarm:api-aggregate-euw1'], seconds: 2400,
+ * // { action: 'await', subjects: ['alarm:api-aggregate-euw1', 'run:api/gamma/4'], seconds: 2400,
  * //   reason: 'baking r9: 2400 s of bake time' }
  */
 export async function advanceStage(
@@ -349,7 +349,11 @@ export async function advanceStage(
       if (verdict.verdict === 'baking') {
         return {
           action: 'await',
-          subjects: watched.map(subjects.alarm),
+          // The run's own subject too: a manual rollback that stops this run ends the wait.
+          subjects: [
+            ...watched.map(subjects.alarm),
+            subjects.run(topology.pipeline, request.stage, run.seq),
+          ],
           seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, secondsUntil(now, new Date(verdict.checkAt))),
           reason: `baking ${releaseLabel(run.release)}: ${verdict.waitingFor}`,
         };
@@ -378,7 +382,10 @@ export async function advanceStage(
     }
     return {
       action: 'await',
-      subjects: [subjects.approval(topology.pipeline, request.stage, run.seq, step.name)],
+      subjects: [
+        subjects.approval(topology.pipeline, request.stage, run.seq, step.name),
+        subjects.run(topology.pipeline, request.stage, run.seq),
+      ],
       seconds: secondsUntil(now, new Date(deadline)),
       reason: `waiting for ${step.kind === 'manual-approval' ? 'a manual approval' : 'integration tests'}: ${step.name}`,
     };

@@ -134,18 +134,27 @@ export function createOperatorApi(
 ) {
   return async (request: ApiRequest): Promise<ApiResponse> => {
     try {
-      return { status: 200, body: await route(deps, request) };
+      return { status: 200, body: await route(deps, request, log) };
     } catch (error) {
       return failure(error, log);
     }
   };
 }
 
-async function route(deps: OperatorApiDeps, request: ApiRequest): Promise<unknown> {
-  const parts = request.path
-    .split('/')
-    .filter((part) => part !== '')
-    .map(decodeURIComponent);
+async function route(
+  deps: OperatorApiDeps,
+  request: ApiRequest,
+  log: (message: string, error: unknown) => void,
+): Promise<unknown> {
+  let parts: string[];
+  try {
+    parts = request.path
+      .split('/')
+      .filter((part) => part !== '')
+      .map(decodeURIComponent);
+  } catch {
+    throw new RuleViolationError(`The path ${request.path} is not valid percent-encoding.`);
+  }
   if (parts[0] !== 'api' || parts[1] !== 'pipelines') throw notFound(request);
   if (parts.length === 2 && request.method === 'GET') return { pipelines: deps.pipelines() };
   const pipeline = parts[2] ?? '';
@@ -162,10 +171,17 @@ async function route(deps: OperatorApiDeps, request: ApiRequest): Promise<unknow
   const q = request.query;
   const body = <S extends z.ZodType>(schema: S): z.output<S> => schema.parse(request.body ?? {});
   const by = request.caller;
-  const woken = async <R extends { wake: readonly string[] }>(result: R) => ({
-    ...result,
-    woken: result.wake.length === 0 ? 0 : await deps.wake(result.wake),
-  });
+  // The command is written by now: a wake that fails must not make it look failed. The
+  // steps it would have woken look again at their timeouts (the backstop of every wait).
+  const woken = async <R extends { wake: readonly string[] }>(result: R) => {
+    if (result.wake.length === 0) return { ...result, woken: 0 };
+    try {
+      return { ...result, woken: await deps.wake(result.wake) };
+    } catch (error) {
+      log('waking after a command failed; the steps look again at their timeouts', error);
+      return { ...result, woken: 0, wakeFailed: String(error) };
+    }
+  };
 
   switch (key) {
     case 'GET status':

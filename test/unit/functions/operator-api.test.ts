@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CaptainClient } from '../../../cli/client.js';
 import { startWebProxy } from '../../../cli/web-proxy.js';
 import {
+  confirmationOf,
   createRelease,
   InMemoryAuditLog,
   InMemoryDeploymentLog,
@@ -15,6 +16,7 @@ import {
   type OperatorPorts,
   PromotionService,
   RecordingEventPublisher,
+  type RollbackPlan,
   Topology,
 } from '../../../core/index.js';
 import { createOperatorApi, type OperatorApiDeps } from '../../../functions/lib/operator-routes.js';
@@ -24,7 +26,7 @@ import {
   startOperatorServer,
   WEB_DIR,
 } from '../../../local/operator-server.js';
-import { release, smallDefinition, T0 } from '../../support/fixtures.js';
+import { drive, release, Sandbox, smallDefinition, T0 } from '../../support/fixtures.js';
 
 function world() {
   const topology = new Topology(smallDefinition());
@@ -143,6 +145,16 @@ describe('the operator API', () => {
       ],
       [get('/api/pipelines/api/where/main'), 400, '"main" is not a commit'],
       [get('/api/pipelines/api/unknown'), 404, 'No route GET /api/pipelines/api/unknown'],
+      [get('/api/pipelines/api/history/%E0%A4%A'), 400, 'is not valid percent-encoding'],
+      [
+        post('/api/pipelines/api/rollback', {
+          targets: ['beta'],
+          reason: 'errors',
+          requestId: 'r-000001',
+        }),
+        400,
+        'confirmed: Invalid input',
+      ],
       [
         post('/api/pipelines/api/rollback', {
           targets: ['gamma'],
@@ -180,6 +192,45 @@ describe('the operator API', () => {
     const answer = await world().api(request as ReturnType<typeof get>);
     expect(answer.status).toBe(status);
     expect((answer.body as { message: string }).message).toContain(message);
+  });
+
+  it('answers a rollback that was written even when waking the run it stopped fails', async () => {
+    const w = world();
+    const sb = new Sandbox();
+    for (const n of [1, 2, 3]) {
+      drive.create(sb, n);
+      await w.ports.releases.createRelease(release(n));
+      if (n < 3) drive.pass(sb, 'beta');
+    }
+    drive.admit(sb, 'beta'); // r3 deploying at beta
+    for (const t of sb.transitions) await w.ports.promotions.save('api', t);
+    await w.service.relayPending();
+    const api = createOperatorApi(
+      { ...w.deps, wake: async () => Promise.reject(new Error('DynamoDB throttled')) },
+      (_message, error) => w.errors.push(error),
+    );
+    const preview = await api(post('/api/pipelines/api/rollback/preview', { targets: ['beta'] }));
+
+    const answer = await api(
+      post('/api/pipelines/api/rollback', {
+        targets: ['beta'],
+        reason: 'errors in r3',
+        requestId: 'rb-000001',
+        confirmed: confirmationOf(preview.body as RollbackPlan),
+      }),
+    );
+
+    expect(answer).toMatchObject({
+      status: 200,
+      body: {
+        changed: true,
+        wake: ['run:api/beta/3'],
+        woken: 0,
+        wakeFailed: 'Error: DynamoDB throttled',
+      },
+    });
+    expect(String(w.errors[0])).toContain('DynamoDB throttled');
+    expect((await w.service.state()).stages.beta?.run?.kind).toBe('rollback');
   });
 
   it('hides what went wrong inside (500) and logs it', async () => {

@@ -350,7 +350,7 @@ describe('advanceStage', () => {
 
     expect(baking).toEqual({
       action: 'await',
-      subjects: ['alarm:beta-t1-rollback', 'alarm:team-aggregate-euw1'],
+      subjects: ['alarm:beta-t1-rollback', 'alarm:team-aggregate-euw1', 'run:api/beta/1'],
       seconds: 3600,
       reason: 'baking r1: 3600 s of bake time, 10 more data points',
     });
@@ -422,7 +422,7 @@ describe('advanceStage', () => {
 
     expect(approving).toEqual({
       action: 'await',
-      subjects: ['approval:api/beta/1/qa-sign-off'],
+      subjects: ['approval:api/beta/1/qa-sign-off', 'run:api/beta/1'],
       seconds: 7200,
       reason: 'waiting for a manual approval: qa-sign-off',
     });
