@@ -26,11 +26,14 @@ export const EXIT = {
 /** An error that ends the CLI with a message and an exit code. */
 export class CliError extends Error {
   readonly exitCode: number;
+  /** Whether sending the same request again may succeed (commands carry request ids). */
+  readonly retryable: boolean;
 
-  constructor(exitCode: number, message: string) {
+  constructor(exitCode: number, message: string, options: { retryable?: boolean } = {}) {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
+    this.retryable = options.retryable ?? false;
   }
 }
 
@@ -141,7 +144,16 @@ export class CaptainClient {
         `The control plane refused the credentials (${response.status}): ${message} The caller needs the control plane's OperatorsPolicy (lambda:InvokeFunctionUrl and lambda:InvokeFunction through the URL).`,
       );
     }
-    if (response.status >= 500) throw new CliError(EXIT.unreachable, message);
+    if (response.status >= 500) {
+      throw new CliError(
+        EXIT.unreachable,
+        `The control plane failed (${response.status}): ${message} A command may have been carried out; check with \`captain status\` or \`captain audit\`.`,
+        { retryable: true },
+      );
+    }
+    if (response.status === 409 || response.status === 429) {
+      throw new CliError(EXIT.failed, message, { retryable: true });
+    }
     throw new CliError(EXIT.failed, message);
   }
 
@@ -181,6 +193,7 @@ export class CaptainClient {
       throw new CliError(
         EXIT.unreachable,
         `Cannot reach the control plane at ${this.url} (${(error as Error).cause ?? error}).${this.#hint}`,
+        { retryable: true },
       );
     }
   }

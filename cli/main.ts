@@ -359,16 +359,17 @@ async function pipelineOf(client: CaptainClient, values: Values): Promise<string
 }
 
 /**
- * A command POST. A request that may not have arrived (the connection failed) is sent
- * again, at most twice: commands carry a request id, so a repeat changes nothing.
+ * A command POST. A command with a request id whose answer was lost or that met a
+ * passing failure (connection, 5xx, a lost race, throttling) is sent again, at most
+ * twice: the same id is the same request, carried out once.
  */
 async function post<T>(client: CaptainClient, path: string, body: unknown): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await client.post<T>(path, body);
     } catch (error) {
-      const repeatable = error instanceof CliError && error.exitCode === EXIT.unreachable;
-      if (!repeatable || attempt === 3 || !(body as { requestId?: string }).requestId) throw error;
+      const again = error instanceof CliError && error.retryable;
+      if (!again || attempt === 3 || !(body as { requestId?: string }).requestId) throw error;
       await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
     }
   }

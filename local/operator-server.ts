@@ -44,7 +44,12 @@ export async function startOperatorServer(options: {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
       options.onError?.(error);
-      if (!res.headersSent) send(res, 500, { error: 'Internal', message: String(error) });
+      if (!res.headersSent) {
+        send(res, 500, {
+          error: 'Internal',
+          message: 'Internal error; see the runtime’s failures.',
+        });
+      }
     });
   });
 

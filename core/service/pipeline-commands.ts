@@ -1,3 +1,4 @@
+import { alarmsToCheck } from '../blockers/evaluate.js';
 import type { Topology } from '../definition/topology.js';
 import { NotFoundError, RuleViolationError } from '../errors.js';
 import type { BlockerKind, KnownBad } from '../model/controls.js';
@@ -270,6 +271,8 @@ export class PipelineCommands {
     } & Requester,
   ): Promise<CommandResult> {
     if (input.stage !== null) this.topology.stage(input.stage);
+    if (input.kind === 'alarm' && input.subject !== null)
+      this.#checkAlarm(input.subject, input.stage);
     if (!(input.hours > 0 && input.hours <= 72)) {
       throw new RuleViolationError(
         `An override lasts more than 0 and at most 72 hours, got ${input.hours}; record a new one when it ends.`,
@@ -337,6 +340,21 @@ export class PipelineCommands {
     return result([
       await this.#ports.service.apply(setKnownBad, { entry, present: input.present }),
     ]);
+  }
+
+  /** A misspelt alarm would be recorded, lift nothing, and look done: refuse it. */
+  #checkAlarm(alarm: string, stage: string | null): void {
+    const { definition } = this.topology;
+    const stages = definition.stages.filter((s) => stage === null || s.name === stage);
+    const watched = new Set(
+      stages.flatMap((s) => s.targets.flatMap((t) => alarmsToCheck(definition, s, t))),
+    );
+    if (!watched.has(alarm)) {
+      const some = [...watched].sort().slice(0, 8);
+      throw new RuleViolationError(
+        `No blocker watches alarm "${alarm}"${stage === null ? '' : ` at ${stage}`}; the alarms that block are ${some.join(', ')}${watched.size > some.length ? ', …' : ''}.`,
+      );
+    }
   }
 
   #stageOfTarget(name: string): string {
