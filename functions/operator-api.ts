@@ -94,7 +94,16 @@ export function createOperatorApiHandler(deps: () => Promise<OperatorApiDeps>, w
         logger.error(message, { error }),
       );
       const response = await api(request);
-      logger.info('operator request', { method, path, caller, status: response.status });
+      // The access key and user id tie the request to CloudTrail's record of the caller.
+      const iam = event.requestContext.authorizer?.iam;
+      logger.info('operator request', {
+        method,
+        path,
+        caller,
+        accessKey: iam?.accessKey,
+        userId: iam?.userId,
+        status: response.status,
+      });
       return reply(response.status, response.body);
     });
 }

@@ -52,6 +52,14 @@ export interface ControlPlaneProps {
    * @default 'release-captain/github-token'
    */
   readonly gitHubTokenSecretName?: string;
+  /**
+   * The most concurrent executions of the operator API (the CLI and open web views poll
+   * it), reserved so that they can never take the concurrency the stage workflow's
+   * handlers need during a rollback. `null`: no reservation (accounts whose Lambda
+   * concurrency quota is below the 100 unreserved executions Lambda keeps plus this).
+   * @default 5
+   */
+  readonly operatorApiConcurrency?: number | null;
 }
 
 /** The Lambda handlers of the stage workflow and around it, by file in `functions/`. */
@@ -283,7 +291,9 @@ export class ControlPlane extends Construct {
           handlerLogs,
         }),
     );
-    this.operatorApi = this.#operatorApi();
+    this.operatorApi = this.#operatorApi(
+      props.operatorApiConcurrency === undefined ? 5 : props.operatorApiConcurrency,
+    );
     this.#suppressions();
   }
 
@@ -362,8 +372,14 @@ export class ControlPlane extends Construct {
    * nothing else of the function: `lambda:InvokeFunction` only through the URL, so nobody
    * can hand the function a forged caller by invoking it directly.
    */
-  #operatorApi(): { url: lambda.FunctionUrl; operatorsPolicy: iam.ManagedPolicy } {
+  #operatorApi(concurrency: number | null): {
+    url: lambda.FunctionUrl;
+    operatorsPolicy: iam.ManagedPolicy;
+  } {
     const fn = this.functions['operator-api'];
+    if (concurrency !== null) {
+      (fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = concurrency;
+    }
     const url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
     const operatorsPolicy = new iam.ManagedPolicy(this, 'OperatorsPolicy', {
       description:
@@ -414,6 +430,15 @@ export class ControlPlane extends Construct {
     const write = ['dynamodb:UpdateItem', 'dynamodb:PutItem'];
     const table = (role: NodejsFunction, actions: string[]) =>
       role.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [this.table.tableArn] }));
+    // Only wake registrations are ever deleted (claiming wakes a waiting step).
+    const claimWakes = (role: NodejsFunction) =>
+      role.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:DeleteItem'],
+          resources: [this.table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['WAKE#*'] } },
+        }),
+      );
     const decide = (fn: NodejsFunction) => {
       table(fn, [...read, ...write]);
       this.bus.grantPutEventsTo(fn);
@@ -447,7 +472,7 @@ export class ControlPlane extends Construct {
     decide(f['advance-target']);
     watch(f['advance-target']);
     resume(f['advance-target']);
-    table(f['advance-target'], ['dynamodb:DeleteItem']);
+    claimWakes(f['advance-target']);
     // Both reach into target accounts: advance-target deploys, advance-stage reads the
     // targets' alarms and metrics while a stage bakes.
     for (const fn of [f['advance-target'], f['advance-stage']]) {
@@ -471,19 +496,23 @@ export class ControlPlane extends Construct {
     watch(f['advance-stage']);
     table(f['await-event'], [...read, ...write]);
     resume(f['await-event']);
-    table(f.wake, [...read, ...write, 'dynamodb:DeleteItem']);
+    table(f.wake, [...read, ...write]);
+    claimWakes(f.wake);
     resume(f.wake);
     decide(f['fail-run']);
     resume(f['fail-run']);
-    table(f['fail-run'], ['dynamodb:DeleteItem']);
+    claimWakes(f['fail-run']);
     decide(f['report-approval']);
     resume(f['report-approval']);
-    table(f['report-approval'], ['dynamodb:DeleteItem']);
+    claimWakes(f['report-approval']);
     // The operator API applies the operators' commands (rules, like the steps) and wakes
     // the steps they concern (claiming wake registrations deletes them).
     decide(f['operator-api']);
-    resume(f['operator-api']);
-    table(f['operator-api'], ['dynamodb:DeleteItem']);
+    claimWakes(f['operator-api']);
+    // Waking only ever succeeds a task token (wakeAll); failing one is the steps' business.
+    f['operator-api'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: ['*'] }),
+    );
     decide(f.reconcile);
     f.reconcile.addToRolePolicy(
       new iam.PolicyStatement({

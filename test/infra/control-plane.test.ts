@@ -124,10 +124,42 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
       }),
       expect.objectContaining({ Action: 'cloudformation:DescribeStacks' }),
     ]);
+    // Operators' polling can never take the concurrency a rollback's handlers need.
+    const api = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (f) => f.Properties.ReservedConcurrentExecutions !== undefined,
+    );
+    expect(api?.Properties.ReservedConcurrentExecutions).toBe(5);
     const outputs = template.findOutputs('*');
     expect(Object.keys(outputs)).toEqual(
       expect.arrayContaining(['OperatorApiUrl', 'OperatorsPolicyArn']),
     );
+  });
+
+  it('lets handlers delete only wake registrations, and the operator API only succeed task tokens', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        p.Properties.PolicyDocument.Statement as {
+          Action: string | string[];
+          Condition?: unknown;
+        }[],
+    );
+    const deletes = statements.filter((s) => [s.Action].flat().includes('dynamodb:DeleteItem'));
+    expect(deletes.length).toBe(5);
+    for (const d of deletes) {
+      expect(d).toMatchObject({
+        Action: 'dynamodb:DeleteItem',
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['WAKE#*'] } },
+      });
+    }
+    const operatorPolicy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) =>
+      id.startsWith('ControlPlaneOperatorApiRole'),
+    )?.[1];
+    if (operatorPolicy === undefined) throw new Error('no policy for the operator API role');
+    const actions = (
+      operatorPolicy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]
+    ).flatMap((s) => [s.Action].flat());
+    expect(actions).toContain('states:SendTaskSuccess');
+    expect(actions).not.toContain('states:SendTaskFailure');
   });
 
   it('passes cdk-nag AwsSolutions with every finding either fixed or acknowledged with a reason', () => {
