@@ -486,7 +486,9 @@ async function web(client: CaptainClient, values: Values, io: Io): Promise<numbe
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw usage(`--port must be a port number, got "${values.port}"`);
   const proxy = await startWebProxy(client, port);
-  io.out(`The web view: ${proxy.url}/ (requests signed as your AWS identity; Ctrl-C stops it)`);
+  io.out(
+    `The web view: ${proxy.url} (only for you: the address carries a token; requests are signed as your AWS identity; Ctrl-C stops it)`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -434,23 +434,38 @@ describe('captain web against AWS', () => {
       url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
     });
     const proxy = await startWebProxy(client, 0);
+    const origin = new URL(proxy.url).origin;
     try {
-      const page = await fetch(`${proxy.url}/`);
-      const command = await fetch(`${proxy.url}/api/pipelines/api/promotions?x=1`, {
+      const withoutToken = await fetch(`${origin}/`);
+      const traded = await fetch(proxy.url, { redirect: 'manual' });
+      const session = (traded.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const page = await fetch(`${origin}/`, { headers: { cookie: session } });
+      const command = await fetch(`${origin}/api/pipelines/api/promotions?x=1`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-captain-client': 'web' },
+        headers: { 'content-type': 'application/json', 'x-captain-client': 'web', cookie: session },
         body: '{"stage":"gamma"}',
       });
-      const forged = await fetch(`${proxy.url}/api/pipelines/api/promotions`, {
+      const forged = await fetch(`${origin}/api/pipelines/api/promotions`, {
         method: 'POST',
+        headers: { cookie: session },
         body: '{}',
+      });
+      const guessed = await fetch(`${origin}/api/pipelines`, {
+        headers: { cookie: 'captain_web=guess' },
       });
       const port = new URL(proxy.url).port;
       const rebound = await rawRequest(port, 'GET', '/', { host: `evil.example:${port}` });
 
+      expect(withoutToken.status).toBe(401);
+      expect(traded.status).toBe(303);
+      expect(traded.headers.get('location')).toBe('/');
+      expect(traded.headers.get('set-cookie')).toMatch(
+        /^captain_web=[\w-]{32}; HttpOnly; SameSite=Strict; Path=\/$/,
+      );
       expect(await page.text()).toBe('<title>Release Captain</title>');
       expect(command.status).toBe(200);
       expect(forged.status).toBe(403);
+      expect(guessed.status).toBe(401);
       expect(rebound).toBe(421);
       expect(seen.map((r) => [r.method, r.url, r.body])).toEqual([
         ['GET', '/', ''],
