@@ -12,6 +12,7 @@ import {
   confirmationOf,
   type HistoryEntry,
   type PipelineStatus,
+  parseRelease,
   type ReleaseDetail,
   type ReleaseSummary,
   type RollbackPlan,
@@ -166,12 +167,13 @@ function endpoint(values: Values): Endpoint {
 const usage = (message: string) => new CliError(EXIT.usage, `${message} (captain --help)`);
 
 function releaseArg(raw: string | undefined, what: string): number {
-  if (raw === undefined || !/^r?[1-9]\d*$/.test(raw)) {
+  const release = raw === undefined ? null : parseRelease(raw);
+  if (release === null) {
     throw usage(
       `${what} must be a release such as r42, got ${raw === undefined ? 'nothing' : `"${raw}"`}`,
     );
   }
-  return Number(raw.replace(/^r/, ''));
+  return release;
 }
 
 function reasonOf(values: Values): string {

@@ -1,10 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { namesLoopback, readBody } from '../local/loopback-http.js';
 import type { CaptainClient } from './client.js';
-
-/** Largest body forwarded, in bytes: commands are small. */
-const MAX_BODY = 64 * 1024;
 
 /**
  * `captain web` against AWS: the web view is served by the control plane's function URL,
@@ -29,7 +27,7 @@ export async function startWebProxy(
   const server = createServer((req, res) => {
     void (async () => {
       const host = req.headers.host ?? '';
-      if (host !== `127.0.0.1:${bound}` && host !== `localhost:${bound}`) {
+      if (!namesLoopback(host, bound)) {
         res.writeHead(421).end();
         return;
       }
@@ -109,15 +107,4 @@ function cookie(req: IncomingMessage, name: string): string | null {
 function same(a: string, b: string): boolean {
   const [x, y] = [Buffer.from(a), Buffer.from(b)];
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-async function readBody(req: IncomingMessage): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return null;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

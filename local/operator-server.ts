@@ -4,12 +4,10 @@ import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createOperatorApi, type OperatorApiDeps } from '../functions/lib/operator-routes.js';
 import { SECURITY_HEADERS, webAsset } from '../functions/lib/web-assets.js';
+import { MAX_BODY, namesLoopback, readBody } from './loopback-http.js';
 
 /** The web view's files in this checkout. */
 export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
-
-/** Largest request body accepted, in bytes: commands are small. */
-const MAX_BODY = 64 * 1024;
 
 export interface OperatorServer {
   /** `http://127.0.0.1:<port>` */
@@ -55,7 +53,7 @@ export async function startOperatorServer(options: {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = req.headers.host ?? '';
-    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
+    if (!namesLoopback(host, port)) {
       send(res, 421, { error: 'MisdirectedRequest', message: `Use http://127.0.0.1:${port}.` });
       return;
     }
@@ -127,15 +125,4 @@ export async function startOperatorServer(options: {
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return null;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

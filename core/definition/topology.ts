@@ -71,6 +71,26 @@ export class Topology {
     return stage.name;
   }
 
+  /**
+   * The targets a name stands for, for commands that take either: a stage's targets, or
+   * one target with its stage.
+   *
+   * @example
+   * topology.targetsNamed('prod-1');   // [{ stage: 'prod-1', target: 'prod-1-a' }, { stage: 'prod-1', target: 'prod-1-b' }]
+   * topology.targetsNamed('prod-1-b'); // [{ stage: 'prod-1', target: 'prod-1-b' }]
+   */
+  targetsNamed(name: string): { stage: string; target: string }[] {
+    const stage = this.#stages.get(name);
+    if (stage !== undefined) return stage.targets.map((t) => ({ stage: name, target: t.id }));
+    const holder = this.definition.stages.find((s) => s.targets.some((t) => t.id === name));
+    if (holder === undefined) {
+      throw new NotFoundError(
+        `${this.pipeline} has no stage or target "${name}"; stages: ${this.stageNames.join(', ')}.`,
+      );
+    }
+    return [{ stage: holder.name, target: name }];
+  }
+
   downstreamOf(name: string): readonly string[] {
     return this.#downstream.get(name) ?? [];
   }

@@ -12,6 +12,18 @@ export function releaseLabel(release: ReleaseNumber): string {
   return `r${release}`;
 }
 
+/**
+ * A release as people write it, `r42` or `42`, back to its number; `null` for anything
+ * else.
+ *
+ * @example
+ * parseRelease('r42'); // 42
+ * parseRelease('latest'); // null
+ */
+export function parseRelease(raw: string): ReleaseNumber | null {
+  return /^r?[1-9]\d{0,5}$/.test(raw) ? Number(raw.replace(/^r/, '')) : null;
+}
+
 /** Who approved the pull request a commit was merged through, if anyone. */
 export interface Review {
   readonly pullRequest: string;

@@ -3,7 +3,7 @@ import type { Topology } from '../definition/topology.js';
 import { NotFoundError, RuleViolationError } from '../errors.js';
 import type { BlockerKind, KnownBad } from '../model/controls.js';
 import { type Release, type ReleaseNumber, releaseLabel } from '../model/release.js';
-import type { RunStep, StageState } from '../model/stage-state.js';
+import type { RunStep } from '../model/stage-state.js';
 import { recordApprovalStep } from '../promotion/approval.js';
 import {
   cancelExpedite,
@@ -19,8 +19,8 @@ import {
   runningRelease,
 } from '../promotion/rollback.js';
 import { previewRollback, type RollbackPreview } from '../promotion/rollback-preview.js';
-import type { PipelineState, Transition } from '../promotion/transition.js';
-import type { OperatorPorts } from './pipeline-views.js';
+import type { Transition } from '../promotion/transition.js';
+import { type OperatorPorts, stageStateOf } from './pipeline-views.js';
 import { subjects } from './stage-driver.js';
 
 /** Who asks, and why: every command is audited with both. */
@@ -94,12 +94,7 @@ export class PipelineCommands {
     if (names.length === 0) throw new RuleViolationError('Name at least one stage or target.');
     const out: { stage: string; target: string }[] = [];
     for (const name of names) {
-      const stage = this.topology.definition.stages.find((s) => s.name === name);
-      const pairs =
-        stage === undefined
-          ? [{ stage: this.#stageOfTarget(name), target: name }]
-          : stage.targets.map((t) => ({ stage: stage.name, target: t.id }));
-      for (const pair of pairs) {
+      for (const pair of this.topology.targetsNamed(name)) {
         if (!out.some((o) => o.target === pair.target)) out.push(pair);
       }
     }
@@ -113,7 +108,7 @@ export class PipelineCommands {
   }): Promise<RollbackPlan> {
     const state = await this.#ports.service.state();
     const targets = this.resolveTargets(input.targets).map(({ stage, target }) => {
-      const stored = stageOf(state, stage);
+      const stored = stageStateOf(state, stage);
       if (
         stored.run !== null &&
         (stored.run.kind === 'rollback' || stored.run.step === 'rolling-back')
@@ -143,7 +138,7 @@ export class PipelineCommands {
     }
     const stages = [...new Set(targets.map((t) => t.stage))];
     const interrupted = stages.flatMap((stage) => {
-      const run = stageOf(state, stage).run;
+      const run = stageStateOf(state, stage).run;
       return run !== null && run.kind === 'normal'
         ? [{ stage, release: run.release, step: run.step }]
         : [];
@@ -180,12 +175,12 @@ export class PipelineCommands {
     const after = t.state;
     // The runs this request stopped: those of the stages it changed just now.
     const wake = stages.flatMap((stage) => {
-      const old = stageOf(before, stage).run;
-      const changed = old !== null && stageOf(after, stage).run?.seq !== old.seq;
+      const old = stageStateOf(before, stage).run;
+      const changed = old !== null && stageStateOf(after, stage).run?.seq !== old.seq;
       return changed ? [subjects.run(this.topology.pipeline, stage, old.seq)] : [];
     });
     const runs = stages.flatMap((stage) => {
-      const run = stageOf(after, stage).run;
+      const run = stageStateOf(after, stage).run;
       return run !== null && run.kind === 'rollback' && run.requestedBy !== null
         ? [{ stage, seq: run.seq }]
         : [];
@@ -216,7 +211,7 @@ export class PipelineCommands {
     } & Requester,
   ): Promise<CommandResult> {
     const definition = this.topology.stage(input.stage);
-    const run = stageOf(await this.#ports.service.state(), input.stage).run;
+    const run = stageStateOf(await this.#ports.service.state(), input.stage).run;
     if (run === null || run.kind !== 'normal' || run.release !== input.release) {
       throw new RuleViolationError(
         `${input.stage} is not running ${releaseLabel(input.release)} (${run === null ? 'it is idle' : `it runs ${run.kind === 'normal' ? releaseLabel(run.release) : 'a rollback'}`}); there is nothing to approve.`,
@@ -357,17 +352,6 @@ export class PipelineCommands {
     }
   }
 
-  #stageOfTarget(name: string): string {
-    try {
-      return this.topology.stageOfTarget(name);
-    } catch (error) {
-      throw new NotFoundError(
-        `${this.topology.pipeline} has no stage or target "${name}"; stages: ${this.topology.stageNames.join(', ')}.`,
-        { cause: error },
-      );
-    }
-  }
-
   /** Releases `low` to `high`, by number. */
   async #releases(low: ReleaseNumber, high: ReleaseNumber): Promise<Map<number, Release>> {
     const out = new Map<number, Release>();
@@ -409,12 +393,6 @@ export function checkKnownBad(kind: KnownBad['kind'], value: string): void {
   if (!shape.test(value)) {
     throw new RuleViolationError(`A known-bad ${kind} must be ${what}; got "${value}".`);
   }
-}
-
-function stageOf(state: PipelineState, stage: string): StageState {
-  const stored = state.stages[stage];
-  if (stored === undefined) throw new NotFoundError(`The promotion state has no stage ${stage}.`);
-  return stored;
 }
 
 function result(transitions: readonly Transition[]): CommandResult {

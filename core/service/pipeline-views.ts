@@ -208,7 +208,7 @@ export class PipelineViews {
       now: now.toISOString(),
       latestRelease: state.meta.latestRelease,
       stages: this.topology.definition.stages.map((stage) =>
-        stageView(this.topology, stage, stageState(state, stage.name), state),
+        stageView(this.topology, stage, stageStateOf(state, stage.name), state),
       ),
       groups: groups(this.topology),
       expedite: state.meta.expedite,
@@ -250,7 +250,7 @@ export class PipelineViews {
       unreviewed: unreviewedCommits(release),
       stages: this.topology.stageNames.map((stage) => {
         const outcome = progress.stages[stage] ?? null;
-        const run = stageState(state, stage).run;
+        const run = stageStateOf(state, stage).run;
         const running = run !== null && run.kind === 'normal' && run.release === number;
         const ran =
           outcome !== null && outcome.status !== 'pending' && outcome.status !== 'superseded';
@@ -277,7 +277,7 @@ export class PipelineViews {
    * commits it brought or took away.
    */
   async history(name: string, limit = 20): Promise<HistoryEntry[]> {
-    const targets = this.#targetsNamed(name);
+    const targets = this.topology.targetsNamed(name).map((t) => t.target);
     const records = (
       await Promise.all(
         targets.map((target) =>
@@ -313,7 +313,7 @@ export class PipelineViews {
     }
     const stages = await Promise.all(
       this.topology.definition.stages.map(async (stage) => {
-        const stored = stageState(state, stage.name);
+        const stored = stageStateOf(state, stage.name);
         const targets = await Promise.all(
           stage.targets.map(async ({ id }) => {
             const runs = stored.targets[id]?.deployed ?? null;
@@ -378,14 +378,6 @@ export class PipelineViews {
     return this.#ports.audit.list(this.topology.pipeline, limit);
   }
 
-  /** The target ids a name stands for: a stage's targets, or one target. */
-  #targetsNamed(name: string): string[] {
-    const stage = this.topology.definition.stages.find((s) => s.name === name);
-    if (stage !== undefined) return stage.targets.map((t) => t.id);
-    this.topology.stageOfTarget(name);
-    return [name];
-  }
-
   async #withCommits(record: DeploymentRecord): Promise<HistoryEntry> {
     const from = record.from ?? 0;
     const to = record.to ?? 0;
@@ -448,7 +440,8 @@ export class PipelineViews {
   }
 }
 
-function stageState(state: PipelineState, stage: string): StageState {
+/** One stage of the promotion state; a stage the topology names is always there. */
+export function stageStateOf(state: PipelineState, stage: string): StageState {
   const stored = state.stages[stage];
   if (stored === undefined) throw new NotFoundError(`The promotion state has no stage ${stage}.`);
   return stored;

@@ -6,6 +6,7 @@ import {
   type OperatorPorts,
   PipelineCommands,
   PipelineViews,
+  parseRelease,
   RuleViolationError,
 } from '../../core/index.js';
 
@@ -41,9 +42,17 @@ export interface OperatorApiDeps {
   executionLink(execution: string): string | null;
 }
 
-const release = z
-  .union([z.number().int().positive(), z.string().regex(/^r?[1-9]\d*$/)])
-  .transform((value) => (typeof value === 'number' ? value : Number(value.replace(/^r/, ''))));
+const release = z.union([
+  z.number().int().positive(),
+  z.string().transform((raw, ctx) => {
+    const number = parseRelease(raw);
+    if (number === null) {
+      ctx.addIssue(`expected a release such as r42, got "${raw}"`);
+      return z.NEVER;
+    }
+    return number;
+  }),
+]);
 const reason = z.string().trim().min(3, 'give a reason of at least 3 characters').max(1024);
 const requestId = z.string().trim().min(8).max(64);
 const names = z.array(z.string().min(1).max(64)).min(1, 'name at least one stage or target');

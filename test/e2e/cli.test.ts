@@ -213,7 +213,7 @@ describe('captain against the local runtime', { timeout: 180_000 }, () => {
     });
     expect(unknown).toMatchObject({
       code: EXIT.notFound,
-      err: expect.stringContaining('has no target "nowhere"'),
+      err: expect.stringContaining('has no stage or target "nowhere"'),
     });
     expect(elsewhere).toBe(EXIT.unreachable);
   });

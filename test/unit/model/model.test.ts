@@ -7,6 +7,7 @@ import {
   laterOutcome,
   minutes,
   NotFoundError,
+  parseRelease,
   releaseLabel,
   Topology,
   unreviewedCommits,
@@ -138,4 +139,17 @@ describe('laterOutcome', () => {
       expect(laterOutcome(current, incoming)).toBe(replaces);
     },
   );
+});
+
+describe('parseRelease', () => {
+  it.each([
+    ['r42', 42],
+    ['42', 42],
+    ['r0', null],
+    ['latest', null],
+    ['r1e3', null],
+    ['r9999999', null],
+  ])('%s → %s', (raw, expected) => {
+    expect(parseRelease(raw)).toBe(expected);
+  });
 });

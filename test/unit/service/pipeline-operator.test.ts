@@ -183,7 +183,7 @@ describe('PipelineViews', () => {
       'prod-1-b:1',
       'prod-1-b:2',
     ]);
-    await expect(w.views.history('nowhere')).rejects.toThrow('has no target "nowhere"');
+    await expect(w.views.history('nowhere')).rejects.toThrow('has no stage or target "nowhere"');
   });
 
   it('tells where a commit runs and since when, and that it is on its way where its release deploys', async () => {
