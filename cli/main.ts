@@ -4,19 +4,26 @@
  * AWS with `--region` (and `--profile`), signed with the caller's credentials.
  */
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
-import {
-  type AuditEntry,
-  type CommitWhereabouts,
-  confirmationOf,
-  type HistoryEntry,
-  type PipelineStatus,
-  parseRelease,
-  type ReleaseDetail,
-  type ReleaseSummary,
-  type RollbackPlan,
+import type {
+  AuditEntry,
+  CommitWhereabouts,
+  HistoryEntry,
+  PipelineStatus,
+  ReleaseDetail,
+  ReleaseSummary,
 } from '../core/index.js';
+import {
+  done,
+  HELP,
+  type Io,
+  parse,
+  post,
+  processIo,
+  reasonOf,
+  releaseArg,
+  usage,
+  type Values,
+} from './args.js';
 import { CaptainClient, CliError, type Endpoint, EXIT } from './client.js';
 import {
   type PlanAnswer,
@@ -25,110 +32,13 @@ import {
   renderPlan,
   renderRelease,
   renderReleases,
-  renderRollbackPlan,
   renderStatus,
   renderWhere,
 } from './render.js';
+import { rollback } from './rollback.js';
 import { startWebProxy } from './web-proxy.js';
 
-export const HELP = `Usage: captain <command> [arguments] [options]
-
-Reads
-  status                          every stage in order: release, step, pending, blockers, gates
-  releases [--limit n]            releases newest first with their outcome at every stage
-  release <rN>                    commits, reviews, artifacts, outcome and execution per stage
-  history <target|stage>          deployments newest first, with the commits each brought
-  where <commit>                  for every stage and target: does it run the commit, since when
-  plan [rN]                       when a release reaches each stage (the rollout planner)
-  audit                           who did what and why
-  known-bad list                  what must not be deployed
-  web [--port n]                  the web view: its address locally; in AWS, a loopback server
-                                  that signs what it forwards with your credentials
-
-Commands (each needs --reason; the audit log names the caller)
-  rollback <stage|target>... [--to rN] [--yes] [--no-wait]
-                                  previews, asks, disables promotions in and out of the stages,
-                                  rolls back and follows the rollback to its end
-  promotions enable|disable <stage> [--direction in|out|both]
-  approve <stage> <rN> [--step name]
-  override <stage|all> <blocker>[:subject] [--release rN] [--hours h]
-                                  blocker: alarm, time-window, known-bad, unreviewed
-  expedite <rN> --approver who [--bake-factor f]     expedite cancel <rN>
-  known-bad add|remove <rN|sha256:digest|name@version>
-
-Where (default: the local runtime serving --data-dir)
-  --data-dir <dir>     the local runtime's data directory (default .captain)
-  --url <url>          an operator API address
-  --region <region>    the control plane in AWS (signed requests); with --profile <name>
-                       and --stack <name> (default ReleaseCaptain, output OperatorApiUrl)
-  --pipeline <name>    which pipeline (default: the only one)
-  --user <name>        who you are, locally (in AWS it is your IAM principal)
-
-Output
-  --json               the API's answer as JSON (every read command)
-  --help
-
-Exit codes: 0 done; 1 refused by the control plane or the rollback failed; 2 bad command
-line; 3 not found; 4 control plane unreachable or credentials refused; 5 declined at the
-prompt.
-`;
-
-const OPTIONS = {
-  'data-dir': { type: 'string', default: '.captain' },
-  url: { type: 'string' },
-  region: { type: 'string' },
-  profile: { type: 'string' },
-  stack: { type: 'string', default: 'ReleaseCaptain' },
-  pipeline: { type: 'string' },
-  user: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  reason: { type: 'string' },
-  to: { type: 'string' },
-  yes: { type: 'boolean', default: false },
-  'no-wait': { type: 'boolean', default: false },
-  direction: { type: 'string', default: 'both' },
-  step: { type: 'string' },
-  release: { type: 'string' },
-  hours: { type: 'string', default: '4' },
-  approver: { type: 'string' },
-  'bake-factor': { type: 'string', default: '0.1' },
-  limit: { type: 'string' },
-  'poll-ms': { type: 'string', default: '1000' },
-  port: { type: 'string', default: '0' },
-  help: { type: 'boolean', default: false },
-} as const;
-
-type Values = ReturnType<typeof parse>['values'];
-
-function parse(argv: readonly string[]) {
-  try {
-    return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new CliError(EXIT.usage, `${(error as Error).message}\n\n${HELP}`);
-  }
-}
-
-/** Where the CLI writes, and how it asks; the tests pass their own. */
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  /** Asks a question on a terminal; `null` when there is no terminal to ask on. */
-  ask(question: string): Promise<string | null>;
-}
-
-export const processIo: Io = {
-  out: (text) => void process.stdout.write(`${text}\n`),
-  err: (text) => void process.stderr.write(`${text}\n`),
-  ask: async (question) => {
-    if (!process.stdin.isTTY) return null;
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
-    try {
-      return await rl.question(question);
-    } finally {
-      rl.close();
-    }
-  },
-};
+export { HELP, type Io } from './args.js';
 
 /** Runs one command line; returns the exit code. */
 export async function captain(argv: readonly string[], io: Io = processIo): Promise<number> {
@@ -162,26 +72,6 @@ function endpoint(values: Values): Endpoint {
   }
   if (values.url !== undefined) return { kind: 'url', url: values.url, user: values.user };
   return { kind: 'local', dataDir: values['data-dir'], user: values.user };
-}
-
-const usage = (message: string) => new CliError(EXIT.usage, `${message} (captain --help)`);
-
-function releaseArg(raw: string | undefined, what: string): number {
-  const release = raw === undefined ? null : parseRelease(raw);
-  if (release === null) {
-    throw usage(
-      `${what} must be a release such as r42, got ${raw === undefined ? 'nothing' : `"${raw}"`}`,
-    );
-  }
-  return release;
-}
-
-function reasonOf(values: Values): string {
-  const reason = values.reason?.trim();
-  if (reason === undefined || reason.length < 3) {
-    throw usage('give --reason "…": the audit log keeps why');
-  }
-  return reason;
 }
 
 async function run(client: CaptainClient, args: string[], values: Values, io: Io): Promise<number> {
@@ -358,124 +248,6 @@ async function pipelineOf(client: CaptainClient, values: Values): Promise<string
   throw usage(
     `the control plane runs ${pipelines.length} pipelines (${pipelines.join(', ')}); choose one with --pipeline`,
   );
-}
-
-/**
- * A command POST. A command with a request id whose answer was lost or that met a
- * passing failure (connection, 5xx, a lost race, throttling) is sent again, at most
- * twice: the same id is the same request, carried out once.
- */
-async function post<T>(client: CaptainClient, path: string, body: unknown): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await client.post<T>(path, body);
-    } catch (error) {
-      const again = error instanceof CliError && error.retryable;
-      if (!again || attempt === 3 || !(body as { requestId?: string }).requestId) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-    }
-  }
-}
-
-function done(io: Io, values: Values, answer: unknown, text: string): number {
-  const { changed, notes } = answer as { changed?: boolean; notes?: string[] };
-  if (values.json) io.out(JSON.stringify(answer, null, 2));
-  else io.out(changed === false ? `Nothing changed: ${(notes ?? []).join('; ')}` : text);
-  return EXIT.ok;
-}
-
-interface RollbackAnswer {
-  readonly changed: boolean;
-  readonly plan: RollbackPlan | null;
-  readonly runs: readonly { stage: string; seq: number }[];
-  readonly notes: readonly string[];
-}
-
-async function rollback(
-  client: CaptainClient,
-  base: string,
-  names: string[],
-  values: Values,
-  io: Io,
-): Promise<number> {
-  if (names.length === 0) throw usage('name the stages or targets to roll back');
-  const reason = reasonOf(values);
-  const to = values.to === undefined ? null : releaseArg(values.to, '--to');
-  const plan = await client.post<RollbackPlan>(`${base}/rollback/preview`, { targets: names, to });
-  io.out(values.json ? JSON.stringify(plan, null, 2) : renderRollbackPlan(plan));
-  if (!values.yes) {
-    const answer = await io.ask('\nRoll back? Type "yes" to go on: ');
-    if (answer === null) {
-      throw usage('stdin is not a terminal: pass --yes to roll back without the prompt');
-    }
-    if (answer.trim().toLowerCase() !== 'yes') {
-      io.err('Not rolled back.');
-      return EXIT.declined;
-    }
-  }
-  const started = await post<RollbackAnswer>(client, `${base}/rollback`, {
-    targets: names,
-    to,
-    reason,
-    requestId: randomUUID(),
-    // Refused if the pipeline moved since the preview: only what was shown is done.
-    confirmed: confirmationOf(plan),
-  });
-  io.err(
-    `Rollback started: ${started.runs.map((r) => `${r.stage} (run ${r.seq})`).join(', ')}; promotions disabled.`,
-  );
-  if (values['no-wait']) return EXIT.ok;
-  return follow(client, base, plan, started.runs, values, io);
-}
-
-/** Shows the rollback's targets as they change, until every rollback run has ended. */
-async function follow(
-  client: CaptainClient,
-  base: string,
-  plan: RollbackPlan,
-  runs: RollbackAnswer['runs'],
-  values: Values,
-  io: Io,
-): Promise<number> {
-  const pollMs = Math.max(50, Number(values['poll-ms']));
-  const seen = new Map<string, string>();
-  for (;;) {
-    const status = await client.get<PipelineStatus>(`${base}/status`);
-    let active = 0;
-    for (const { stage, seq } of runs) {
-      const view = status.stages.find((s) => s.stage === stage);
-      if (view?.run?.seq !== seq) continue;
-      active++;
-      for (const t of view.targets) {
-        if (t.status === null || seen.get(t.target) === t.status) continue;
-        seen.set(t.target, t.status);
-        io.err(
-          `  ${t.target}: ${t.status}${t.rollbackTo === null ? '' : ` (to r${t.rollbackTo})`}`,
-        );
-      }
-    }
-    if (active === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-  let failed = 0;
-  for (const target of plan.targets) {
-    const history = await client.get<HistoryEntry[]>(
-      `${base}/history/${encodeURIComponent(target.target)}`,
-      { limit: 5 },
-    );
-    const record = history.find((h) => h.kind === 'rollback' && h.to === target.to);
-    const ok = record?.result === 'succeeded';
-    if (!ok) failed++;
-    io.out(
-      `${target.target}: ${ok ? `now runs r${target.to}` : `rollback to r${target.to} ${record === undefined ? 'has no record' : `failed (${record.reason ?? 'no reason'})`}`}`,
-    );
-  }
-  io.out(
-    failed === 0
-      ? `Rolled back. Promotions into and out of ${plan.stages.join(', ')} stay disabled: \`captain promotions enable <stage> --reason "…"\` when it is safe.`
-      : `${failed} target(s) did not roll back; see \`captain history\` and the executions.`,
-  );
-  return failed === 0 ? EXIT.ok : EXIT.failed;
 }
 
 /** `captain web`: where the web view is; against AWS, a signing server on loopback until Ctrl-C. */

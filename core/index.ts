@@ -47,4 +47,5 @@ export * from './service/promotion-service.js';
 export * from './service/reconciler.js';
 export * from './service/release-recorder.js';
 export * from './service/stage-driver.js';
+export * from './service/stage-view.js';
 export * from './service/verifying-deployer.js';
