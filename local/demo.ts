@@ -54,6 +54,23 @@ const serviceJson = (version: string, faultRate: number) =>
   `${JSON.stringify({ version, faultRate, latencyMs: 20 }, null, 2)}\n`;
 
 /**
+ * Commits a reviewed version of the demo service after the demo (the CLI's and the web
+ * view's tests, the screenshots): it is built, recorded as the next release and promoted.
+ *
+ * @example
+ * await commitDemoVersion(result.runtime, '5'); // becomes r5
+ */
+export function commitDemoVersion(runtime: LocalRuntime, version: string, faultRate = 0) {
+  return runtime.repository(new DemoPipeline().definition().source.repository).commit({
+    files: { 'service.json': serviceJson(version, faultRate) },
+    message: `Version ${version}`,
+    author: 'ana',
+    reviewedBy: ['bo'],
+    pullRequest: `demo-service#${version}`,
+  });
+}
+
+/**
  * The demo of issue 5, on the local runtime: four commits to the demo service.
  * - r1 is good and reaches every stage;
  * - r2 and r3 come quickly: r2 waits at a stage busy with r1 (the gamma one-box at the

@@ -29,7 +29,7 @@ process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // After the settings above: the handlers' modules read them when they load.
-const { runDemo } = await import('../local/demo.js');
+const { commitDemoVersion, runDemo } = await import('../local/demo.js');
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -67,15 +67,7 @@ try {
   await until(page, 'stage-prod-w1-z1-step', (text) => text === 'idle');
 
   say('Committing r5 …');
-  await demo.runtime.repository('demo-service').commit({
-    files: {
-      'service.json': `${JSON.stringify({ version: '5', faultRate: 0, latencyMs: 20 }, null, 2)}\n`,
-    },
-    message: 'Version 5',
-    author: 'ana',
-    reviewedBy: ['bo'],
-    pullRequest: 'demo-service#5',
-  });
+  await commitDemoVersion(demo.runtime, '5');
   await until(page, 'stage-gamma-onebox-step', (text) => /^r5 baking/.test(text));
   // Half way through the bake reads better than its first second.
   await page.waitForTimeout(600);

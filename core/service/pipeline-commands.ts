@@ -125,7 +125,8 @@ export class PipelineCommands {
         stored.targets[target]?.approved ?? [],
         input.to,
       );
-      return { stage, target, from: from ?? 0, to };
+      // chooseRollbackRelease refused a target that runs nothing: `from` is a release here.
+      return { stage, target, from: from as ReleaseNumber, to };
     });
     const pairs = [...new Map(targets.map((t) => [`${t.from}>${t.to}`, t])).values()];
     const previews: RollbackPreview[] = [];

@@ -106,7 +106,7 @@ const COMMITS_SPAN = 25;
  */
 export class PipelineViews {
   readonly #ports: OperatorPorts;
-  readonly #releaseCache = new Map<number, Release | null>();
+  readonly #releaseCache = new Map<number, Release>();
 
   constructor(ports: OperatorPorts) {
     this.#ports = ports;
@@ -346,12 +346,11 @@ export class PipelineViews {
   }
 
   async #release(number: ReleaseNumber): Promise<Release | null> {
-    if (!this.#releaseCache.has(number)) {
-      // Releases are immutable: one read each is enough for the life of this object.
-      const release = await this.#ports.releases.getRelease(this.topology.pipeline, number);
-      if (release === null) return null;
-      this.#releaseCache.set(number, release);
-    }
-    return this.#releaseCache.get(number) ?? null;
+    const cached = this.#releaseCache.get(number);
+    if (cached !== undefined) return cached;
+    // Releases are immutable: one read each is enough for the life of this object.
+    const release = await this.#ports.releases.getRelease(this.topology.pipeline, number);
+    if (release !== null) this.#releaseCache.set(number, release);
+    return release;
   }
 }

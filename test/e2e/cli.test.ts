@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/client.js';
 import { captain, type Io } from '../../cli/main.js';
 import type { CommitWhereabouts, HistoryEntry, PipelineStatus } from '../../core/index.js';
-import { type DemoResult, runDemo } from '../../local/demo.js';
+import { commitDemoVersion, type DemoResult, runDemo } from '../../local/demo.js';
 
 /** Runs one command line in this process, capturing what it prints. */
 async function cli(
@@ -140,15 +140,7 @@ describe('captain against the local runtime', { timeout: 180_000 }, () => {
     });
 
     // r5 goes through the stages before and waits at the closed gate.
-    await demo.runtime.repository('demo-service').commit({
-      files: {
-        'service.json': `${JSON.stringify({ version: '5', faultRate: 0, latencyMs: 20 }, null, 2)}\n`,
-      },
-      message: 'Version 5',
-      author: 'ana',
-      reviewedBy: ['bo'],
-      pullRequest: 'demo-service#5',
-    });
+    await commitDemoVersion(demo.runtime, '5');
     const waiting = await until(
       (s) => stage(s, 'prod-w1-z1').pending === 5,
       'r5 waits at prod-w1-z1',

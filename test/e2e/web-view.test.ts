@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReleaseDetail } from '../../core/index.js';
-import { type DemoResult, runDemo } from '../../local/demo.js';
+import { commitDemoVersion, type DemoResult, runDemo } from '../../local/demo.js';
 import { launchChromium } from '../support/chromium.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -220,15 +220,7 @@ describe('the web view', { timeout: 300_000 }, () => {
     expect(await text('stage-beta-release')).toBe('r4');
 
     // Act
-    await demo.runtime.repository('demo-service').commit({
-      files: {
-        'service.json': `${JSON.stringify({ version: '5', faultRate: 0, latencyMs: 20 }, null, 2)}\n`,
-      },
-      message: 'Version 5',
-      author: 'ana',
-      reviewedBy: ['bo'],
-      pullRequest: 'demo-service#5',
-    });
+    await commitDemoVersion(demo.runtime, '5');
 
     // Assess: what gamma-onebox does, sampled while r5 goes through beta and gets there
     await expect.poll(() => text('stage-beta-release'), MOVE).toBe('r5');
