@@ -89,7 +89,10 @@ if (values['keep-running']) {
       `The web view: ${result.runtime.apiUrl}/\n` +
       `The CLI: npx captain status${values['data-dir'] === '.captain' ? '' : ` --data-dir ${values['data-dir']}`} (npx captain --help)\n`,
   );
-  await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
   await result.runtime.stop();
 }
 process.exit(result.ok ? 0 : 1);
