@@ -214,6 +214,30 @@ export class PipelineCommands {
   ): Promise<CommandResult> {
     const definition = this.topology.stage(input.stage);
     const run = stageStateOf(await this.#ports.service.state(), input.stage).run;
+    // A repeated approval (a retry whose answer was lost) finds its step passed, or the
+    // release approved there: done already, not an error.
+    const same = run !== null && run.kind === 'normal' && run.release === input.release;
+    if (same && input.step !== undefined && run.approvalsPassed.includes(input.step)) {
+      return {
+        changed: false,
+        notes: [`${input.step} of ${releaseLabel(input.release)} at ${input.stage} already passed`],
+        wake: [],
+      };
+    }
+    if (!same) {
+      const outcome = (
+        await this.#ports.releases
+          .getProgress(this.topology.pipeline, input.release)
+          .catch(() => null)
+      )?.stages[input.stage];
+      if (outcome?.status === 'approved') {
+        return {
+          changed: false,
+          notes: [`${releaseLabel(input.release)} was already approved at ${input.stage}`],
+          wake: [],
+        };
+      }
+    }
     if (run === null || run.kind !== 'normal' || run.release !== input.release) {
       throw new RuleViolationError(
         `${input.stage} is not running ${releaseLabel(input.release)} (${run === null ? 'it is idle' : `it runs ${run.kind === 'normal' ? releaseLabel(run.release) : 'a rollback'}`}); there is nothing to approve.`,

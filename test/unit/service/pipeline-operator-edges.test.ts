@@ -63,9 +63,36 @@ describe('approvals a person may give', () => {
     await expect(w.commands.approve({ stage: 'beta', release: 1, ...by })).rejects.toThrow(
       'beta has no manual approval step waiting for r1.',
     );
-    await expect(
-      w.commands.approve({ stage: 'beta', release: 1, step: 'qa', ...by }),
-    ).rejects.toThrow('none is waiting');
+    // A retry of an approval that went through changes nothing and is no error.
+    expect(await w.commands.approve({ stage: 'beta', release: 1, step: 'qa', ...by })).toEqual({
+      changed: false,
+      notes: ['qa of r1 at beta already passed'],
+      wake: [],
+    });
+  });
+
+  it('answers a repeated approval of a release approved since as done', async () => {
+    const w = new World(
+      parsePipelineDefinition({
+        ...smallDefinition(),
+        stages: [
+          stage('beta', null, {
+            approvalSteps: [{ kind: 'manual-approval', name: 'qa', timeoutSeconds: 3600 }],
+          }),
+        ],
+      }),
+    );
+    drive.create(w.sb, 1);
+    drive.admit(w.sb, 'beta');
+    drive.finish(w.sb, 'beta');
+    drive.bakePassed(w.sb, 'beta');
+    await w.flush();
+    const by = { by: 'ana', reason: 'looks good' };
+
+    await w.commands.approve({ stage: 'beta', release: 1, ...by });
+    const again = await w.commands.approve({ stage: 'beta', release: 1, ...by });
+
+    expect(again).toEqual({ changed: false, notes: ['r1 was already approved at beta'], wake: [] });
   });
 
   it('refuses an approval while a rollback runs', async () => {
