@@ -20,6 +20,7 @@ import { createAdvanceTargetHandler } from '../functions/advance-target.js';
 import { createAwaitEventHandler } from '../functions/await-event.js';
 import { createFailRunHandler } from '../functions/fail-run.js';
 import type { HandlerDeps } from '../functions/lib/deps.js';
+import { executionInput } from '../functions/lib/inputs.js';
 import type { OperatorApiDeps } from '../functions/lib/operator-routes.js';
 import { LOCAL_WAKE_EVENTS, wakePattern } from '../functions/lib/wake-events.js';
 import { operatorApiDeps } from '../functions/operator-api.js';
@@ -271,15 +272,7 @@ export class LocalRuntime {
         [FUNCTION_ARNS.FailRunFunctionArn]: step(createFailRunHandler(source), 'fail-run'),
       },
       tokens,
-      (pipeline, run) => ({
-        pipeline,
-        stage: run.stage,
-        seq: run.seq,
-        kind: run.kind,
-        release: run.release,
-        attempt: run.attempt,
-        targets: (topologies.get(pipeline) as Topology).stage(run.stage).targets.map((t) => t.id),
-      }),
+      (pipeline, run) => executionInput(topologies.get(pipeline) as Topology, pipeline, run),
       { speed: clock.speed },
     );
     this.executions = started;

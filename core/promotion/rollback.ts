@@ -143,35 +143,47 @@ export const manualRollback = rule((draft, input: RollbackRequest) => {
       draft.note = `${stage} already carried out rollback request ${input.requestId}`;
       continue;
     }
-    if (run !== null && (run.kind === 'rollback' || run.step === 'rolling-back')) {
-      throw new RuleViolationError(
-        `Stage ${stage} is already rolling back (run ${run.seq}); wait for it to finish, then roll back again if needed.`,
-      );
-    }
+    const choices = rollbackChoices(stage, state, targets, input.to);
     checkInterrupted(input.confirmed, stage, run);
-    const chosen = new Map(
-      targets.map((target) => {
-        const from = runningRelease(draft.stage(stage), target);
-        const to = chooseRollbackRelease(
-          target,
-          from,
-          state.targets[target]?.approved ?? [],
-          input.to,
-        );
-        checkConfirmed(input.confirmed, target, from, to);
-        return [target, to];
-      }),
-    );
+    for (const choice of choices) checkConfirmed(input.confirmed, choice);
+    const chosen = new Map(choices.map((choice) => [choice.target, choice.to]));
     startManualRollback(draft, stage, run, chosen, input);
   }
 });
 
+/**
+ * Where each of a stage's named targets goes back to, as a manual rollback decides it:
+ * from what it runs now to the operator's choice or its last approved release. Refuses a
+ * stage that is rolling back already. The preview and the rule both ask this, so what is
+ * shown is what is done.
+ *
+ * @example
+ * rollbackChoices('prod-1', prod1, ['prod-1-a'], null); // [{ target: 'prod-1-a', from: 9, to: 8 }]
+ */
+export function rollbackChoices(
+  stage: string,
+  state: StageState,
+  targets: readonly string[],
+  to: ReleaseNumber | null,
+): RollbackExpectation[] {
+  const run = state.run;
+  if (run !== null && (run.kind === 'rollback' || run.step === 'rolling-back')) {
+    throw new RuleViolationError(
+      `Stage ${stage} is already rolling back (run ${run.seq}); wait for it to finish, then roll back again if needed.`,
+    );
+  }
+  return targets.map((target) => {
+    const from = runningRelease(state, target);
+    const chosen = chooseRollbackRelease(target, from, state.targets[target]?.approved ?? [], to);
+    // chooseRollbackRelease refused a target that runs nothing: `from` is a release here.
+    return { target, from: from as ReleaseNumber, to: chosen };
+  });
+}
+
 /** Refuses a rollback other than the one the operator confirmed. */
 function checkConfirmed(
   confirmed: RollbackConfirmation | undefined,
-  target: string,
-  from: ReleaseNumber | null,
-  to: ReleaseNumber,
+  { target, from, to }: RollbackExpectation,
 ): void {
   if (confirmed === undefined) return;
   const seen = confirmed.targets.find((e) => e.target === target);
@@ -182,7 +194,7 @@ function checkConfirmed(
   }
   if (seen.from !== from || seen.to !== to) {
     throw new RuleViolationError(
-      `The pipeline moved since the preview: ${target} now runs ${from === null ? 'nothing' : releaseLabel(from)} and would go back to ${releaseLabel(to)}, not ${releaseLabel(seen.from)} → ${releaseLabel(seen.to)} as confirmed. Preview the rollback again.`,
+      `The pipeline moved since the preview: ${target} now runs ${releaseLabel(from)} and would go back to ${releaseLabel(to)}, not ${releaseLabel(seen.from)} → ${releaseLabel(seen.to)} as confirmed. Preview the rollback again.`,
     );
   }
 }

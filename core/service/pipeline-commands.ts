@@ -13,10 +13,9 @@ import {
   setPromotions,
 } from '../promotion/controls.js';
 import {
-  chooseRollbackRelease,
   manualRollback,
   type RollbackConfirmation,
-  runningRelease,
+  rollbackChoices,
 } from '../promotion/rollback.js';
 import { previewRollback, type RollbackPreview } from '../promotion/rollback-preview.js';
 import type { Transition } from '../promotion/transition.js';
@@ -108,26 +107,15 @@ export class PipelineCommands {
     readonly to: ReleaseNumber | null;
   }): Promise<RollbackPlan> {
     const state = await this.#ports.service.state();
-    const targets = this.resolveTargets(input.targets).map(({ stage, target }) => {
-      const stored = stageStateOf(state, stage);
-      if (
-        stored.run !== null &&
-        (stored.run.kind === 'rollback' || stored.run.step === 'rolling-back')
-      ) {
-        throw new RuleViolationError(
-          `Stage ${stage} is already rolling back (run ${stored.run.seq}); wait for it to finish, then roll back again if needed.`,
-        );
-      }
-      const from = runningRelease(stored, target);
-      const to = chooseRollbackRelease(
-        target,
-        from,
-        stored.targets[target]?.approved ?? [],
+    const named = this.resolveTargets(input.targets);
+    const targets = [...new Set(named.map((t) => t.stage))].flatMap((stage) =>
+      rollbackChoices(
+        stage,
+        stageStateOf(state, stage),
+        named.filter((t) => t.stage === stage).map((t) => t.target),
         input.to,
-      );
-      // chooseRollbackRelease refused a target that runs nothing: `from` is a release here.
-      return { stage, target, from: from as ReleaseNumber, to };
-    });
+      ).map((choice) => ({ stage, ...choice })),
+    );
     const pairs = [...new Map(targets.map((t) => [`${t.from}>${t.to}`, t])).values()];
     const previews: RollbackPreview[] = [];
     for (const { from, to } of pairs) {
@@ -225,11 +213,7 @@ export class PipelineCommands {
       };
     }
     if (!same) {
-      const outcome = (
-        await this.#ports.releases
-          .getProgress(this.topology.pipeline, input.release)
-          .catch(() => null)
-      )?.stages[input.stage];
+      const outcome = (await this.#progress(input.release))?.stages[input.stage];
       if (outcome?.status === 'approved') {
         return {
           changed: false,
@@ -375,6 +359,16 @@ export class PipelineCommands {
       throw new RuleViolationError(
         `No blocker watches alarm "${alarm}"${stage === null ? '' : ` at ${stage}`}; the alarms that block are ${some.join(', ')}${watched.size > some.length ? ', …' : ''}.`,
       );
+    }
+  }
+
+  /** A release's progress; `null` for a release that does not exist (any other error throws). */
+  async #progress(release: ReleaseNumber) {
+    try {
+      return await this.#ports.releases.getProgress(this.topology.pipeline, release);
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
     }
   }
 

@@ -44,6 +44,7 @@ import {
   VerifyingDeployer,
 } from '../../core/index.js';
 import type { HandlerDeps } from './deps.js';
+import { executionInput } from './inputs.js';
 import { tracer } from './step-handler.js';
 
 /** The settings the CDK app passes to every handler. */
@@ -157,15 +158,7 @@ function createAwsDeps(env: NodeJS.ProcessEnv): AwsDeps {
     const workflows = new StepFunctionsWorkflowStarter(
       sfn,
       () => config.stageStateMachineArn,
-      (name, run) => ({
-        pipeline: name,
-        stage: run.stage,
-        seq: run.seq,
-        kind: run.kind,
-        release: run.release,
-        attempt: run.attempt,
-        targets: topology.stage(run.stage).targets.map((t) => t.id),
-      }),
+      (name, run) => executionInput(topology, name, run),
     );
     const service = new PromotionService(topology, { ...stores, events, workflows, clock });
     const alarms = new RegionalAlarmMonitor(

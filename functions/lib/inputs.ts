@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RunStart, Topology } from '../../core/index.js';
 
 /**
  * The inputs the stage workflow sends, validated at the boundary: the ASL builds them, but
@@ -30,3 +31,22 @@ export const failInput = runInput.extend({
   /** What the Catch put in `$.error`: Step Functions' `{ Error, Cause }`. */
   error: z.object({ Error: z.string(), Cause: z.string().optional() }),
 });
+
+/**
+ * The input of a stage run's execution, as the stage workflow (statemachines/stage.asl.json)
+ * reads it: the cloud's starter and the local runtime's give the same.
+ *
+ * @example
+ * executionInput(topology, 'api', run); // { pipeline: 'api', stage: 'gamma', seq: 4, …, targets: ['gamma-t1'] }
+ */
+export function executionInput(topology: Topology, pipeline: string, run: RunStart) {
+  return {
+    pipeline,
+    stage: run.stage,
+    seq: run.seq,
+    kind: run.kind,
+    release: run.release,
+    attempt: run.attempt,
+    targets: topology.stage(run.stage).targets.map((t) => t.id),
+  };
+}

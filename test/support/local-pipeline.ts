@@ -28,6 +28,7 @@ import { createAdvanceTargetHandler } from '../../functions/advance-target.js';
 import { createAwaitEventHandler } from '../../functions/await-event.js';
 import { createFailRunHandler } from '../../functions/fail-run.js';
 import type { HandlerDeps } from '../../functions/lib/deps.js';
+import { executionInput } from '../../functions/lib/inputs.js';
 import { createReconcileHandler } from '../../functions/reconcile.js';
 import { createReportApprovalHandler } from '../../functions/report-approval.js';
 import { createWakeHandler } from '../../functions/wake.js';
@@ -99,15 +100,7 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
     await loadDefinition('statemachines/stage.asl.json', FUNCTION_ARNS),
     functions,
     tokens,
-    (pipeline, run) => ({
-      pipeline,
-      stage: run.stage,
-      seq: run.seq,
-      kind: run.kind,
-      release: run.release,
-      attempt: run.attempt,
-      targets: topology.stage(run.stage).targets.map((t) => t.id),
-    }),
+    (pipeline, run) => executionInput(topology, pipeline, run),
   );
   const wake = createWakeHandler(source);
   const reportApproval = createReportApprovalHandler(source);

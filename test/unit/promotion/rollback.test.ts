@@ -4,6 +4,7 @@ import {
   chooseRollbackRelease,
   InMemoryPromotionStore,
   manualRollback,
+  rollbackChoices,
   setPromotions,
 } from '../../../core/index.js';
 import { drive, quiet, Sandbox, T0 } from '../../support/fixtures.js';
@@ -435,6 +436,29 @@ describe('manualRollback', () => {
     sb.apply(manualRollback, request);
     expect(() => sb.apply(manualRollback, { ...request, requestId: 'req-2' })).toThrow(
       /^Stage prod-1 is already rolling back \(run 4\)/,
+    );
+  });
+});
+
+describe('rollbackChoices', () => {
+  it('says where each named target goes back to, and refuses a stage rolling back already', () => {
+    const sb = threeReleasesOut();
+
+    expect(rollbackChoices('prod-1', sb.stage('prod-1'), ['prod-1-b'], null)).toEqual([
+      { target: 'prod-1-b', from: 3, to: 2 },
+    ]);
+    expect(rollbackChoices('prod-1', sb.stage('prod-1'), ['prod-1-a'], 1)).toEqual([
+      { target: 'prod-1-a', from: 3, to: 1 },
+    ]);
+    sb.apply(manualRollback, {
+      targets: [{ stage: 'prod-1', target: 'prod-1-a' }],
+      to: null,
+      by: 'ana',
+      reason: 'bad',
+      requestId: 'req-1',
+    });
+    expect(() => rollbackChoices('prod-1', sb.stage('prod-1'), ['prod-1-b'], null)).toThrow(
+      'Stage prod-1 is already rolling back',
     );
   });
 });
