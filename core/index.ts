@@ -4,6 +4,7 @@
  * CDK and no middy (a lint rule enforces it), so both engines, the cloud and the local
  * runtime, run the same decisions.
  */
+export * from './bake/alarm-watch.js';
 export * from './bake/evaluate-bake.js';
 export * from './blockers/evaluate.js';
 export * from './blockers/time-window.js';

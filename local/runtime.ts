@@ -9,10 +9,10 @@ import { DynamoDbReleaseStore } from '../adapters/aws/dynamodb-release-store.js'
 import { DynamoDbWakeRegistry } from '../adapters/aws/dynamodb-wake-registry.js';
 import { S3ArtifactStore } from '../adapters/aws/s3-artifact-store.js';
 import {
-  executionName,
   type PipelineDefinition,
   PromotionService,
   ReleaseRecorder,
+  runStart,
   Topology,
 } from '../core/index.js';
 import { createAdvanceStageHandler } from '../functions/advance-stage.js';
@@ -432,14 +432,7 @@ export class LocalRuntime {
       const state = await service.state();
       for (const [stage, { run }] of Object.entries(state.stages)) {
         if (run === null) continue;
-        await this.executions.startRun(pipeline, {
-          stage,
-          seq: run.seq,
-          kind: run.kind,
-          release: run.release,
-          attempt: run.attempt,
-          executionName: executionName(pipeline, stage, run),
-        });
+        await this.executions.startRun(pipeline, runStart(pipeline, stage, run));
       }
     }
   }

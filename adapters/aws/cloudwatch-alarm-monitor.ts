@@ -21,6 +21,7 @@ const NAMES_PER_CALL = 100;
 const RECORDS_PER_PAGE = 100;
 /** CloudWatch keeps alarm history for 30 days: a longer look-back finds nothing more. */
 const MAX_LOOKBACK_HOURS = 30 * 24;
+const MAX_LOOKBACK_MS = MAX_LOOKBACK_HOURS * 3_600_000;
 /** Without `AlarmTypes` both calls answer for metric alarms only, hiding the composite aggregate alarm. */
 const ALARM_TYPES: AlarmType[] = ['CompositeAlarm', 'MetricAlarm'];
 
@@ -28,8 +29,9 @@ export interface CloudWatchAlarmMonitorProps {
   /** The client of the account and region where the alarms live. */
   readonly client: CloudWatchClient;
   /**
-   * How far back `DescribeAlarmHistory` looks for an ALARM that came and went. It must
-   * cover the longest deployment plus bake the monitor answers for.
+   * How far back `DescribeAlarmHistory` looks for an ALARM that came and went when the
+   * caller does not say since when (`describeAlarms(names, { since })`, which the stage
+   * driver always does: from the run's first deployment).
    * @default 48
    */
   readonly historyLookbackHours?: number;
@@ -66,7 +68,16 @@ export class CloudWatchAlarmMonitor implements AlarmMonitor {
     this.#now = props.now ?? (() => new Date());
   }
 
-  async describeAlarms(names: readonly string[]): Promise<Record<string, AlarmStatus>> {
+  async describeAlarms(
+    names: readonly string[],
+    options: { readonly since?: Date } = {},
+  ): Promise<Record<string, AlarmStatus>> {
+    const now = this.#now().getTime();
+    // History older than CloudWatch keeps cannot be read; the driver's looks, at most an
+    // hour apart, are what covers a run longer than that.
+    const since = new Date(
+      Math.max(now - MAX_LOOKBACK_MS, options.since?.getTime() ?? now - this.#lookbackMs),
+    );
     const unique = [...new Set(names)];
     const found = new Map<string, FoundAlarm>();
     for (let i = 0; i < unique.length; i += NAMES_PER_CALL) {
@@ -82,7 +93,10 @@ export class CloudWatchAlarmMonitor implements AlarmMonitor {
       } else if (alarm.state === 'ALARM') {
         answer[name] = { state: 'ALARM', lastAlarmAt: alarm.enteredAt };
       } else {
-        answer[name] = { state: alarm.state, lastAlarmAt: await this.#lastAlarmInHistory(name) };
+        answer[name] = {
+          state: alarm.state,
+          lastAlarmAt: await this.#lastAlarmInHistory(name, since),
+        };
       }
     }
     return answer;
@@ -118,9 +132,8 @@ export class CloudWatchAlarmMonitor implements AlarmMonitor {
     } while (nextToken !== undefined);
   }
 
-  /** The newest time `name` went into ALARM within the look-back, newest history first. */
-  async #lastAlarmInHistory(name: string): Promise<string | null> {
-    const startDate = new Date(this.#now().getTime() - this.#lookbackMs);
+  /** The newest time `name` went into ALARM from `startDate` on, newest history first. */
+  async #lastAlarmInHistory(name: string, startDate: Date): Promise<string | null> {
     let nextToken: string | undefined;
     do {
       const input = {

@@ -47,7 +47,10 @@ export class RegionalAlarmMonitor implements AlarmMonitor {
     }
   }
 
-  async describeAlarms(names: readonly string[]): Promise<Record<string, AlarmStatus>> {
+  async describeAlarms(
+    names: readonly string[],
+    options: { readonly since?: Date } = {},
+  ): Promise<Record<string, AlarmStatus>> {
     const groups = new Map<string, { place: Place; names: string[] }>();
     for (const name of new Set(names)) {
       const place = this.#places.get(name) ?? 'home';
@@ -58,7 +61,7 @@ export class RegionalAlarmMonitor implements AlarmMonitor {
     }
     const answers = await Promise.all(
       [...groups].map(([key, group]) =>
-        this.#monitor(key, group.place).describeAlarms(group.names),
+        this.#monitor(key, group.place).describeAlarms(group.names, options),
       ),
     );
     return Object.assign({}, ...answers);

@@ -1,26 +1,18 @@
-import type { AlarmState } from '../blockers/evaluate.js';
-
-export interface WatchedAlarm {
-  readonly name: string;
-  readonly state: AlarmState;
-  /** The last time it entered ALARM, if ever. */
-  readonly lastAlarmAt: string | null;
-}
+import { alarmFailure, type WatchedAlarm } from './alarm-watch.js';
 
 export interface BakeInput {
   /** When the deployment completed and the bake began. */
   readonly startedAt: string;
-  /**
-   * When the stage started deploying: an ALARM at any moment since then fails the bake,
-   * even one that is OK again and whose event was lost or late.
-   */
-  readonly watchingSince: string;
   readonly now: string;
   readonly durationSeconds: number;
   readonly minDataPoints: number;
   /** Data points seen since `startedAt` (e.g. requests served by the stage's targets). */
   readonly dataPoints: number;
-  /** The aggregate (or one-box) alarms watched during the bake. */
+  /**
+   * The rollback and aggregate alarms of the stage's targets, each watched since its first
+   * target began to deploy (see `alarmWatches`): an ALARM at any moment since then fails
+   * the bake, even one that is OK again and whose event was lost or late.
+   */
   readonly alarms: readonly WatchedAlarm[];
 }
 
@@ -42,37 +34,23 @@ export type BakeVerdict =
 
 /**
  * A bake passes only when the bake time has elapsed **and** the minimum data points were
- * seen **and** no watched alarm fired since the stage started deploying; an alarm at any
- * moment fails it, even one that is back to OK. Too few data points, or an alarm without
+ * seen **and** no watched alarm fired since its targets started deploying; an alarm at any
+ * moment fails it, even one that is back to OK, and so does an alarm that no longer exists. Too few data points, or an alarm without
  * enough data to judge, keep it baking: unexercised code is not promoted.
  *
  * @example
- * evaluateBake({ startedAt: '…T10:00Z', watchingSince: '…T09:50Z', now: '…T11:00Z',
+ * evaluateBake({ startedAt: '…T10:00Z', now: '…T11:00Z',
  *                durationSeconds: 3600, minDataPoints: 100, dataPoints: 40, alarms: [] });
  * // { verdict: 'baking', remainingSeconds: 0, missingDataPoints: 60,
  * //   waitingFor: '60 more data points', checkAt: '…T11:05Z' }
  */
 export function evaluateBake(input: BakeInput): BakeVerdict {
   const started = Date.parse(input.startedAt);
-  const watching = Math.min(Date.parse(input.watchingSince), started);
   const now = Date.parse(input.now);
   const noData: string[] = [];
   for (const alarm of input.alarms) {
-    if (alarm.state === 'ALARM') {
-      return { verdict: 'failed', reason: `alarm ${alarm.name} is in ALARM during the bake` };
-    }
-    if (alarm.lastAlarmAt !== null && Date.parse(alarm.lastAlarmAt) >= watching) {
-      return {
-        verdict: 'failed',
-        reason: `alarm ${alarm.name} went into ALARM at ${alarm.lastAlarmAt}, after the deployment began`,
-      };
-    }
-    if (alarm.state === 'MISSING') {
-      return {
-        verdict: 'failed',
-        reason: `alarm ${alarm.name} does not exist, so the bake cannot watch it`,
-      };
-    }
+    const failure = alarmFailure(alarm);
+    if (failure !== null) return { verdict: 'failed', reason: `${failure} (baking)` };
     if (alarm.state === 'INSUFFICIENT_DATA') noData.push(alarm.name);
   }
   const end = started + input.durationSeconds * 1000;

@@ -35,17 +35,36 @@ export interface Deployer {
    * ECS rolling update). A deployment that already ended is left alone. Absent: `replaced`.
    */
   stopDeployment?(target: TargetDefinition, deploymentId: string): Promise<'stopping' | 'replaced'>;
+  /**
+   * The deployment started with `idempotencyKey`, whatever its status, or `null` if none
+   * was: a run that failed while a target's start was under way never recorded its id,
+   * and the rollback must stop it first. Absent where a rollback replaces any deployment
+   * in flight anyway (an ECS rolling update).
+   */
+  findDeployment?(target: TargetDefinition, idempotencyKey: string): Promise<string | null>;
 }
 
 export interface AlarmStatus {
   readonly state: AlarmState;
+  /**
+   * The newest time the alarm entered ALARM: when it did, if it is in ALARM now; else the
+   * newest entry found in its history from `since` on (`null` if none was). A monitor
+   * that remembers more may report an older one: callers compare with their `since`.
+   */
   readonly lastAlarmAt: string | null;
 }
 
 /** Reads alarm states (CloudWatch composite and metric alarms). */
 export interface AlarmMonitor {
-  /** Every name asked for is in the answer; an alarm that does not exist is `MISSING`. */
-  describeAlarms(names: readonly string[]): Promise<Record<string, AlarmStatus>>;
+  /**
+   * Every name asked for is in the answer; an alarm that does not exist is `MISSING`.
+   * With `since`, an ALARM that came and went since then is reported in `lastAlarmAt`:
+   * a run watches from its first deployment on, however long ago that was.
+   */
+  describeAlarms(
+    names: readonly string[],
+    options?: { readonly since?: Date },
+  ): Promise<Record<string, AlarmStatus>>;
 }
 
 /** Counts data points (e.g. requests) for a bake's minimum. */

@@ -45,7 +45,10 @@ export interface ApprovalStepResult extends RunRef {
 }
 
 /**
- * Records one approval step; the last one to pass approves the stage, any failure fails it.
+ * Records one approval step; any failure fails the run. Passing the last step does not
+ * approve the stage by itself: the stage driver approves it ({@link approveRun}) once it
+ * has looked at the watched alarms after that step, so that no approval, a person's or a
+ * test runner's, promotes a release over an alarm that fired while it waited.
  *
  * @example
  * recordApprovalStep(ctx, state, { stage: 'beta', seq: 2, step: 'api-tests', passed: false, by: 'tests', reason: '3 failed' });
@@ -87,7 +90,32 @@ export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
   }
   const passed = [...new Set([...run.approvalsPassed, input.step])];
   draft.setRun(input.stage, { approvalsPassed: passed });
-  if (steps.every((step) => passed.includes(step.name))) approve(draft, input.stage);
+});
+
+/**
+ * Approves a run whose approval steps have all passed. Applied by the stage driver only,
+ * after it found every watched alarm quiet since the run's first deployment.
+ *
+ * @example
+ * approveRun(ctx, state, { stage: 'gamma', seq: 4 });
+ * // gamma approves r9 (Stage Approved), promotes it, takes its pending release
+ */
+export const approveRun = rule((draft, input: RunRef) => {
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  if (run.step !== 'approving') {
+    draft.note = `run ${run.seq} of ${input.stage} is ${run.step}, not approving`;
+    return;
+  }
+  const waiting = draft.topology
+    .stage(input.stage)
+    .approvalSteps.filter((step) => !run.approvalsPassed.includes(step.name));
+  if (waiting.length > 0) {
+    throw new RuleViolationError(
+      `Run ${run.seq} of ${input.stage} cannot be approved: approval steps ${waiting.map((s) => s.name).join(', ')} have not passed.`,
+    );
+  }
+  approve(draft, input.stage);
 });
 
 /** The stage approves its run's release and promotes it (safety property 1 holds by construction). */

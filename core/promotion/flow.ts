@@ -1,6 +1,6 @@
 import { type ReleaseNumber, releaseLabel } from '../model/release.js';
 import { HANDLED_REQUESTS_LIMIT, type StageRun } from '../model/stage-state.js';
-import { type Draft, executionName, type ItemKey } from './transition.js';
+import { type Draft, type ItemKey, runStart } from './transition.js';
 
 /**
  * The movement of releases between stages: offering a release to a stage, a stage
@@ -117,14 +117,7 @@ export function take(draft: Draft, stage: string): void {
 }
 
 export function startRun(draft: Draft, stage: string, run: StageRun): void {
-  draft.starts.push({
-    stage,
-    seq: run.seq,
-    kind: run.kind,
-    release: run.release,
-    attempt: run.attempt,
-    executionName: executionName(draft.pipeline, stage, run),
-  });
+  draft.starts.push(runStart(draft.pipeline, stage, run));
 }
 
 /**

@@ -26,6 +26,11 @@ export interface RunStart {
   readonly release: ReleaseNumber;
   readonly attempt: number;
   readonly executionName: string;
+  /**
+   * The run's targets, the items of the execution's Map: every target of the stage for a
+   * normal run, only those chosen for a manual rollback.
+   */
+  readonly targets: readonly string[];
 }
 
 /** One finished deployment of one target, for its history (`captain history`). */
@@ -301,6 +306,24 @@ const META = ' meta';
 const keyOf = (item: ItemKey) => (item === 'meta' ? META : item.stage);
 
 /** `api-gamma-r42-1` for a normal run, `api-gamma-rollback7-1` for a rollback run. */
+/**
+ * What starting a run's execution needs: its name and input.
+ *
+ * @example
+ * runStart('api', 'gamma', run); // { stage: 'gamma', seq: 4, …, executionName: 'api_gamma_r9-1', targets: ['gamma-t1'] }
+ */
+export function runStart(pipeline: string, stage: string, run: StageRun): RunStart {
+  return {
+    stage,
+    seq: run.seq,
+    kind: run.kind,
+    release: run.release,
+    attempt: run.attempt,
+    executionName: executionName(pipeline, stage, run),
+    targets: Object.keys(run.targets),
+  };
+}
+
 export function executionName(
   pipeline: string,
   stage: string,

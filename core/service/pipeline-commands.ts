@@ -230,6 +230,20 @@ export class PipelineCommands {
     const waiting = definition.approvalSteps.filter(
       (step) => step.kind === 'manual-approval' && !run.approvalsPassed.includes(step.name),
     );
+    if (
+      input.step === undefined &&
+      run.step === 'approving' &&
+      definition.approvalSteps.every((s) => run.approvalsPassed.includes(s.name))
+    ) {
+      // A repeat: the stage approves once its workflow has looked at the alarms again.
+      return {
+        changed: false,
+        notes: [
+          `every approval step of ${releaseLabel(input.release)} at ${input.stage} passed; the stage approves it once its alarms are seen quiet`,
+        ],
+        wake: [],
+      };
+    }
     const step =
       input.step === undefined ? (waiting.length === 1 ? waiting[0]?.name : undefined) : input.step;
     if (input.step !== undefined && !waiting.some((s) => s.name === input.step)) {

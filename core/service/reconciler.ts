@@ -2,7 +2,7 @@ import type { WorkflowStarter } from '../ports/services.js';
 import { restartRun } from '../promotion/approval.js';
 import { failStage } from '../promotion/deployment.js';
 import { reconcile } from '../promotion/rule.js';
-import { executionName, type RunStart } from '../promotion/transition.js';
+import { runStart } from '../promotion/transition.js';
 import type { PromotionService } from './promotion-service.js';
 
 /** A run's execution gets this long to appear before the reconciler calls it lost. */
@@ -57,15 +57,8 @@ export async function reconcileRuns(
   for (const [stage, { run }] of Object.entries(state.stages)) {
     if (run === null) continue;
     if (now.getTime() - Date.parse(run.startedAt) < RECONCILE_GRACE_SECONDS * 1000) continue;
-    const name = executionName(pipeline, stage, run);
-    const start: RunStart = {
-      stage,
-      seq: run.seq,
-      kind: run.kind,
-      release: run.release,
-      attempt: run.attempt,
-      executionName: name,
-    };
+    const start = runStart(pipeline, stage, run);
+    const name = start.executionName;
     if (await workflows.isRunning(pipeline, start)) continue;
     if (run.attempt < MAX_EXECUTION_ATTEMPTS) {
       const t = await service.apply(restartRun, { stage, seq: run.seq, attempt: run.attempt });

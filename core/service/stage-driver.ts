@@ -1,12 +1,20 @@
+import {
+  type AlarmWatch,
+  alarmFailure,
+  alarmWatches,
+  type WatchedAlarm,
+  watchedSince,
+} from '../bake/alarm-watch.js';
 import { effectiveBakeSeconds, evaluateBake } from '../bake/evaluate-bake.js';
 import { alarmsToCheck } from '../blockers/evaluate.js';
+import type { TargetDefinition } from '../definition/schema.js';
 import { NotFoundError, RetryableError, TerminalError } from '../errors.js';
 import { type Release, releaseLabel } from '../model/release.js';
-import type { StageRun, TargetRun } from '../model/stage-state.js';
+import type { StageRun, StageState, TargetRun } from '../model/stage-state.js';
 import type { AlarmMonitor, Clock, Deployer, MetricSource } from '../ports/services.js';
 import type { ReleaseStore } from '../ports/stores.js';
 import { admitTargets } from '../promotion/admit.js';
-import { recordApprovalStep, recordBake } from '../promotion/approval.js';
+import { approveRun, recordApprovalStep, recordBake } from '../promotion/approval.js';
 import { failStage, recordDeployment, recordDeploymentStart } from '../promotion/deployment.js';
 import type { PromotionService } from './promotion-service.js';
 
@@ -84,6 +92,12 @@ export const MAX_WAIT_SECONDS = 86_400;
  * Three transitions an hour.
  */
 export const BAKE_RECHECK_MAX_SECONDS = 3600;
+/**
+ * How often a deployed target looks at its alarms while the stage's other targets still
+ * deploy or wait (their windows may open hours later): alarm events wake it at once, this
+ * is the backstop, as for a bake.
+ */
+export const WATCH_RECHECK_SECONDS = 3600;
 /** Decisions one call may take before it hands back to the workflow (a guard against loops). */
 const MAX_DECISIONS = 8;
 
@@ -94,6 +108,12 @@ export const subjects = {
     `approval:${pipeline}/${stage}/${seq}/${step}`,
   /** Woken when a run fails, so every target of it stops waiting and rolls back. */
   run: (pipeline: string, stage: string, seq: number) => `run:${pipeline}/${stage}/${seq}`,
+  /**
+   * Woken when the run's last target has deployed: the deployed targets stop watching on
+   * their own, and the bake watches them all. Not the run's subject, which the bake waits
+   * on: a wake at the instant the bake decides to wait would resume it again and again.
+   */
+  bake: (pipeline: string, stage: string, seq: number) => `bake:${pipeline}/${stage}/${seq}`,
 };
 
 /** A request about one target of one run, as the stage workflow's Map item sends it. */
@@ -128,12 +148,19 @@ export async function advanceTarget(
   const waking = (step: NextStep): NextStep => (wake.length === 0 ? step : { ...step, wake });
   for (let decision = 0; decision < MAX_DECISIONS; decision++) {
     const state = await ports.service.state();
-    const run = state.stages[request.stage]?.run ?? null;
-    if (run === null || run.seq !== request.seq) {
+    const stageState = state.stages[request.stage];
+    const run = stageState?.run ?? null;
+    if (stageState === undefined || run === null || run.seq !== request.seq) {
       return waking({ action: 'done', reason: `run ${request.seq} of ${request.stage} is over` });
     }
-    // A run has every target of its stage, and the topology lookup above checked the name.
-    const target = run.targets[request.target] as TargetRun;
+    const target = run.targets[request.target];
+    if (target === undefined) {
+      // A manual rollback of some of the stage's targets leaves the others out of its run.
+      return waking({
+        action: 'done',
+        reason: `${request.target} is not part of run ${run.seq} of ${request.stage}`,
+      });
+    }
     if (target.status === 'waiting') {
       if (run.kind !== 'normal' || run.step === 'rolling-back') {
         return waking({
@@ -141,8 +168,33 @@ export async function advanceTarget(
           reason: `${request.target} was never deployed by this run`,
         });
       }
-      const blocked = await admit(ports, request, run);
+      const blocked = await admit(ports, request, run, stageState);
       if (blocked !== null) return { ...blocked, subjects: [...blocked.subjects, runSubject] };
+      continue;
+    }
+    if (target.status === 'deployed' && watchesUntilBake(run)) {
+      // Runs the release while other targets of the stage still deploy or wait: watched
+      // until the bake, which watches every target from then on until the stage approves.
+      const watch = targetWatch(definition, target);
+      const failure = await firstFailure(ports, watch);
+      if (failure === null) {
+        return waking({
+          action: 'await',
+          subjects: [
+            ...watch.map((w) => subjects.alarm(w.name)),
+            subjects.bake(topology.pipeline, request.stage, run.seq),
+            runSubject,
+          ],
+          seconds: WATCH_RECHECK_SECONDS,
+          reason: `${releaseLabel(run.release)} deployed to ${request.target}; watching its alarms until the stage's other targets have deployed`,
+        });
+      }
+      await ports.service.apply(failStage, {
+        stage: request.stage,
+        seq: run.seq,
+        reason: `${failure} after ${releaseLabel(run.release)} deployed to ${request.target}`,
+      });
+      wake.push(runSubject);
       continue;
     }
     if (target.status !== 'deploying' && target.status !== 'rolling-back') {
@@ -166,19 +218,30 @@ export async function advanceTarget(
     // closes the stage for an operator. A terminal error in a normal deployment goes to
     // the workflow, whose "Fail the run" step rolls the run back.
     const drive = async (): Promise<NextStep | 'continue'> => {
-      if (target.deploymentId === null && kind === 'rollback' && target.abandoned !== null) {
+      if (target.deploymentId === null && kind === 'rollback' && run.kind === 'normal') {
         // The failed deployment may still be running: stop it, and where the platform allows
-        // one deployment at a time (CodeDeploy), wait for it to end before rolling back.
+        // one deployment at a time (CodeDeploy), wait for it to end before rolling back. Its
+        // id may never have been recorded (the run failed while its start was under way):
+        // the deployer finds it by the key it was started with.
+        const abandoned =
+          target.abandoned ??
+          (await ports.deployer.findDeployment?.(
+            definition,
+            idempotencyKey(topology.pipeline, request.stage, run.seq, request.target, 'normal'),
+          )) ??
+          null;
         const stopping =
-          (await ports.deployer.stopDeployment?.(definition, target.abandoned)) ?? 'replaced';
-        if (stopping === 'stopping') {
-          const abandoned = await ports.deployer.getDeployment(definition, target.abandoned);
-          if (abandoned.status === 'in-progress') {
+          abandoned === null
+            ? 'replaced'
+            : ((await ports.deployer.stopDeployment?.(definition, abandoned)) ?? 'replaced');
+        if (abandoned !== null && stopping === 'stopping') {
+          const status = await ports.deployer.getDeployment(definition, abandoned);
+          if (status.status === 'in-progress') {
             return waking({
               action: 'await',
-              subjects: [subjects.deployment(target.abandoned), runSubject],
+              subjects: [subjects.deployment(abandoned), runSubject],
               seconds: DEPLOYMENT_RECHECK_SECONDS,
-              reason: `rolling back ${request.target}: waiting for ${target.abandoned} to stop`,
+              reason: `rolling back ${request.target}: waiting for ${abandoned} to stop`,
             });
           }
         }
@@ -190,20 +253,26 @@ export async function advanceTarget(
           target: definition,
           release,
           kind,
-          idempotencyKey: `${topology.pipeline}/${request.stage}/${run.seq}/${request.target}/${kind}`,
+          idempotencyKey: idempotencyKey(
+            topology.pipeline,
+            request.stage,
+            run.seq,
+            request.target,
+            kind,
+          ),
         });
         await ports.service.apply(recordDeploymentStart, { ...ref, deploymentId });
         return 'continue';
       }
-      const watched = [definition.alarms.rollback, definition.alarms.aggregate];
+      const watch = targetWatch(definition, target);
       if (kind === 'normal') {
-        const firing = await firingAlarm(ports, watched, target.startedAt ?? run.startedAt);
-        if (firing !== null) {
+        const failure = await firstFailure(ports, watch);
+        if (failure !== null) {
           await ports.deployer.stopDeployment?.(definition, target.deploymentId);
           await ports.service.apply(failStage, {
             stage: request.stage,
             seq: run.seq,
-            reason: `alarm ${firing} went into ALARM while ${releaseLabel(to)} was deploying to ${request.target}`,
+            reason: `${failure} while ${releaseLabel(to)} was deploying to ${request.target}`,
           });
           wake.push(runSubject);
           return 'continue';
@@ -215,20 +284,25 @@ export async function advanceTarget(
           action: 'await',
           subjects: [
             subjects.deployment(target.deploymentId),
-            ...(kind === 'normal' ? watched.map(subjects.alarm) : []),
+            ...(kind === 'normal' ? watch.map((w) => subjects.alarm(w.name)) : []),
             runSubject,
           ],
           seconds: DEPLOYMENT_RECHECK_SECONDS,
           reason: `${kind === 'normal' ? '' : 'rolling back: '}${releaseLabel(to)} deploying to ${request.target} (${target.deploymentId})`,
         });
       }
-      await ports.service.apply(recordDeployment, {
+      const recorded = await ports.service.apply(recordDeployment, {
         ...ref,
         result: status.status,
         ...(status.status === 'failed' ? { reason: status.reason } : {}),
       });
       // A failed deployment fails the run: the other targets must stop waiting and roll back.
-      if (status.status === 'failed' && kind === 'normal') wake.push(runSubject);
+      // The last target deployed starts the bake: the others stop watching on their own.
+      const after = recorded.state.stages[request.stage]?.run;
+      if (kind === 'normal' && status.status === 'failed') wake.push(runSubject);
+      if (kind === 'normal' && after?.step === 'baking') {
+        wake.push(subjects.bake(topology.pipeline, request.stage, run.seq));
+      }
       return 'continue';
     };
     let next: NextStep | 'continue';
@@ -313,11 +387,13 @@ export async function advanceStage(
       return { action: 'redeploy', reason: `run ${run.seq} of ${request.stage} is ${run.step}` };
     }
     const now = ports.clock.now();
+    // From the first deployment until the stage approves, every target running the release
+    // is watched: through the bake and through every approval step.
+    const watches = alarmWatches(stage, run);
+    const alarms = await observe(ports, watches);
+    const alarmSubjects = watches.map((w) => subjects.alarm(w.name));
+    const runSubject = subjects.run(topology.pipeline, request.stage, run.seq);
     if (run.step === 'baking') {
-      const watched = [
-        ...new Set(stage.targets.flatMap((t) => [t.alarms.rollback, t.alarms.aggregate])),
-      ];
-      const statuses = await ports.alarms.describeAlarms(watched);
       const expedite = state.meta.expedite;
       const duration = effectiveBakeSeconds(
         stage.bake.durationSeconds,
@@ -335,25 +411,17 @@ export async function advanceStage(
             });
       const verdict = evaluateBake({
         startedAt: bakeStartedAt,
-        watchingSince: run.startedAt,
         now: now.toISOString(),
         durationSeconds: duration,
         minDataPoints: stage.bake.minDataPoints,
         dataPoints,
-        alarms: watched.map((name) => ({
-          name,
-          state: statuses[name]?.state ?? 'MISSING',
-          lastAlarmAt: statuses[name]?.lastAlarmAt ?? null,
-        })),
+        alarms,
       });
       if (verdict.verdict === 'baking') {
         return {
           action: 'await',
           // The run's own subject too: a manual rollback that stops this run ends the wait.
-          subjects: [
-            ...watched.map(subjects.alarm),
-            subjects.run(topology.pipeline, request.stage, run.seq),
-          ],
+          subjects: [...alarmSubjects, runSubject],
           seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, secondsUntil(now, new Date(verdict.checkAt))),
           reason: `baking ${releaseLabel(run.release)}: ${verdict.waitingFor}`,
         };
@@ -361,12 +429,20 @@ export async function advanceStage(
       await ports.service.apply(recordBake, { stage: request.stage, seq: run.seq, verdict });
       continue;
     }
-    // approving
+    // approving: the alarms first, so that no approval step passes over one that fired.
     const step = stage.approvalSteps.find((s) => !run.approvalsPassed.includes(s.name));
+    const failure = alarms.map(alarmFailure).find((reason) => reason !== null) ?? null;
+    if (failure !== null) {
+      await ports.service.apply(failStage, {
+        stage: request.stage,
+        seq: run.seq,
+        reason: `${failure} while ${releaseLabel(run.release)} waited for ${step === undefined ? 'its approval' : `approval step ${step.name}`}`,
+      });
+      continue;
+    }
     if (step === undefined) {
-      throw new TerminalError(
-        `Run ${run.seq} of ${request.stage} is approving, but every approval step passed; the stored run is inconsistent.`,
-      );
+      await ports.service.apply(approveRun, { stage: request.stage, seq: run.seq });
+      continue;
     }
     const deadline = Date.parse(run.approvingSince ?? run.startedAt) + step.timeoutSeconds * 1000;
     if (now.getTime() >= deadline) {
@@ -384,9 +460,10 @@ export async function advanceStage(
       action: 'await',
       subjects: [
         subjects.approval(topology.pipeline, request.stage, run.seq, step.name),
-        subjects.run(topology.pipeline, request.stage, run.seq),
+        ...alarmSubjects,
+        runSubject,
       ],
-      seconds: secondsUntil(now, new Date(deadline)),
+      seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, secondsUntil(now, new Date(deadline))),
       reason: `waiting for ${step.kind === 'manual-approval' ? 'a manual approval' : 'integration tests'}: ${step.name}`,
     };
   }
@@ -400,6 +477,7 @@ async function admit(
   ports: DriverPorts,
   request: TargetStepRequest,
   run: StageRun,
+  stageState: StageState,
 ): Promise<Extract<NextStep, { action: 'await' }> | null> {
   const topology = ports.service.topology;
   const stage = topology.stage(request.stage);
@@ -407,7 +485,7 @@ async function admit(
     ...new Set(stage.targets.flatMap((t) => alarmsToCheck(topology.definition, stage, t))),
   ];
   const statuses = await ports.alarms.describeAlarms(names);
-  const releases = await releasesFor(ports, run);
+  const releases = await releasesFor(ports, run, stageState);
   const t = await ports.service.apply(admitTargets, {
     stage: request.stage,
     seq: run.seq,
@@ -433,20 +511,35 @@ async function admit(
   };
 }
 
-/** The run's release and every older one a target still runs (property 8 needs their commits). */
-async function releasesFor(ports: DriverPorts, run: StageRun): Promise<Release[]> {
-  const oldest = Math.min(
-    run.release,
-    ...Object.values(run.targets).map((t) => t.before ?? run.release),
-  );
+/**
+ * The run's release and every release since the oldest one a waiting target runs: the
+ * commits new to each target (property 8) come from all of them. A target that never ran
+ * anything (a Region just added, a stage whose first release is not r1) needs them all.
+ */
+async function releasesFor(
+  ports: DriverPorts,
+  run: StageRun,
+  state: StageState,
+): Promise<Release[]> {
+  const waiting = Object.entries(run.targets).filter(([, target]) => target.status === 'waiting');
+  const runs = waiting.map(([id]) => state.targets[id]?.deployed ?? 0);
+  const oldest = Math.min(run.release - 1, ...runs);
+  const pipeline = ports.service.topology.pipeline;
   const releases: Release[] = [];
-  for (let n = oldest; n <= run.release; n++) {
-    const release = await ports.releases.getRelease(ports.service.topology.pipeline, n);
-    if (release !== null) releases.push(release);
+  let before = run.release + 1;
+  while (before - 1 > oldest) {
+    const page = await ports.releases.listReleases(pipeline, { limit: RELEASES_PER_PAGE, before });
+    releases.push(...page.filter((release) => release.number > oldest));
+    const last = page.at(-1);
+    if (page.length < RELEASES_PER_PAGE || last === undefined) break;
+    before = last.number;
   }
   if (!releases.some((r) => r.number === run.release)) await releaseOf(ports, run.release);
   return releases;
 }
+
+/** Releases read per call when a target's new commits go back a long way. */
+const RELEASES_PER_PAGE = 100;
 
 async function releaseOf(ports: DriverPorts, number: number): Promise<Release> {
   const pipeline = ports.service.topology.pipeline;
@@ -459,19 +552,56 @@ async function releaseOf(ports: DriverPorts, number: number): Promise<Release> {
   return release;
 }
 
-/** An alarm in ALARM now, or one that went into ALARM after `since` and is OK again. */
-async function firingAlarm(
+/** Whether a deployed target of the run is watched by its own iteration: until the bake. */
+function watchesUntilBake(run: StageRun): boolean {
+  return run.kind === 'normal' && (run.step === 'waiting' || run.step === 'deploying');
+}
+
+/** One target's rollback and aggregate alarms, watched since it began to deploy. */
+function targetWatch(definition: TargetDefinition, target: TargetRun): AlarmWatch[] {
+  const since = target.startedAt ?? new Date(0).toISOString();
+  return [...new Set([definition.alarms.rollback, definition.alarms.aggregate])].map((name) => ({
+    name,
+    since,
+  }));
+}
+
+/** Asks the alarm monitor about watched alarms, looking back to the earliest watch. */
+async function observe(
   ports: DriverPorts,
-  names: readonly string[],
-  since: string,
+  watches: readonly AlarmWatch[],
+): Promise<WatchedAlarm[]> {
+  if (watches.length === 0) return [];
+  const since = watchedSince(watches);
+  const statuses = await ports.alarms.describeAlarms(
+    watches.map((w) => w.name),
+    since === undefined ? {} : { since },
+  );
+  return watches.map((watch) => ({
+    ...watch,
+    state: statuses[watch.name]?.state ?? 'MISSING',
+    lastAlarmAt: statuses[watch.name]?.lastAlarmAt ?? null,
+  }));
+}
+
+/** Why the first of the watched alarms fails the run, or `null`. */
+async function firstFailure(
+  ports: DriverPorts,
+  watches: readonly AlarmWatch[],
 ): Promise<string | null> {
-  const statuses = await ports.alarms.describeAlarms(names);
-  const fired = (name: string) => {
-    const status = statuses[name];
-    if (status?.state === 'ALARM') return true;
-    return status?.lastAlarmAt != null && Date.parse(status.lastAlarmAt) > Date.parse(since);
-  };
-  return names.find(fired) ?? null;
+  const alarms = await observe(ports, watches);
+  return alarms.map(alarmFailure).find((reason) => reason !== null) ?? null;
+}
+
+/** The key a target's deployment of a run is started with: the same key starts it once. */
+function idempotencyKey(
+  pipeline: string,
+  stage: string,
+  seq: number,
+  target: string,
+  kind: 'normal' | 'rollback',
+): string {
+  return `${pipeline}/${stage}/${seq}/${target}/${kind}`;
 }
 
 function secondsUntil(now: Date, then: Date): number {

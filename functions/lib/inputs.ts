@@ -34,12 +34,15 @@ export const failInput = runInput.extend({
 
 /**
  * The input of a stage run's execution, as the stage workflow (statemachines/stage.asl.json)
- * reads it: the cloud's starter and the local runtime's give the same.
+ * reads it: the cloud's starter and the local runtime's give the same. Its Map's items are
+ * the run's targets (a manual rollback of some targets runs those only), each checked
+ * against the stage's definition.
  *
  * @example
  * executionInput(topology, 'api', run); // { pipeline: 'api', stage: 'gamma', seq: 4, …, targets: ['gamma-t1'] }
  */
 export function executionInput(topology: Topology, pipeline: string, run: RunStart) {
+  for (const target of run.targets) topology.target(run.stage, target);
   return {
     pipeline,
     stage: run.stage,
@@ -47,6 +50,6 @@ export function executionInput(topology: Topology, pipeline: string, run: RunSta
     kind: run.kind,
     release: run.release,
     attempt: run.attempt,
-    targets: topology.stage(run.stage).targets.map((t) => t.id),
+    targets: [...run.targets],
   };
 }

@@ -72,6 +72,10 @@ export class FakeDeployer implements Deployer {
     return status;
   }
 
+  async findDeployment(_target: TargetDefinition, idempotencyKey: string): Promise<string | null> {
+    return this.#byKey.get(idempotencyKey) ?? null;
+  }
+
   async stopDeployment(_target: TargetDefinition, deploymentId: string): Promise<'stopping'> {
     if (this.#status.get(deploymentId)?.status === 'in-progress') {
       this.stopped.push(deploymentId);
@@ -87,7 +91,10 @@ export class FakeDeployer implements Deployer {
   }
 }
 
-/** Alarm states set by the test; names never set are `MISSING`. */
+/**
+ * Alarm states set by the test; names never set are `MISSING`. It keeps the whole history,
+ * so `lastAlarmAt` is the newest entry into ALARM at or after `since` (when asked).
+ */
 export class FakeAlarmMonitor implements AlarmMonitor {
   readonly #alarms = new Map<string, AlarmStatus>();
 
@@ -98,13 +105,19 @@ export class FakeAlarmMonitor implements AlarmMonitor {
     this.#alarms.set(name, { state, lastAlarmAt });
   }
 
-  async describeAlarms(names: readonly string[]): Promise<Record<string, AlarmStatus>> {
-    return Object.fromEntries(
-      names.map((name) => [
-        name,
-        this.#alarms.get(name) ?? { state: 'MISSING' as const, lastAlarmAt: null },
-      ]),
-    );
+  async describeAlarms(
+    names: readonly string[],
+    options: { readonly since?: Date } = {},
+  ): Promise<Record<string, AlarmStatus>> {
+    const answer = (name: string): AlarmStatus => {
+      const alarm = this.#alarms.get(name);
+      if (alarm === undefined) return { state: 'MISSING', lastAlarmAt: null };
+      if (alarm.state === 'ALARM' || alarm.lastAlarmAt === null) return alarm;
+      const since = options.since;
+      const recent = since !== undefined && Date.parse(alarm.lastAlarmAt) >= since.getTime();
+      return { state: alarm.state, lastAlarmAt: recent ? alarm.lastAlarmAt : null };
+    };
+    return Object.fromEntries(names.map((name) => [name, answer(name)]));
   }
 }
 

@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { type BakeInput, effectiveBakeSeconds, evaluateBake } from '../../../core/index.js';
 
+const WATCHED = '2026-11-23T09:50:00.000Z';
 const base: BakeInput = {
   startedAt: '2026-11-23T10:00:00.000Z',
-  watchingSince: '2026-11-23T09:50:00.000Z',
   now: '2026-11-23T11:00:00.000Z',
   durationSeconds: 3600,
   minDataPoints: 100,
   dataPoints: 100,
-  alarms: [{ name: 'team-aggregate', state: 'OK', lastAlarmAt: null }],
+  // Watched since the first target began to deploy, ten minutes before the bake.
+  alarms: [{ name: 'team-aggregate', state: 'OK', lastAlarmAt: null, since: WATCHED }],
 };
 const alarm = (
   state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA' | 'MISSING',
   lastAlarmAt: string | null = null,
 ) => ({
-  alarms: [{ name: 'team-aggregate', state, lastAlarmAt }],
+  alarms: [{ name: 'team-aggregate', state, lastAlarmAt, since: WATCHED }],
 });
 
 describe('evaluateBake', () => {
@@ -61,7 +62,7 @@ describe('evaluateBake', () => {
     {
       name: 'an alarm in ALARM now',
       change: alarm('ALARM', '2026-11-23T10:59:00.000Z'),
-      expected: { verdict: 'failed', reason: 'alarm team-aggregate is in ALARM during the bake' },
+      expected: { verdict: 'failed', reason: 'alarm team-aggregate is in ALARM (baking)' },
     },
     {
       name: 'an alarm that fired and recovered during the bake',
@@ -69,7 +70,7 @@ describe('evaluateBake', () => {
       expected: {
         verdict: 'failed',
         reason:
-          'alarm team-aggregate went into ALARM at 2026-11-23T10:10:00.000Z, after the deployment began',
+          'alarm team-aggregate went into ALARM at 2026-11-23T10:10:00.000Z, while the release ran (baking)',
       },
     },
     {
@@ -78,7 +79,7 @@ describe('evaluateBake', () => {
       expected: {
         verdict: 'failed',
         reason:
-          'alarm team-aggregate went into ALARM at 2026-11-23T09:55:00.000Z, after the deployment began',
+          'alarm team-aggregate went into ALARM at 2026-11-23T09:55:00.000Z, while the release ran (baking)',
       },
     },
     {
@@ -91,7 +92,7 @@ describe('evaluateBake', () => {
       change: alarm('MISSING'),
       expected: {
         verdict: 'failed',
-        reason: 'alarm team-aggregate does not exist, so the bake cannot watch it',
+        reason: 'alarm team-aggregate does not exist, so nothing watches it (baking)',
       },
     },
     {
@@ -109,11 +110,26 @@ describe('evaluateBake', () => {
       change: {
         now: '2026-11-23T12:00:00.000Z',
         alarms: [
-          { name: 'a', state: 'OK' as const, lastAlarmAt: null },
-          { name: 'b', state: 'ALARM' as const, lastAlarmAt: null },
+          { name: 'a', state: 'OK' as const, lastAlarmAt: null, since: WATCHED },
+          { name: 'b', state: 'ALARM' as const, lastAlarmAt: null, since: WATCHED },
         ],
       },
-      expected: { verdict: 'failed', reason: 'alarm b is in ALARM during the bake' },
+      expected: { verdict: 'failed', reason: 'alarm b is in ALARM (baking)' },
+    },
+    {
+      name: 'each alarm watched from its own start: b fired before its target deployed',
+      change: {
+        alarms: [
+          { name: 'a', state: 'OK' as const, lastAlarmAt: null, since: WATCHED },
+          {
+            name: 'b',
+            state: 'OK' as const,
+            lastAlarmAt: '2026-11-23T09:55:00.000Z',
+            since: '2026-11-23T09:58:00.000Z',
+          },
+        ],
+      },
+      expected: { verdict: 'passed' },
     },
   ])('$name → $expected.verdict', ({ change, expected }) => {
     expect(evaluateBake({ ...base, ...change })).toEqual(expected);

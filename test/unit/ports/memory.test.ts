@@ -202,16 +202,22 @@ describe('fakes of the services', () => {
     expect(() => deployer.finish('d-9', { status: 'succeeded' })).toThrow('No deployment d-9.');
   });
 
-  it('reports alarm states, remembering when each last fired', async () => {
+  it('reports alarm states, and when each last fired if it did since the time asked', async () => {
     const alarms = new FakeAlarmMonitor();
     alarms.set('a', 'ALARM', T0);
     alarms.set('a', 'OK');
     alarms.set('b', 'ALARM');
-    expect(await alarms.describeAlarms(['a', 'b', 'c'])).toEqual({
+    const since = (offsetSeconds: number) => ({
+      since: new Date(Date.parse(T0) + offsetSeconds * 1000),
+    });
+    expect(await alarms.describeAlarms(['a', 'b', 'c'], since(-60))).toEqual({
       a: { state: 'OK', lastAlarmAt: T0 },
       b: { state: 'ALARM', lastAlarmAt: null },
       c: { state: 'MISSING', lastAlarmAt: null },
     });
+    // An ALARM before the look-back, or with none asked, is not in the history read.
+    expect((await alarms.describeAlarms(['a'], since(60))).a?.lastAlarmAt).toBeNull();
+    expect((await alarms.describeAlarms(['a'])).a?.lastAlarmAt).toBeNull();
   });
 
   it('counts data points of the named targets inside the window', async () => {
@@ -263,6 +269,7 @@ describe('fakes of the services', () => {
       release: 1,
       attempt: 1,
       executionName: 'api-beta-r1-1',
+      targets: ['beta-t1'],
     };
     expect(await starter.startRun('api', run)).toBe('started');
     expect(await starter.startRun('api', run)).toBe('already-started');

@@ -28,6 +28,7 @@ describe('createRelease', () => {
         release: 1,
         attempt: 1,
         executionName: 'api-beta-r1-1',
+        targets: ['beta-t1'],
       },
     ]);
     expect(t.outcomes.map((o) => [o.release, o.stage, o.outcome.status])).toEqual([

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   admitTargets,
+  approveRun,
   automaticRollbackTarget,
   failStage,
   hours,
@@ -442,6 +443,13 @@ describe('recordBake and approval steps', () => {
       reason: 'looks good',
     });
 
+    // Every step passed: the stage driver approves once it has seen the alarms quiet.
+    expect(sb.run('beta')).toMatchObject({
+      step: 'approving',
+      approvalsPassed: ['api-tests', 'release-manager'],
+    });
+    expect(sb.stage('beta').lastApproved).toBeNull();
+    sb.apply(approveRun, { stage: 'beta', seq: 1 });
     expect(sb.stage('beta').lastApproved).toBe(1);
     expect(t.audit).toEqual([
       {
@@ -495,6 +503,27 @@ describe('recordBake and approval steps', () => {
       reason: 'x',
     });
     expect(t.note).toBe('run 1 of beta is waiting, not waiting for approvals');
+  });
+
+  it('approves a run only once it approves and every step passed', () => {
+    const sb = withApprovals();
+    drive.create(sb, 1);
+    expect(sb.apply(approveRun, { stage: 'beta', seq: 1 }).note).toBe(
+      'run 1 of beta is waiting, not approving',
+    );
+    drive.pass(sb, 'beta');
+    sb.apply(recordApprovalStep, {
+      stage: 'beta',
+      seq: 1,
+      step: 'api-tests',
+      passed: true,
+      by: 'tests',
+      reason: '412 passed',
+    });
+    expect(() => sb.apply(approveRun, { stage: 'beta', seq: 1 })).toThrow(
+      'Run 1 of beta cannot be approved: approval steps release-manager have not passed.',
+    );
+    expect(sb.stage('beta').lastApproved).toBeNull();
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  approveRun,
   type Commit,
   confirmationOf,
   manualRollback,
@@ -92,7 +93,20 @@ describe('approvals a person may give', () => {
     await w.commands.approve({ stage: 'beta', release: 1, ...by });
     const again = await w.commands.approve({ stage: 'beta', release: 1, ...by });
 
-    expect(again).toEqual({ changed: false, notes: ['r1 was already approved at beta'], wake: [] });
+    expect(again).toEqual({
+      changed: false,
+      notes: [
+        'every approval step of r1 at beta passed; the stage approves it once its alarms are seen quiet',
+      ],
+      wake: [],
+    });
+    // Once the stage approved it (its driver saw the alarms quiet), a repeat says so.
+    await w.service.apply(approveRun, { stage: 'beta', seq: 1 });
+    expect(await w.commands.approve({ stage: 'beta', release: 1, ...by })).toEqual({
+      changed: false,
+      notes: ['r1 was already approved at beta'],
+      wake: [],
+    });
   });
 
   it('refuses an approval while a rollback runs', async () => {

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { confirmationOf, parsePipelineDefinition } from '../../../core/index.js';
+import { approveRun, confirmationOf, parsePipelineDefinition } from '../../../core/index.js';
 import { drive, smallDefinition, stage, T0 } from '../../support/fixtures.js';
 
 import { ALL, World } from '../../support/operator-world.js';
@@ -405,6 +405,12 @@ describe('PipelineCommands', () => {
     });
 
     expect(approved.wake).toEqual(['approval:api/beta/1/sign-off']);
+    // The woken stage step approves once it has looked at the alarms (advanceStage).
+    expect((await approving.views.status()).stages[0]).toMatchObject({
+      run: { step: 'approving', approvals: [{ name: 'sign-off', passed: true }] },
+      lastApproved: null,
+    });
+    await approving.service.apply(approveRun, { stage: 'beta', seq: 1 });
     expect((await approving.views.status()).stages[0]).toMatchObject({
       run: null,
       lastApproved: 1,

@@ -2,69 +2,20 @@ import { describe, expect, it } from 'vitest';
 import {
   advanceStage,
   advanceTarget,
-  alarmsToCheck,
-  createRelease,
   expedite,
-  FakeAlarmMonitor,
-  FakeDeployer,
-  FakeMetricSource,
+  type FakeDeployer,
   failStage,
   failStep,
-  InMemoryAuditLog,
-  InMemoryDeploymentLog,
-  InMemoryPromotionStore,
   InMemoryReleaseStore,
-  InMemoryWorkflowStarter,
-  ManualClock,
   type PipelineDefinition,
-  PromotionService,
   parsePipelineDefinition,
-  RecordingEventPublisher,
   RetryableError,
   TerminalError,
-  Topology,
 } from '../../../core/index.js';
-import { release, smallDefinition, stage, T0 } from '../../support/fixtures.js';
+import { driverWorld } from '../../support/driver-world.js';
+import { smallDefinition, stage, T0 } from '../../support/fixtures.js';
 
-function pipeline(definition: PipelineDefinition = smallDefinition()) {
-  const topology = new Topology(definition);
-  const clock = new ManualClock(T0);
-  const releases = new InMemoryReleaseStore();
-  const workflows = new InMemoryWorkflowStarter();
-  const events = new RecordingEventPublisher();
-  const service = new PromotionService(topology, {
-    promotions: new InMemoryPromotionStore(),
-    releases,
-    deployments: new InMemoryDeploymentLog(),
-    audit: new InMemoryAuditLog(),
-    events,
-    workflows,
-    clock,
-  });
-  const alarms = new FakeAlarmMonitor();
-  for (const s of topology.definition.stages)
-    for (const t of s.targets)
-      for (const name of alarmsToCheck(topology.definition, s, t)) alarms.set(name, 'OK');
-  const deployer = new FakeDeployer();
-  const metrics = new FakeMetricSource();
-  const ports = { service, releases, deployer, alarms, metrics, clock };
-  return {
-    ports,
-    clock,
-    deployer,
-    alarms,
-    metrics,
-    events,
-    workflows,
-    async create(n: number) {
-      await releases.createRelease(release(n));
-      await service.apply(createRelease, { release: release(n) });
-    },
-    async stage(name: string) {
-      return (await service.state()).stages[name];
-    },
-  };
-}
+const pipeline = (definition?: PipelineDefinition) => driverWorld(definition);
 
 const beta = { stage: 'beta', seq: 1, target: 'beta-t1' };
 
@@ -119,7 +70,12 @@ describe('advanceTarget', () => {
     p.deployer.finish('d-1', { status: 'succeeded' });
     const done = await advanceTarget(p.ports, beta);
 
-    expect(done).toEqual({ action: 'done', reason: 'beta-t1 is deployed' });
+    // The last target deployed starts the bake and wakes the others, which stop watching.
+    expect(done).toEqual({
+      action: 'done',
+      reason: 'beta-t1 is deployed',
+      wake: ['bake:api/beta/1'],
+    });
     expect((await p.stage('beta'))?.run?.step).toBe('baking');
   });
 
@@ -420,13 +376,24 @@ describe('advanceStage', () => {
 
     const approving = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
 
+    // It watches the alarms while it waits, and looks again at least hourly.
     expect(approving).toEqual({
       action: 'await',
-      subjects: ['approval:api/beta/1/qa-sign-off', 'run:api/beta/1'],
-      seconds: 7200,
+      subjects: [
+        'approval:api/beta/1/qa-sign-off',
+        'alarm:beta-t1-rollback',
+        'alarm:team-aggregate-euw1',
+        'run:api/beta/1',
+      ],
+      seconds: 3600,
       reason: 'waiting for a manual approval: qa-sign-off',
     });
-    p.clock.advance(7200);
+    p.clock.advance(3600);
+    expect(await advanceStage(p.ports, { stage: 'beta', seq: 1 })).toMatchObject({
+      action: 'await',
+      seconds: 3600,
+    });
+    p.clock.advance(3600);
     expect(await advanceStage(p.ports, { stage: 'beta', seq: 1 })).toEqual({
       action: 'redeploy',
       reason: 'run 1 of beta is rolling-back',

@@ -27,6 +27,7 @@ expect.extend(allCustomMatcher);
 const sfn = mockClient(SFNClient);
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:captain-stage';
 const RUN: RunStart = {
+  targets: ['gamma-t1'],
   stage: 'gamma',
   seq: 3,
   kind: 'normal',
