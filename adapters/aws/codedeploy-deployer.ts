@@ -201,6 +201,24 @@ export class CodeDeployDeployer implements Deployer {
     return 'stopping';
   }
 
+  /**
+   * The group's recent deployment started with `idempotencyKey` (the marker in its
+   * description), whatever its status: a run that failed while this deployment's start
+   * was under way never recorded its id, and its rollback must stop it first.
+   *
+   * @example
+   * await deployer.findDeployment(target, 'api/gamma/4/gamma-t1/normal'); // 'd-7Q2JX1ABC'
+   */
+  async findDeployment(target: TargetDefinition, idempotencyKey: string): Promise<string | null> {
+    const config = codeDeployConfig(target);
+    const found = await this.#active(
+      this.#clients.codeDeploy(target),
+      config,
+      `[key:${idempotencyKey}]`,
+    );
+    return found.ours ?? null;
+  }
+
   /** Reads the group once per process and checks it fits the target and the 66% rule. */
   async #group(
     client: CodeDeployClient,

@@ -46,6 +46,10 @@ export class RoutingDeployer implements Deployer {
    * Stops the target's deployment if its deployer can (CodeDeploy); an ECS rolling update
    * is replaced by the rollback's update, so there is nothing to stop first.
    */
+  async findDeployment(target: TargetDefinition, idempotencyKey: string): Promise<string | null> {
+    return (await this.#for(target).findDeployment?.(target, idempotencyKey)) ?? null;
+  }
+
   async stopDeployment(
     target: TargetDefinition,
     deploymentId: string,

@@ -46,4 +46,8 @@ export class VerifyingDeployer implements Deployer {
   ): Promise<'stopping' | 'replaced'> {
     return (await this.#inner.stopDeployment?.(target, deploymentId)) ?? 'replaced';
   }
+
+  async findDeployment(target: TargetDefinition, idempotencyKey: string): Promise<string | null> {
+    return (await this.#inner.findDeployment?.(target, idempotencyKey)) ?? null;
+  }
 }

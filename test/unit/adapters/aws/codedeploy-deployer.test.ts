@@ -684,3 +684,22 @@ describe('CodeDeployDeployer.stopDeployment', () => {
     await expect(attempt).rejects.toThrow(RetryableError);
   });
 });
+
+describe('CodeDeployDeployer.findDeployment', () => {
+  it('finds the deployment started with a key among the group’s recent ones, or none', async () => {
+    // Prepare
+    active(
+      { id: 'd-OTHER', description: `Release Captain: api r6 [key:${KEY}0]` },
+      { id: 'd-OURS', description: `Release Captain: api r7 [key:${KEY}]` },
+    );
+
+    // Act
+    const ours = await deployer().findDeployment(groupTarget(), KEY);
+    const none = await deployer().findDeployment(groupTarget(), `${KEY}-never-started`);
+
+    // Assess
+    expect(ours).toBe('d-OURS');
+    expect(none).toBeNull();
+    expect(codeDeploy).not.toHaveReceivedCommand(CreateDeploymentCommand);
+  });
+});
