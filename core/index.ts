@@ -22,6 +22,7 @@ export * from './errors.js';
 export * from './model/controls.js';
 export * from './model/duration.js';
 export * from './model/events.js';
+export * from './model/execution-name.js';
 export * from './model/release.js';
 export * from './model/stage-state.js';
 export * from './planner/rollout-planner.js';

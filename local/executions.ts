@@ -29,7 +29,7 @@ export interface LocalExecution {
  *
  * @example
  * const executions = new LocalExecutions(stageDefinition, functions, tokens, (pipeline, run) => ({ … }));
- * await executions.startRun('api', run); // 'started'; executions.get('api-beta-r1-1').status === 'running'
+ * await executions.startRun('api', run); // 'started'; executions.get('api_beta_r1-1').status === 'running'
  */
 export class LocalExecutions implements WorkflowStarter {
   readonly #machine: StateMachine;

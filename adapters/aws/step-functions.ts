@@ -31,7 +31,7 @@ const MAX_CAUSE = 32_768;
 
 /**
  * The {@link WorkflowStarter} on Step Functions: one execution per stage run.
- * `run.executionName` (`api-gamma-r42-1`) is the idempotency key, and Step Functions
+ * `run.executionName` (`api_gamma_r42-1`) is the idempotency key, and Step Functions
  * keeps a name taken for 90 days. A second start of the same run therefore answers
  * `already-started` and starts nothing.
  *

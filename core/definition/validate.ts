@@ -1,5 +1,6 @@
 import { DefinitionError, type DefinitionIssue } from '../errors.js';
 import { formatReceived, toDefinitionIssues } from './issues.js';
+import { EXECUTION_NAME_MAX, longestExecutionName } from '../model/execution-name.js';
 import { type PipelineDefinition, pipelineSchema } from './schema.js';
 
 /**
@@ -32,6 +33,15 @@ function crossFieldIssues(definition: PipelineDefinition): DefinitionIssue[] {
     const at = `stages[${index}]`;
     if (seenStages.includes(stage.name)) {
       issue(`${at}.name`, 'a name no other stage uses', stage.name);
+    }
+    const longest = longestExecutionName(definition.name, stage.name);
+    if (longest.length > EXECUTION_NAME_MAX) {
+      const room = EXECUTION_NAME_MAX - (longest.length - stage.name.length);
+      issue(
+        `${at}.name`,
+        `a name of at most ${room} characters with pipeline "${definition.name}": execution names (${longest}) may have ${EXECUTION_NAME_MAX}`,
+        stage.name,
+      );
     }
 
     if (index === 0 && stage.after !== null) {

@@ -151,7 +151,7 @@ function approve(draft: Draft, stage: string): void {
  * restart is a recorded decision and the same attempt cannot start twice.
  *
  * @example
- * restartRun(ctx, state, { stage: 'gamma', seq: 4, attempt: 1 }); // starts api-gamma-r9-2
+ * restartRun(ctx, state, { stage: 'gamma', seq: 4, attempt: 1 }); // starts api_gamma_r9-2
  */
 export const restartRun = rule((draft, input: RunRef & { readonly attempt: number }) => {
   const run = activeRun(draft, input);

@@ -113,7 +113,7 @@ export function runningRelease(state: StageState, target: string): ReleaseNumber
  *
  * @example
  * manualRollback(ctx, state, { targets: [{ stage: 'prod-w1-z1', target: 'prod-w1-z1-use1' }], to: null, by: 'ana', reason: 'latency' });
- * // prod-w1-z1-use1: r9 → r8; Promotions Disabled (in, out); Rollback Started; starts api-prod-w1-z1-rollback6-1
+ * // prod-w1-z1-use1: r9 → r8; Promotions Disabled (in, out); Rollback Started; starts api_prod-w1-z1_rollback6-1
  */
 export const manualRollback = rule((draft, input: RollbackRequest) => {
   if (input.targets.length === 0)

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Topology } from '../definition/topology.js';
 import type { PipelineMeta } from '../model/controls.js';
+import { executionName } from '../model/execution-name.js';
 import { type EventInput, type PipelineEvent, pipelineEvent } from '../model/events.js';
 import type { ReleaseNumber, StageOutcome } from '../model/release.js';
 import type { StageRun, StageState } from '../model/stage-state.js';
@@ -305,7 +306,6 @@ export type ItemKey = 'meta' | { readonly stage: string };
 const META = ' meta';
 const keyOf = (item: ItemKey) => (item === 'meta' ? META : item.stage);
 
-/** `api-gamma-r42-1` for a normal run, `api-gamma-rollback7-1` for a rollback run. */
 /**
  * What starting a run's execution needs: its name and input.
  *
@@ -322,13 +322,4 @@ export function runStart(pipeline: string, stage: string, run: StageRun): RunSta
     executionName: executionName(pipeline, stage, run),
     targets: Object.keys(run.targets),
   };
-}
-
-export function executionName(
-  pipeline: string,
-  stage: string,
-  run: Pick<StageRun, 'kind' | 'release' | 'seq' | 'attempt'>,
-): string {
-  const what = run.kind === 'normal' ? `r${run.release}` : `rollback${run.seq}`;
-  return `${pipeline}-${stage}-${what}-${run.attempt}`;
 }

@@ -13,7 +13,8 @@ import { planRollout, type RolloutPlan } from '../planner/rollout-planner.js';
 import type { Clock } from '../ports/services.js';
 import type { AuditLog, DeploymentLog, ReleaseStore } from '../ports/stores.js';
 import { runningRelease } from '../promotion/rollback.js';
-import { type AuditEntry, type DeploymentRecord, executionName } from '../promotion/transition.js';
+import { executionName } from '../model/execution-name.js';
+import type { AuditEntry, DeploymentRecord } from '../promotion/transition.js';
 import type { PromotionService } from './promotion-service.js';
 import { groups, type PipelineStatus, stageStateOf, stageView } from './stage-view.js';
 

@@ -39,7 +39,7 @@ export const DEFAULT_MAX_ATTEMPTS = 5;
  * const service = new PromotionService(topology, ports);
  * await service.apply(recordBake, { stage: 'gamma', seq: 4, verdict: { verdict: 'passed' } });
  * // gamma's item and prod-1's are written; Stage Approved, Release Promoted and
- * // Stage Started are published; prod-1's execution api-prod-1-r9-1 is started
+ * // Stage Started are published; prod-1's execution api_prod-1_r9-1 is started
  */
 export class PromotionService {
   readonly topology: Topology;

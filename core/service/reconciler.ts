@@ -35,7 +35,7 @@ export interface ReconcileReport {
  *
  * @example
  * await reconcileRuns(service, workflows, new Date());
- * // { relayed: 0, restarted: ['api-gamma-r9-2'], failed: [], stuck: [] }
+ * // { relayed: 0, restarted: ['api_gamma_r9-2'], failed: [], stuck: [] }
  */
 export async function reconcileRuns(
   service: PromotionService,

@@ -11,7 +11,8 @@ import type {
   StageState,
   TargetStatus,
 } from '../model/stage-state.js';
-import { executionName, type PipelineState } from '../promotion/transition.js';
+import { executionName } from '../model/execution-name.js';
+import type { PipelineState } from '../promotion/transition.js';
 
 /**
  * `captain status` and the web view's pipeline page: each stage as people read it, built
@@ -39,7 +40,7 @@ export interface RunView {
   readonly step: RunStep;
   readonly attempt: number;
   readonly startedAt: string;
-  /** The Step Functions execution doing the run (`api-gamma-r42-1`). */
+  /** The Step Functions execution doing the run (`api_gamma_r42-1`). */
   readonly execution: string;
   /** Once the bake began: when it ends at the earliest and how many data points it needs. */
   readonly bake: {

@@ -96,7 +96,7 @@ describe('the web view', { timeout: 300_000 }, () => {
     await expect.poll(() => text('page-title'), SOON).toBe('r3 of demo');
     expect(await text('release-commits')).toMatch(/Version 3\s+ana\s+reviewed by bo/);
     expect(await text('release-artifacts')).toContain('service.json');
-    expect(await text('release-stage-prod-w1-z1')).toMatch(/approved.*demo-prod-w1-z1-r3-1/s);
+    expect(await text('release-stage-prod-w1-z1')).toMatch(/approved.*demo_prod-w1-z1_r3-1/s);
     expect(page.url()).toMatch(/#\/release\/3$/);
     await shoot('release');
   });

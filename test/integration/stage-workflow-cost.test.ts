@@ -79,7 +79,7 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
     { pipeline: 'api', stage: 'stage', seq: 1, targets },
     {
       overrides: { taskResourceLocalHandlers: localTaskHandlers(definition, functions, tokens) },
-      context: localContext('api-stage-r1-1'),
+      context: localContext('api_stage_r1-1'),
     },
   );
   let transitions = 0;

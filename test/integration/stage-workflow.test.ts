@@ -60,7 +60,7 @@ async function deploymentsOf(name: string, count: number): Promise<string[]> {
 /** Waits until the stage bakes and its workflow waits on the bake, then lets the bake time pass. */
 async function bakeThrough(name: string, release = 1, attempt = 1) {
   await p.until(
-    () => p.waitingIn(`api-${name}-r${release}-${attempt}`, 'Await a stage event'),
+    () => p.waitingIn(`api_${name}_r${release}-${attempt}`, 'Await a stage event'),
     `${name} baking`,
   );
   await p.pass(3600);
@@ -82,9 +82,9 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     await p.until(async () => (await p.stage('prod-1'))?.lastApproved === 1, 'prod-1 approves r1');
     await p.until(() => p.executions.list().every((e) => e.status !== 'running'), 'executions end');
     expect(p.executions.list().map((e) => [e.name, e.status])).toEqual([
-      ['api-beta-r1-1', 'succeeded'],
-      ['api-gamma-r1-1', 'succeeded'],
-      ['api-prod-1-r1-1', 'succeeded'],
+      ['api_beta_r1-1', 'succeeded'],
+      ['api_gamma_r1-1', 'succeeded'],
+      ['api_prod-1_r1-1', 'succeeded'],
     ]);
     expect((await p.releases.getProgress('api', 1)).stages).toMatchObject({
       beta: { status: 'approved' },
@@ -103,7 +103,7 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     await p.until(async () => (await p.stage('beta'))?.run?.release === 2, 'beta takes r2');
     const [r2] = await deploymentsOf('beta', 1);
     await p.finishDeployment(r2 as string);
-    await p.until(() => p.waitingIn('api-beta-r2-1', 'Await a stage event'), 'beta bakes r2');
+    await p.until(() => p.waitingIn('api_beta_r2-1', 'Await a stage event'), 'beta bakes r2');
 
     await p.setAlarm('team-aggregate-euw1', 'ALARM');
 
@@ -117,9 +117,9 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     expect(p.deployer.requests.at(-1)?.release.number).toBe(1);
     await p.finishDeployment(rollback.id as string);
     await p.until(async () => (await p.stage('beta'))?.run === null, 'the rollback ends');
-    await p.executions.get('api-beta-r2-1')?.done;
+    await p.executions.get('api_beta_r2-1')?.done;
 
-    expect(p.executions.get('api-beta-r2-1')?.status).toBe('succeeded');
+    expect(p.executions.get('api_beta_r2-1')?.status).toBe('succeeded');
     expect((await p.stage('beta'))?.targets['beta-t1']?.deployed).toBe(1);
     expect((await p.releases.getProgress('api', 2)).stages.beta).toMatchObject({
       status: 'rejected',
@@ -128,7 +128,7 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     expect(p.events.events.map((e) => e.type)).toEqual(
       expect.arrayContaining(['Rollback Started', 'Rollback Completed']),
     );
-    expect(p.executions.get('api-gamma-r2-1')).toBeUndefined();
+    expect(p.executions.get('api_gamma_r2-1')).toBeUndefined();
   });
 
   it('lets a newer release supersede an older one waiting at a busy stage', async () => {
@@ -144,14 +144,14 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
       status: 'superseded',
       by: 3,
     });
-    await p.until(() => p.executions.get('api-beta-r3-1') !== undefined, 'r3 runs at beta');
-    expect(p.executions.get('api-beta-r2-1')).toBeUndefined();
+    await p.until(() => p.executions.get('api_beta_r3-1') !== undefined, 'r3 runs at beta');
+    expect(p.executions.get('api_beta_r2-1')).toBeUndefined();
   });
 
   it('changes nothing when a task is delivered twice', async () => {
     await p.create(release(1));
     await deploymentsOf('beta', 1);
-    await p.until(() => p.waitingIn('api-beta-r1-1', 'Await a target event'), 'beta waits');
+    await p.until(() => p.waitingIn('api_beta_r1-1', 'Await a target event'), 'beta waits');
     const before = await p.stage('beta');
     const deployments = p.deployer.requests.length;
     const events = p.events.events.length;
@@ -173,18 +173,18 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     await p.create(release(1));
     const [id] = await deploymentsOf('beta', 1);
     await p.finishDeployment(id as string);
-    await p.until(() => p.waitingIn('api-beta-r1-1', 'Await a stage event'), 'beta bakes');
-    p.executions.get('api-beta-r1-1')?.abort();
-    await p.executions.get('api-beta-r1-1')?.done;
+    await p.until(() => p.waitingIn('api_beta_r1-1', 'Await a stage event'), 'beta bakes');
+    p.executions.get('api_beta_r1-1')?.abort();
+    await p.executions.get('api_beta_r1-1')?.done;
     await p.pass(900);
 
     const report = await p.reconcile();
 
-    expect(report).toMatchObject({ restarted: ['api-beta-r1-2'], failed: [], stuck: [] });
+    expect(report).toMatchObject({ restarted: ['api_beta_r1-2'], failed: [], stuck: [] });
     await bakeThrough('beta', 1, 2);
     await p.until(async () => (await p.stage('beta'))?.lastApproved === 1, 'beta approves r1');
     expect(p.deployer.requests.filter((r) => r.target.id === 'beta-t1')).toHaveLength(1);
-    expect(p.executions.get('api-beta-r1-1')?.status).toBe('aborted');
+    expect(p.executions.get('api_beta_r1-1')?.status).toBe('aborted');
   });
 
   it('stops the other targets’ deployments when one fails, and rolls them back once stopped', async () => {
@@ -199,7 +199,7 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     await passStage('gamma', 1, 2);
     await p.until(async () => (await p.stage('prod-1'))?.run?.release === 2, 'prod-1 takes r2');
     const [first, second] = await deploymentsOf('prod-1', 2);
-    await p.until(() => p.waitingIn('api-prod-1-r2-1', 'Await a target event'), 'prod-1 waits');
+    await p.until(() => p.waitingIn('api_prod-1_r2-1', 'Await a target event'), 'prod-1 waits');
 
     await p.finishDeployment(first as string, 'failed');
 
@@ -242,8 +242,8 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     await p.finishDeployment(id as string, 'failed');
 
     await p.until(async () => (await p.stage('beta'))?.run === null, 'the run ends');
-    await p.executions.get('api-beta-r2-1')?.done;
-    expect(p.executions.get('api-beta-r2-1')?.status).toBe('succeeded');
+    await p.executions.get('api_beta_r2-1')?.done;
+    expect(p.executions.get('api_beta_r2-1')?.status).toBe('succeeded');
     expect((await p.stage('beta'))?.promotionsIn).toMatchObject({ enabled: false });
     // The driver records the rollback as failed itself: no trip through fail-run, no loop.
     expect(p.invocations.filter((i) => i.fn === 'fail-run')).toHaveLength(0);
@@ -253,7 +253,7 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
   it('starts a blocked target once its blocking alarm clears, woken by the alarm event', async () => {
     p.alarms.set('team-aggregate-euw1', 'ALARM', p.clock.now().toISOString());
     await p.create(release(1));
-    await p.until(() => p.waitingIn('api-beta-r1-1', 'Await a target event'), 'beta waits');
+    await p.until(() => p.waitingIn('api_beta_r1-1', 'Await a target event'), 'beta waits');
     expect(p.deployer.requests).toEqual([]);
     expect((await p.stage('beta'))?.run?.blockers).toMatchObject([
       { kind: 'alarm', subject: 'team-aggregate-euw1' },
@@ -291,7 +291,7 @@ describe('a manual approval step', { timeout: 60_000 }, () => {
     await p.until(
       async () =>
         (await p.stage('beta'))?.run?.step === 'approving' &&
-        p.waitingIn('api-beta-r1-1', 'Await a stage event'),
+        p.waitingIn('api_beta_r1-1', 'Await a stage event'),
       'beta waits for qa-sign-off',
     );
 
@@ -305,8 +305,8 @@ describe('a manual approval step', { timeout: 60_000 }, () => {
     });
 
     expect(reported).toMatchObject({ recorded: true, woken: 1 });
-    await p.executions.get('api-beta-r1-1')?.done;
-    expect(p.executions.get('api-beta-r1-1')?.status).toBe('succeeded');
+    await p.executions.get('api_beta_r1-1')?.done;
+    expect(p.executions.get('api_beta_r1-1')?.status).toBe('succeeded');
     expect((await p.stage('beta'))?.lastApproved).toBe(1);
   });
 });

@@ -30,8 +30,8 @@ describe('the handlers’ AWS wiring, as the operator API reads it', () => {
     const deps = await awsDeps();
 
     expect(deps.pipelines()).toEqual(['api', 'web']);
-    expect(deps.executionLink('api-gamma-r42-1')).toBe(
-      'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:111111111111:execution:Captain-stage:api-gamma-r42-1',
+    expect(deps.executionLink('api_gamma_r42-1')).toBe(
+      'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:111111111111:execution:Captain-stage:api_gamma_r42-1',
     );
   });
 });

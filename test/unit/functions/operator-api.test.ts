@@ -90,9 +90,9 @@ describe('the operator API', () => {
         {
           stage: 'beta',
           execution: {
-            name: 'api-beta-r1-1',
+            name: 'api_beta_r1-1',
             current: true,
-            link: 'https://console.example/api-beta-r1-1',
+            link: 'https://console.example/api_beta_r1-1',
           },
         },
         { stage: 'gamma', execution: null },

@@ -29,11 +29,11 @@ describe('names', () => {
   it('labels releases and names executions so a person can read them', () => {
     expect(releaseLabel(42)).toBe('r42');
     expect(executionName('api', 'gamma', { kind: 'normal', release: 42, seq: 3, attempt: 1 })).toBe(
-      'api-gamma-r42-1',
+      'api_gamma_r42-1',
     );
     expect(
       executionName('api', 'gamma', { kind: 'rollback', release: 42, seq: 3, attempt: 2 }),
-    ).toBe('api-gamma-rollback3-2');
+    ).toBe('api_gamma_rollback3-2');
   });
 
   it('keeps the longest execution name within Step Functions’ 80 characters', () => {

@@ -186,7 +186,7 @@ describe('fakes of the services', () => {
       target: t,
       release: release(1),
       kind: 'normal' as const,
-      idempotencyKey: 'api-beta-r1-1/t',
+      idempotencyKey: 'api_beta_r1-1/t',
     };
     const first = await deployer.startDeployment(request);
     const again = await deployer.startDeployment(request);
@@ -268,7 +268,7 @@ describe('fakes of the services', () => {
       kind: 'normal' as const,
       release: 1,
       attempt: 1,
-      executionName: 'api-beta-r1-1',
+      executionName: 'api_beta_r1-1',
       targets: ['beta-t1'],
     };
     expect(await starter.startRun('api', run)).toBe('started');

@@ -27,7 +27,7 @@ describe('createRelease', () => {
         kind: 'normal',
         release: 1,
         attempt: 1,
-        executionName: 'api-beta-r1-1',
+        executionName: 'api_beta_r1-1',
         targets: ['beta-t1'],
       },
     ]);
@@ -93,7 +93,7 @@ describe('offer: pending and supersede', () => {
       status: 'superseded',
       by: 2,
     });
-    expect(t.starts.map((s) => s.executionName)).toEqual(['api-beta-r2-1']);
+    expect(t.starts.map((s) => s.executionName)).toEqual(['api_beta_r2-1']);
   });
 
   // Each row: what gamma already holds, the release offered, and the outcome of the offer.

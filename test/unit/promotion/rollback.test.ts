@@ -104,7 +104,7 @@ describe('manualRollback', () => {
       'Promotions Disabled',
       'Rollback Started',
     ]);
-    expect(t.starts.map((s) => s.executionName)).toEqual(['api-prod-1-rollback4-1']);
+    expect(t.starts.map((s) => s.executionName)).toEqual(['api_prod-1_rollback4-1']);
     expect(t.audit[0]).toMatchObject({
       by: 'ana',
       action: 'roll back prod-1-a → r2, prod-1-b → r2',

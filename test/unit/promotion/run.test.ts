@@ -576,7 +576,7 @@ describe('restartRun', () => {
     const first = sb.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
     const duplicate = sb.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
 
-    expect(first.starts.map((s) => s.executionName)).toEqual(['api-beta-r1-2']);
+    expect(first.starts.map((s) => s.executionName)).toEqual(['api_beta_r1-2']);
     expect(duplicate.starts).toEqual([]);
     expect(duplicate.note).toBe('run 1 of beta is at attempt 2, not 1');
   });

@@ -41,7 +41,7 @@ describe('PipelineViews', () => {
       kind: 'normal',
       release: 3,
       step: 'deploying',
-      execution: 'api-prod-1-r3-1',
+      execution: 'api_prod-1_r3-1',
       bake: null,
     });
     expect(prod1?.targets.map((t) => [t.target, t.deployed, t.approved, t.status])).toEqual([
@@ -81,17 +81,17 @@ describe('PipelineViews', () => {
       {
         stage: 'beta',
         outcome: expect.objectContaining({ status: 'approved' }),
-        execution: { name: 'api-beta-r3-1', current: false },
+        execution: { name: 'api_beta_r3-1', current: false },
       },
       {
         stage: 'gamma',
         outcome: expect.objectContaining({ status: 'approved' }),
-        execution: { name: 'api-gamma-r3-1', current: false },
+        execution: { name: 'api_gamma_r3-1', current: false },
       },
       {
         stage: 'prod-1',
         outcome: expect.objectContaining({ status: 'in-flight' }),
-        execution: { name: 'api-prod-1-r3-1', current: true },
+        execution: { name: 'api_prod-1_r3-1', current: true },
       },
       { stage: 'prod-2', outcome: null, execution: null },
     ]);
@@ -236,7 +236,7 @@ describe('PipelineCommands', () => {
     expect(gamma?.promotionsIn).toMatchObject({ enabled: false, by: 'ana' });
     expect(gamma?.promotionsOut).toMatchObject({ enabled: false });
     expect(gamma?.run).toMatchObject({ kind: 'rollback', step: 'rolling-back' });
-    expect(w.workflows.started.at(-1)?.executionName).toBe('api-gamma-rollback5-1');
+    expect(w.workflows.started.at(-1)?.executionName).toBe('api_gamma_rollback5-1');
     expect((await w.views.release(4)).stages[1]?.outcome?.status).toBe('rejected');
 
     // The same request again (a retry) changes nothing, wakes nothing and follows the same

@@ -68,7 +68,7 @@ describe('PromotionService.apply', () => {
     expect(events).toEqual(['Release Created', 'Stage Started', 'Promotions Disabled']);
     expect(
       (ports.workflows as InMemoryWorkflowStarter).started.map((s) => s.executionName),
-    ).toEqual(['api-beta-r1-1']);
+    ).toEqual(['api_beta_r1-1']);
     expect((await ports.releases.getProgress('api', 1)).stages.beta?.status).toBe('in-flight');
     expect(await ports.audit.list('api', 10)).toMatchObject([
       { stage: 'gamma', by: 'ana', reason: 'investigating' },
@@ -175,7 +175,7 @@ describe('PromotionService.apply', () => {
         .sort(),
     ).toEqual(['Release Promoted beta', 'Stage Approved beta', 'Stage Started gamma']);
     const started = (ports.workflows as InMemoryWorkflowStarter).started;
-    expect(started.map((s) => s.executionName)).toEqual(['api-beta-r1-1', 'api-gamma-r1-1']);
+    expect(started.map((s) => s.executionName)).toEqual(['api_beta_r1-1', 'api_gamma_r1-1']);
     expect((await ports.releases.getProgress('api', 1)).stages).toMatchObject({
       beta: { status: 'approved' },
       gamma: { status: 'in-flight' },

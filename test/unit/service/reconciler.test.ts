@@ -35,7 +35,7 @@ async function pipeline() {
   return { topology, clock, workflows, promotions, releases, events, service };
 }
 
-/** r1 taken by beta and deploying there (its execution api-beta-r1-1 started). */
+/** r1 taken by beta and deploying there (its execution api_beta_r1-1 started). */
 async function deployingAtBeta() {
   const p = await pipeline();
   await p.service.apply(createRelease, { release: release(1) });
@@ -52,7 +52,7 @@ describe('reconcileRuns', () => {
   it('starts a new attempt for a run whose execution is gone', async () => {
     const p = await pipeline();
     await p.service.apply(createRelease, { release: release(1) });
-    p.workflows.end('api-beta-r1-1');
+    p.workflows.end('api_beta_r1-1');
     p.clock.advance(3600);
 
     const report = await reconcileRuns(p.service, p.workflows, p.clock.now());
@@ -60,7 +60,7 @@ describe('reconcileRuns', () => {
     expect(report).toEqual({
       relayed: 0,
       relayFailure: null,
-      restarted: ['api-beta-r1-2'],
+      restarted: ['api_beta_r1-2'],
       failed: [],
       stuck: [],
     });
@@ -72,12 +72,12 @@ describe('reconcileRuns', () => {
     await p.service.apply(createRelease, { release: release(1) });
 
     expect((await reconcileRuns(p.service, p.workflows, p.clock.now())).restarted).toEqual([]);
-    p.workflows.end('api-beta-r1-1');
+    p.workflows.end('api_beta_r1-1');
     expect((await reconcileRuns(p.service, p.workflows, p.clock.now())).restarted).toEqual([]);
     p.clock.advance(3600);
-    p.workflows.end('api-beta-r1-1');
+    p.workflows.end('api_beta_r1-1');
     expect((await reconcileRuns(p.service, p.workflows, p.clock.now())).restarted).toEqual([
-      'api-beta-r1-2',
+      'api_beta_r1-2',
     ]);
   });
 
@@ -98,14 +98,14 @@ describe('reconcileRuns', () => {
 
     expect(report.relayed).toBeGreaterThan(0);
     expect(report.restarted).toEqual([]);
-    expect(p.workflows.started.map((s) => s.executionName)).toEqual(['api-beta-r1-1']);
+    expect(p.workflows.started.map((s) => s.executionName)).toEqual(['api_beta_r1-1']);
   });
 
   it('fails a run whose executions keep dying, and starts its rollback', async () => {
     const p = await deployingAtBeta();
     p.clock.advance(3600);
     for (const attempt of [1, 2, 3]) {
-      p.workflows.end(`api-beta-r1-${attempt}`);
+      p.workflows.end(`api_beta_r1-${attempt}`);
       await reconcileRuns(p.service, p.workflows, p.clock.now());
     }
 
@@ -115,13 +115,13 @@ describe('reconcileRuns', () => {
       status: 'rejected',
       reason: expect.stringContaining('the stage workflow ended 3 times'),
     });
-    expect(p.workflows.started.map((s) => s.executionName)).toContain('api-beta-r1-4');
+    expect(p.workflows.started.map((s) => s.executionName)).toContain('api_beta_r1-4');
   });
 
   it('goes on restarting runs when an outbox entry keeps failing, and reports it', async () => {
     const p = await pipeline();
     await p.service.apply(createRelease, { release: release(1) });
-    p.workflows.end('api-beta-r1-1');
+    p.workflows.end('api_beta_r1-1');
     p.clock.advance(3600);
     const relay = p.service.relayPending.bind(p.service);
     // Only the sweep of leftovers fails; each call's own effects still go out.
@@ -134,20 +134,20 @@ describe('reconcileRuns', () => {
 
     p.service.relayPending = relay;
     expect(report.relayFailure).toBe('EventBridge refuses the bus');
-    expect(report.restarted).toEqual(['api-beta-r1-2']);
+    expect(report.restarted).toEqual(['api_beta_r1-2']);
   });
 
   it('reports a rollback whose executions keep dying for an operator', async () => {
     const p = await deployingAtBeta();
     p.clock.advance(3600);
     for (const attempt of [1, 2, 3, 4]) {
-      p.workflows.end(`api-beta-r1-${attempt}`);
+      p.workflows.end(`api_beta_r1-${attempt}`);
       await reconcileRuns(p.service, p.workflows, p.clock.now());
     }
 
-    p.workflows.end('api-beta-r1-4');
+    p.workflows.end('api_beta_r1-4');
     const report = await reconcileRuns(p.service, p.workflows, p.clock.now());
 
-    expect(report.stuck).toEqual(['api-beta-r1-4']);
+    expect(report.stuck).toEqual(['api_beta_r1-4']);
   });
 });

@@ -322,8 +322,8 @@ describe('advanceStage', () => {
 
     expect(done).toEqual({ action: 'done', reason: 'run 1 of beta is over' });
     expect(p.workflows.started.map((s) => s.executionName)).toEqual([
-      'api-beta-r1-1',
-      'api-gamma-r1-1',
+      'api_beta_r1-1',
+      'api_gamma_r1-1',
     ]);
   });
 

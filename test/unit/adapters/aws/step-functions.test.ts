@@ -33,7 +33,7 @@ const RUN: RunStart = {
   kind: 'normal',
   release: 42,
   attempt: 1,
-  executionName: 'api-gamma-r42-1',
+  executionName: 'api_gamma_r42-1',
 };
 const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAA${'x'.repeat(600)}`;
 
@@ -61,7 +61,7 @@ describe('StepFunctionsWorkflowStarter', () => {
 
   it('starts an execution named by the run, on its state machine, with its input', async () => {
     // Prepare
-    sfn.on(StartExecutionCommand).resolves({ executionArn: `${ARN}:api-gamma-r42-1` });
+    sfn.on(StartExecutionCommand).resolves({ executionArn: `${ARN}:api_gamma_r42-1` });
 
     // Act
     const result = await starter().startRun('api', RUN);
@@ -70,7 +70,7 @@ describe('StepFunctionsWorkflowStarter', () => {
     expect(result).toBe('started');
     expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
       stateMachineArn: `${ARN}-normal`,
-      name: 'api-gamma-r42-1',
+      name: 'api_gamma_r42-1',
     });
     const input = sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input.input;
     expect(JSON.parse(input ?? '')).toEqual({
@@ -85,10 +85,10 @@ describe('StepFunctionsWorkflowStarter', () => {
     // Prepare
     sfn
       .on(StartExecutionCommand)
-      .resolvesOnce({ executionArn: `${ARN}:api-gamma-r42-1` })
+      .resolvesOnce({ executionArn: `${ARN}:api_gamma_r42-1` })
       .rejects(
         new ExecutionAlreadyExists({
-          message: 'Execution Already Exists: api-gamma-r42-1',
+          message: 'Execution Already Exists: api_gamma_r42-1',
           $metadata: {},
         }),
       );
@@ -101,8 +101,8 @@ describe('StepFunctionsWorkflowStarter', () => {
     // Assess
     expect([first, second]).toEqual(['started', 'already-started']);
     expect(sfn.commandCalls(StartExecutionCommand).map((call) => call.args[0].input.name)).toEqual([
-      'api-gamma-r42-1',
-      'api-gamma-r42-1',
+      'api_gamma_r42-1',
+      'api_gamma_r42-1',
     ]);
   });
 
@@ -139,7 +139,7 @@ describe('StepFunctionsWorkflowStarter', () => {
 
     // Assess
     await expect(start).rejects.toThrow(expected);
-    await expect(start).rejects.toThrow(`StartExecution of api-gamma-r42-1 on ${ARN}-normal`);
+    await expect(start).rejects.toThrow(`StartExecution of api_gamma_r42-1 on ${ARN}-normal`);
   });
 });
 
@@ -275,7 +275,7 @@ describe('StepFunctionsWorkflowStarter.isRunning', () => {
     expect(await starter().isRunning('api', RUN)).toBe(running);
     expect(sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, {
       executionArn:
-        'arn:aws:states:eu-west-1:123456789012:execution:captain-stage-normal:api-gamma-r42-1',
+        'arn:aws:states:eu-west-1:123456789012:execution:captain-stage-normal:api_gamma_r42-1',
     });
   });
 
@@ -290,7 +290,7 @@ describe('StepFunctionsWorkflowStarter.isRunning', () => {
     await versioned.isRunning('api', RUN);
 
     expect(sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, {
-      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:captain-stage:api-gamma-r42-1',
+      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:captain-stage:api_gamma_r42-1',
     });
   });
 
