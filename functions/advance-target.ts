@@ -11,13 +11,14 @@ export function createAdvanceTargetHandler(deps: DepsSource) {
     const resolved = await deps();
     const decidedAt = resolved.clock.now();
     const step = await advanceTarget(await resolved.driver(input.pipeline), input);
-    // This call failed the run: the run's other targets stop waiting and roll back. Best
-    // effort: the decision is stored, a retry of this step would not repeat the wake, and
-    // every waiting target looks again by itself within 15 minutes.
+    // This call failed the run (the other targets stop waiting and roll back), ended the
+    // watch of deployed targets, or handed the run over. Best effort: the decision is
+    // stored, a retry of this step would not repeat the wake, and every waiting target
+    // looks again by itself within the hour.
     await wakeAll(resolved, step.wake ?? [], decidedAt).catch((error: unknown) =>
       logger.warn('could not wake the run’s other targets', { error }),
     );
-    return workflowDecision(step, decidedAt);
+    return workflowDecision(step, decidedAt, input.looks + 1);
   });
 }
 

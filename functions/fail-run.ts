@@ -16,6 +16,7 @@ export function createFailRunHandler(deps: DepsSource) {
     const { wake, ...result } = await failStep(service, {
       stage: input.stage,
       seq: input.seq,
+      attempt: input.attempt,
       reason: `${input.error.Error}: ${causeMessage(input.error.Cause ?? 'no cause given')}`,
     });
     // Best effort, as in advance-target: the failure is stored; waiting targets look again

@@ -1,6 +1,6 @@
 import { DefinitionError, type DefinitionIssue } from '../errors.js';
-import { formatReceived, toDefinitionIssues } from './issues.js';
 import { EXECUTION_NAME_MAX, longestExecutionName } from '../model/execution-name.js';
+import { formatReceived, toDefinitionIssues } from './issues.js';
 import { type PipelineDefinition, pipelineSchema } from './schema.js';
 
 /**

@@ -60,6 +60,12 @@ export interface StageRun {
   readonly release: ReleaseNumber;
   /** Execution attempt of this run; a restart after a crash is a new, recorded attempt. */
   readonly attempt: number;
+  /**
+   * How many of the attempts began as a hand-over: an execution that waited long passes
+   * the run on to a new one before its history reaches Step Functions' limit. The
+   * reconciler's limit on restarts counts only the others. Absent: none.
+   */
+  readonly handovers?: number;
   readonly step: RunStep;
   readonly startedAt: string;
   readonly bakeStartedAt: string | null;

@@ -163,3 +163,26 @@ export const restartRun = rule((draft, input: RunRef & { readonly attempt: numbe
   const next = draft.setRun(input.stage, { attempt: run.attempt + 1 });
   startRun(draft, input.stage, next);
 });
+
+/**
+ * Passes the run on to a new execution attempt, decided by the execution itself after a
+ * long wait (a window closed for days, a blocker nobody lifts), before its history
+ * reaches Step Functions' 25,000 events. The old execution's steps see that their attempt
+ * is no longer the run's and end; the new one goes on from the stored state.
+ *
+ * @example
+ * handOverRun(ctx, state, { stage: 'prod-w4-z1', seq: 3, attempt: 1 }); // starts api_prod-w4-z1_r9-2
+ */
+export const handOverRun = rule((draft, input: RunRef & { readonly attempt: number }) => {
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  if (run.attempt !== input.attempt) {
+    draft.note = `run ${run.seq} of ${input.stage} is at attempt ${run.attempt}, not ${input.attempt}`;
+    return;
+  }
+  const next = draft.setRun(input.stage, {
+    attempt: run.attempt + 1,
+    handovers: (run.handovers ?? 0) + 1,
+  });
+  startRun(draft, input.stage, next);
+});

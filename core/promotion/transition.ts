@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Topology } from '../definition/topology.js';
 import type { PipelineMeta } from '../model/controls.js';
-import { executionName } from '../model/execution-name.js';
 import { type EventInput, type PipelineEvent, pipelineEvent } from '../model/events.js';
+import { executionName } from '../model/execution-name.js';
 import type { ReleaseNumber, StageOutcome } from '../model/release.js';
 import type { StageRun, StageState } from '../model/stage-state.js';
 

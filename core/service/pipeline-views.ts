@@ -1,6 +1,7 @@
 import type { StageDefinition } from '../definition/schema.js';
 import type { Topology } from '../definition/topology.js';
 import { NotFoundError, RuleViolationError } from '../errors.js';
+import { executionName } from '../model/execution-name.js';
 import {
   type Commit,
   type Release,
@@ -13,7 +14,6 @@ import { planRollout, type RolloutPlan } from '../planner/rollout-planner.js';
 import type { Clock } from '../ports/services.js';
 import type { AuditLog, DeploymentLog, ReleaseStore } from '../ports/stores.js';
 import { runningRelease } from '../promotion/rollback.js';
-import { executionName } from '../model/execution-name.js';
 import type { AuditEntry, DeploymentRecord } from '../promotion/transition.js';
 import type { PromotionService } from './promotion-service.js';
 import { groups, type PipelineStatus, stageStateOf, stageView } from './stage-view.js';

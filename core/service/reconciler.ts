@@ -60,7 +60,8 @@ export async function reconcileRuns(
     const start = runStart(pipeline, stage, run);
     const name = start.executionName;
     if (await workflows.isRunning(pipeline, start)) continue;
-    if (run.attempt < MAX_EXECUTION_ATTEMPTS) {
+    // Hand-overs are the executions' own decisions, not deaths: only restarts count.
+    if (run.attempt - (run.handovers ?? 0) < MAX_EXECUTION_ATTEMPTS) {
       const t = await service.apply(restartRun, { stage, seq: run.seq, attempt: run.attempt });
       restarted.push(...t.starts.map((s) => s.executionName));
       continue;

@@ -14,7 +14,7 @@ import type { StageRun, StageState, TargetRun } from '../model/stage-state.js';
 import type { AlarmMonitor, Clock, Deployer, MetricSource } from '../ports/services.js';
 import type { ReleaseStore } from '../ports/stores.js';
 import { admitTargets } from '../promotion/admit.js';
-import { approveRun, recordApprovalStep, recordBake } from '../promotion/approval.js';
+import { approveRun, handOverRun, recordApprovalStep, recordBake } from '../promotion/approval.js';
 import { failStage, recordDeployment, recordDeploymentStart } from '../promotion/deployment.js';
 import type { PromotionService } from './promotion-service.js';
 
@@ -46,28 +46,38 @@ export type NextStep = (
  * must wake the step (see `WakeRegistry`).
  *
  * @example
- * workflowDecision({ action: 'done', reason: 'beta-t1 is deployed' }, decidedAt);
- * // { action: 'done', subjects: [], seconds: 0, reason: 'beta-t1 is deployed', decidedAt: '…' }
+ * workflowDecision({ action: 'done', reason: 'beta-t1 is deployed' }, decidedAt, 3);
+ * // { action: 'done', looks: 3, subjects: [], seconds: 0, reason: 'beta-t1 is deployed', decidedAt: '…' }
  */
 export interface WorkflowDecision {
   readonly action: NextStep['action'];
+  /** Decisions the calling loop has taken, this one included (the workflow passes it back). */
+  readonly looks: number;
   readonly subjects: readonly string[];
   readonly seconds: number;
   readonly reason: string;
   readonly decidedAt: string;
 }
 
-export function workflowDecision(step: NextStep, decidedAt: Date): WorkflowDecision {
+export function workflowDecision(step: NextStep, decidedAt: Date, looks: number): WorkflowDecision {
   const at = decidedAt.toISOString();
   return step.action === 'await'
     ? {
         action: 'await',
+        looks,
         subjects: step.subjects,
         seconds: step.seconds,
         reason: step.reason,
         decidedAt: at,
       }
-    : { action: step.action, subjects: [], seconds: 0, reason: step.reason, decidedAt: at };
+    : {
+        action: step.action,
+        looks,
+        subjects: [],
+        seconds: 0,
+        reason: step.reason,
+        decidedAt: at,
+      };
 }
 
 /** Everything the driver reads and calls besides the promotion state. */
@@ -78,6 +88,11 @@ export interface DriverPorts {
   readonly alarms: AlarmMonitor;
   readonly metrics: MetricSource;
   readonly clock: Clock;
+  /**
+   * The history events an execution may spend before it hands over (tests make it small).
+   * @default HISTORY_EVENTS_BUDGET
+   */
+  readonly historyBudget?: number;
 }
 
 /** A deployment's completion event is the normal wake-up; this re-check is the backstop. */
@@ -98,6 +113,29 @@ export const BAKE_RECHECK_MAX_SECONDS = 3600;
  * is the backstop, as for a bake.
  */
 export const WATCH_RECHECK_SECONDS = 3600;
+/**
+ * Step Functions ends an execution at 25,000 history events, and a run may wait for days
+ * (a window closed over a holiday, a blocker nobody lifts yet): its execution hands the
+ * run over to a new attempt before then, keeping this many events for its own decisions.
+ */
+export const HISTORY_EVENTS_BUDGET = 20_000;
+/**
+ * History events of one look of a loop on Step Functions: the Lambda task (5), the Choice
+ * (2), the callback wait (6), and one for a retry now and then.
+ */
+export const HISTORY_EVENTS_PER_LOOK = 14;
+
+/**
+ * How many looks each loop of a stage's execution may take: its targets' iterations and
+ * the stage's own loop share the budget evenly.
+ *
+ * @example
+ * lookBudget(12); // 109: a target blocked with a 15-minute re-check hands over after ~27 h
+ */
+export function lookBudget(targets: number, budget = HISTORY_EVENTS_BUDGET): number {
+  return Math.max(1, Math.floor(budget / HISTORY_EVENTS_PER_LOOK / (targets + 1)));
+}
+
 /** Decisions one call may take before it hands back to the workflow (a guard against loops). */
 const MAX_DECISIONS = 8;
 
@@ -114,13 +152,28 @@ export const subjects = {
    * on: a wake at the instant the bake decides to wait would resume it again and again.
    */
   bake: (pipeline: string, stage: string, seq: number) => `bake:${pipeline}/${stage}/${seq}`,
+  /**
+   * Every wait of one execution attempt: woken when that attempt hands the run over, so
+   * its other waits end at once. The new attempt waits on its own, which the hand-over
+   * does not wake (it would resume the new waits as soon as they begin).
+   */
+  attempt: (pipeline: string, stage: string, seq: number, attempt: number) =>
+    `attempt:${pipeline}/${stage}/${seq}/${attempt}`,
 };
 
 /** A request about one target of one run, as the stage workflow's Map item sends it. */
-export interface TargetStepRequest {
+export interface TargetStepRequest extends WorkflowCall {
   readonly stage: string;
   readonly seq: number;
   readonly target: string;
+}
+
+/** What the stage workflow adds to each call of its loops. */
+export interface WorkflowCall {
+  /** The calling execution's attempt: an attempt that is no longer the run's ends. */
+  readonly attempt?: number;
+  /** How many decisions the calling loop took so far (see {@link lookBudget}). */
+  readonly looks?: number;
 }
 
 /**
@@ -141,6 +194,10 @@ export async function advanceTarget(
   ports: DriverPorts,
   request: TargetStepRequest,
 ): Promise<NextStep> {
+  return withinHistory(ports, request, await moveTarget(ports, request));
+}
+
+async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promise<NextStep> {
   const topology = ports.service.topology;
   const definition = topology.target(request.stage, request.target);
   const runSubject = subjects.run(topology.pipeline, request.stage, request.seq);
@@ -152,6 +209,9 @@ export async function advanceTarget(
     const run = stageState?.run ?? null;
     if (stageState === undefined || run === null || run.seq !== request.seq) {
       return waking({ action: 'done', reason: `run ${request.seq} of ${request.stage} is over` });
+    }
+    if (request.attempt !== undefined && run.attempt !== request.attempt) {
+      return waking({ action: 'done', reason: replaced(request, run) });
     }
     const target = run.targets[request.target];
     if (target === undefined) {
@@ -329,6 +389,8 @@ export interface StepFailure {
   readonly stage: string;
   readonly seq: number;
   readonly reason: string;
+  /** The failing execution's attempt: a failure from an attempt replaced since changes nothing. */
+  readonly attempt?: number;
 }
 
 /**
@@ -350,12 +412,13 @@ export async function failStep(
   return {
     changed: t.writes.length > 0,
     note: t.note,
+    // A retry wakes again: the first call's wake may be what failed.
     wake: [subjects.run(service.topology.pipeline, failure.stage, failure.seq)],
   };
 }
 
 /** A request about a run as a whole: after its deployments, its bake and approval steps. */
-export interface StageStepRequest {
+export interface StageStepRequest extends WorkflowCall {
   readonly stage: string;
   readonly seq: number;
 }
@@ -375,6 +438,10 @@ export async function advanceStage(
   ports: DriverPorts,
   request: StageStepRequest,
 ): Promise<NextStep> {
+  return withinHistory(ports, request, await moveStage(ports, request));
+}
+
+async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise<NextStep> {
   const topology = ports.service.topology;
   const stage = topology.stage(request.stage);
   for (let decision = 0; decision < MAX_DECISIONS; decision++) {
@@ -382,6 +449,9 @@ export async function advanceStage(
     const run = state.stages[request.stage]?.run ?? null;
     if (run === null || run.seq !== request.seq) {
       return { action: 'done', reason: `run ${request.seq} of ${request.stage} is over` };
+    }
+    if (request.attempt !== undefined && run.attempt !== request.attempt) {
+      return { action: 'done', reason: replaced(request, run) };
     }
     if (run.step === 'waiting' || run.step === 'deploying' || run.step === 'rolling-back') {
       return { action: 'redeploy', reason: `run ${run.seq} of ${request.stage} is ${run.step}` };
@@ -550,6 +620,41 @@ async function releaseOf(ports: DriverPorts, number: number): Promise<Release> {
     );
   }
   return release;
+}
+
+/**
+ * A loop about to wait once more past its share of the history hands the run over to a
+ * new attempt (a recorded decision: {@link handOverRun}) and ends; its attempt's subject,
+ * which every wait of the workflow also registers, is woken so that the execution's other
+ * waits end too, rather than at their timeouts.
+ */
+async function withinHistory(
+  ports: DriverPorts,
+  request: WorkflowCall & { readonly stage: string; readonly seq: number },
+  step: NextStep,
+): Promise<NextStep> {
+  if (step.action !== 'await' || request.attempt === undefined || request.looks === undefined) {
+    return step;
+  }
+  const topology = ports.service.topology;
+  const own = subjects.attempt(topology.pipeline, request.stage, request.seq, request.attempt);
+  const budget = lookBudget(topology.stage(request.stage).targets.length, ports.historyBudget);
+  if (request.looks + 1 < budget) return { ...step, subjects: [...step.subjects, own] };
+  const t = await ports.service.apply(handOverRun, {
+    stage: request.stage,
+    seq: request.seq,
+    attempt: request.attempt,
+  });
+  const to = t.starts[0]?.executionName ?? 'the next attempt';
+  return {
+    action: 'done',
+    reason: `handed over to ${to} after ${request.looks + 1} looks, before the execution's history fills (${step.reason})`,
+    wake: [...(step.wake ?? []), own],
+  };
+}
+
+function replaced(request: WorkflowCall & { readonly stage: string }, run: StageRun): string {
+  return `attempt ${request.attempt} of run ${run.seq} of ${request.stage} was replaced by attempt ${run.attempt}`;
 }
 
 /** Whether a deployed target of the run is watched by its own iteration: until the bake. */

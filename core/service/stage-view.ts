@@ -3,6 +3,7 @@ import type { StageDefinition } from '../definition/schema.js';
 import type { Topology } from '../definition/topology.js';
 import { NotFoundError } from '../errors.js';
 import type { Expedite, KnownBad, Override } from '../model/controls.js';
+import { executionName } from '../model/execution-name.js';
 import type { ReleaseNumber } from '../model/release.js';
 import type {
   BlockerNotice,
@@ -11,7 +12,6 @@ import type {
   StageState,
   TargetStatus,
 } from '../model/stage-state.js';
-import { executionName } from '../model/execution-name.js';
 import type { PipelineState } from '../promotion/transition.js';
 
 /**

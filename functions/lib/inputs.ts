@@ -15,7 +15,16 @@ export const runInput = z.object({
   seq: z.number().int().positive(),
 });
 
-export const targetInput = runInput.extend({ target: name });
+/**
+ * A call of the stage workflow's loop: the execution's attempt (a call from an attempt
+ * that is no longer the run's changes nothing) and how many decisions its loop took.
+ */
+export const stepInput = runInput.extend({
+  attempt: z.number().int().positive(),
+  looks: z.number().int().nonnegative(),
+});
+
+export const targetInput = stepInput.extend({ target: name });
 
 export const awaitInput = z.object({
   token: z.string().min(1).max(2048),
@@ -28,6 +37,7 @@ export const awaitInput = z.object({
 });
 
 export const failInput = runInput.extend({
+  attempt: z.number().int().positive(),
   /** What the Catch put in `$.error`: Step Functions' `{ Error, Cause }`. */
   error: z.object({ Error: z.string(), Cause: z.string().optional() }),
 });

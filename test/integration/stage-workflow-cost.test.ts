@@ -35,21 +35,29 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
   const definition = await loadDefinition('statemachines/stage.asl.json', ARNS);
   const tokens = new LocalTaskTokens();
   const calls = new Map<string, number>();
-  const once = (key: string) => {
-    const n = (calls.get(key) ?? 0) + 1;
-    calls.set(key, n);
-    return n === 1;
-  };
   const functions: Record<string, LocalFunction> = {
+    // A target waits for its deployment; every target but the last to finish then watches
+    // its alarms until the last one has deployed (one more wait, ended by that event).
     [ARNS.AdvanceTargetFunctionArn]: async (payload) => {
-      const { target } = payload as { target: string };
-      const next: NextStep = once(target)
-        ? { action: 'await', subjects: [`deployment:${target}`], seconds: 900, reason: 'deploying' }
-        : { action: 'done', reason: `${target} is deployed` };
-      return workflowDecision(next, new Date());
+      const { target, looks } = payload as { target: string; looks: number };
+      const n = (calls.get(target) ?? 0) + 1;
+      calls.set(target, n);
+      const last = target === targets.at(-1);
+      const next: NextStep =
+        n === 1
+          ? {
+              action: 'await',
+              subjects: [`deployment:${target}`],
+              seconds: 900,
+              reason: 'deploying',
+            }
+          : n === 2 && !last
+            ? { action: 'await', subjects: [`bake:${target}`], seconds: 3600, reason: 'watching' }
+            : { action: 'done', reason: `${target} is deployed` };
+      return workflowDecision(next, new Date(), looks + 1);
     },
     // The bake looks again at least hourly (BAKE_RECHECK_MAX_SECONDS), as the driver does.
-    [ARNS.AdvanceStageFunctionArn]: async () => {
+    [ARNS.AdvanceStageFunctionArn]: async (payload) => {
       const looks = Math.ceil(bakeSeconds / BAKE_RECHECK_MAX_SECONDS);
       const n = (calls.get('stage') ?? 0) + 1;
       calls.set('stage', n);
@@ -62,7 +70,7 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
               reason: 'baking',
             }
           : { action: 'done', reason: 'approved' };
-      return workflowDecision(next, new Date());
+      return workflowDecision(next, new Date(), (payload as { looks: number }).looks + 1);
     },
     // The event arrives: the deployment ended, or the bake's time is up.
     [ARNS.AwaitEventFunctionArn]: async (payload) => {
@@ -76,7 +84,7 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
   };
   const machine = new StateMachine(definition);
   const execution = machine.run(
-    { pipeline: 'api', stage: 'stage', seq: 1, targets },
+    { pipeline: 'api', stage: 'stage', seq: 1, attempt: 1, targets },
     {
       overrides: { taskResourceLocalHandlers: localTaskHandlers(definition, functions, tokens) },
       context: localContext('api_stage_r1-1'),
@@ -106,18 +114,19 @@ describe('the stage workflow’s cost', { timeout: 60_000 }, () => {
       transitions += measured.transitions;
     }
 
-    // Per stage: the Map, then Advance stage → choice → (await → advance → choice →)… →
-    // settled, one await per hour of bake; per target: advance → choice → await → advance →
-    // choice → settled.
+    // Per stage: the counter's Pass, the Map, then Advance stage → choice → (await →
+    // advance → choice →)… → settled, one await per hour of bake; per target: advance →
+    // choice → await → advance → choice → settled, and for all but the last of a stage one
+    // more await → advance → choice while it watches for the others.
     const looks = stages.reduce((n, s) => n + Math.ceil(s.bake.durationSeconds / 3600), 0);
-    expect(transitions).toBe(33 * 4 + looks * 3 + 159 * 6);
+    expect(transitions).toBe(33 * 5 + looks * 3 + 159 * 6 + (159 - 33) * 3);
     expect(transitions).toBeLessThanOrEqual(2_000);
   });
 
   it('keeps a 24-hour bake of a three-target stage, looking hourly, to a few hundred history events', async () => {
     const measured = await runStage(['use1-az1', 'use1-az2', 'use1-az3'], 86_400);
 
-    expect(measured.transitions).toBe(4 + 24 * 3 + 3 * 6);
+    expect(measured.transitions).toBe(5 + 24 * 3 + 3 * 6 + 2 * 3);
     expect(measured.events).toBeLessThan(400);
   });
 });

@@ -157,12 +157,25 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     const events = p.events.events.length;
 
     // The same invocation again, as a Lambda retry or a duplicated delivery would make it.
-    const input = { pipeline: 'api', stage: 'beta', seq: 1, target: 'beta-t1' };
+    const input = {
+      pipeline: 'api',
+      stage: 'beta',
+      seq: 1,
+      attempt: 1,
+      looks: 1,
+      target: 'beta-t1',
+    };
     const again = await p.handlers[FUNCTION_ARNS.AdvanceTargetFunctionArn]?.(input, {} as never);
 
     expect(again).toMatchObject({
       action: 'await',
-      subjects: ['deployment:d-1', expect.any(String), expect.any(String), 'run:api/beta/1'],
+      subjects: [
+        'deployment:d-1',
+        expect.any(String),
+        expect.any(String),
+        'run:api/beta/1',
+        'attempt:api/beta/1/1',
+      ],
     });
     expect(await p.stage('beta')).toEqual(before);
     expect(p.deployer.requests).toHaveLength(deployments);

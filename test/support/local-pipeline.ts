@@ -40,7 +40,13 @@ import { T0 } from './fixtures.js';
 
 export { FUNCTION_ARNS };
 
-export async function startLocalPipeline(definition: PipelineDefinition) {
+export async function startLocalPipeline(
+  definition: PipelineDefinition,
+  options: {
+    /** The history events an execution may spend before it hands over (see `lookBudget`). */
+    readonly historyBudget?: number;
+  } = {},
+) {
   const table = await startLocalTable();
   const topology = new Topology(definition);
   const clock = new ManualClock(T0);
@@ -66,7 +72,15 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
     clock,
   });
   const deps: HandlerDeps = {
-    driver: async () => ({ service, releases, deployer, alarms, metrics, clock }),
+    driver: async () => ({
+      service,
+      releases,
+      deployer,
+      alarms,
+      metrics,
+      clock,
+      ...(options.historyBudget === undefined ? {} : { historyBudget: options.historyBudget }),
+    }),
     wakes: new DynamoDbWakeRegistry(table.client, table.tableName),
     tokens,
     clock,
@@ -81,17 +95,22 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
   /** Every invocation, in order, as the Lambda service would see them. */
   const invocations: { fn: string; payload: unknown }[] = [];
   let inFlight = 0;
+  /** The invocations not yet returned, for the message of a wait that times out. */
+  const running = new Set<{ fn: string; payload: unknown }>();
   const functions = Object.fromEntries(
     Object.entries(handlers).map(([arn, handler]) => [
       arn,
       async (payload: unknown) => {
         const fn = arn.split(':').at(-1) as string;
-        invocations.push({ fn, payload });
+        const invocation = { fn, payload };
+        invocations.push(invocation);
+        running.add(invocation);
         inFlight++;
         try {
           return await handler(payload, lambdaContext(fn));
         } finally {
           inFlight--;
+          running.delete(invocation);
         }
       },
     ]),
@@ -193,11 +212,12 @@ export async function startLocalPipeline(definition: PipelineDefinition) {
       }
       const stages = (await service.state()).stages;
       const runs = Object.entries(stages).map(([n, st]) => `${n}: ${JSON.stringify(st.run)}`);
-      const running = executions
+      const executing = executions
         ?.list()
         .map((e) => `${e.name} ${e.status} ${e.error ?? ''} last: ${e.history.at(-1)?.state}`);
+      const calls = [...running].map((call) => `${call.fn} ${JSON.stringify(call.payload)}`);
       throw new Error(
-        `Timed out waiting until ${what}\n${runs.join('\n')}\n${running?.join('\n')}`,
+        `Timed out waiting until ${what}\n${runs.join('\n')}\n${executing?.join('\n')}\nin flight: ${calls.join('\n') || 'none'}`,
       );
     },
     async close() {

@@ -16,10 +16,15 @@ const unreachable = async (): Promise<HandlerDeps> => {
   throw new Error('the handler must not reach its dependencies');
 };
 
+/** What the stage workflow sends with every call of its loops. */
+const call = { pipeline: 'api', stage: 'beta', seq: 1, attempt: 1, looks: 0 };
+
 describe('step handlers', () => {
   it.each([
-    { input: { pipeline: 'api', stage: 'beta', seq: 0, target: 't1' }, field: 'seq' },
-    { input: { pipeline: 'api', stage: 'beta', seq: 1 }, field: 'target' },
+    { input: { ...call, seq: 0, target: 't1' }, field: 'seq' },
+    { input: { ...call }, field: 'target' },
+    { input: { ...call, target: 't1', attempt: 0 }, field: 'attempt' },
+    { input: { ...call, target: 't1', looks: -1 }, field: 'looks' },
     { input: 'not an object', field: 'input' },
   ])(
     'refuse input the state machine should never send ($field) as a TerminalError',
@@ -42,10 +47,9 @@ describe('step handlers', () => {
       throw new RetryableError('DynamoDB was throttled');
     });
 
-    const failure = await handler(
-      { pipeline: 'api', stage: 'beta', seq: 1, target: 't1' },
-      context,
-    ).catch((error: unknown) => error);
+    const failure = await handler({ ...call, target: 't1' }, context).catch(
+      (error: unknown) => error,
+    );
 
     expect(failure).toBeInstanceOf(RetryableError);
     expect((failure as Error).name).toBe('RetryableError');
@@ -77,6 +81,7 @@ describe('step handlers', () => {
         pipeline: 'api',
         stage: 'beta',
         seq: 3,
+        attempt: 2,
         error: {
           Error: 'NotFoundError',
           Cause: JSON.stringify({
@@ -89,7 +94,12 @@ describe('step handlers', () => {
     );
 
     expect(applied).toEqual([
-      { stage: 'beta', seq: 3, reason: 'NotFoundError: r9 of api is not in the release store' },
+      {
+        stage: 'beta',
+        seq: 3,
+        attempt: 2,
+        reason: 'NotFoundError: r9 of api is not in the release store',
+      },
     ]);
   });
 });
