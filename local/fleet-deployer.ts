@@ -224,6 +224,15 @@ export class LocalFleetDeployer implements Deployer {
     return this.#find(target, deploymentId).ended?.status ?? { status: 'in-progress' };
   }
 
+  /** The deployment started with `idempotencyKey` (also one restored after a restart), or `null`. */
+  async findDeployment(target: TargetDefinition, idempotencyKey: string): Promise<string | null> {
+    localFleetConfig(target);
+    const known = this.#byKey.get(idempotencyKey);
+    if (known === undefined) return null;
+    // A start still under way is found too: its id is decided before its first await.
+    return known.catch(() => null);
+  }
+
   /**
    * Lets the batch in flight finish, then fails the deployment as `stopped` (or with its
    * health-check failure, if the batch fails). A deployment that ended is left alone.

@@ -184,6 +184,20 @@ describe('LocalFleetDeployer', () => {
     expect(deployer.deployments()).toHaveLength(1);
   });
 
+  it('finds a deployment by the key it was started with, also while its start is under way', async () => {
+    const { deployer, good, request } = setup();
+    const gamma = fleetTarget('gamma-t1', 3);
+    const first = request(gamma, await good(1));
+
+    const starting = deployer.startDeployment(first);
+    const during = await deployer.findDeployment(gamma, first.idempotencyKey);
+    const { deploymentId } = await starting;
+
+    expect(during).toBe(deploymentId);
+    expect(await deployer.findDeployment(gamma, first.idempotencyKey)).toBe(deploymentId);
+    expect(await deployer.findDeployment(gamma, 'never/started')).toBeNull();
+  });
+
   it('refuses a second deployment to a busy target with a RetryableError, and takes it once the first ended', async () => {
     const { deployer, good, request, drive } = setup();
     const gamma = fleetTarget('gamma-t1', 3);
