@@ -321,7 +321,13 @@ async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promi
             kind,
           ),
         });
-        await ports.service.apply(recordDeploymentStart, { ...ref, deploymentId });
+        const started = await ports.service.apply(recordDeploymentStart, { ...ref, deploymentId });
+        const now = started.state.stages[request.stage]?.run?.targets[request.target];
+        if (kind === 'normal' && now?.status === 'rolling-back' && now.abandoned === null) {
+          // The run failed while this start was under way, so its id was never recorded:
+          // stop it here too, in case the rollback looked for it before it existed.
+          await ports.deployer.stopDeployment?.(definition, deploymentId);
+        }
         return 'continue';
       }
       const watch = targetWatch(definition, target);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   advanceStage,
   advanceTarget,
+  failStage,
   manualRollback,
   parsePipelineDefinition,
   recordApprovalStep,
@@ -360,6 +361,33 @@ describe('a deployment started just as the run fails', () => {
       kind: 'rollback',
       idempotencyKey: 'api/beta/2/b/rollback',
     });
+  });
+});
+
+describe('a start that returns after its run failed', () => {
+  it('stops the deployment it started, whose id the failed run never recorded', async () => {
+    const definition = parsePipelineDefinition({
+      ...smallDefinition(),
+      stages: [stage('beta', null, { targets: [target('a'), target('b')] })],
+    });
+    const p = driverWorld(definition);
+    p.alarms.set('a-rollback', 'OK');
+    p.alarms.set('b-rollback', 'OK');
+    await p.create(1);
+    // b's CreateDeployment is slow: a's alarm fails the run before it returns.
+    const start = p.deployer.startDeployment.bind(p.deployer);
+    p.deployer.startDeployment = async (request) => {
+      const started = await start(request);
+      if (request.target.id === 'b') {
+        await p.service.apply(failStage, { stage: 'beta', seq: 1, reason: 'a-rollback in ALARM' });
+      }
+      return started;
+    };
+    await advanceTarget(p.ports, { stage: 'beta', seq: 1, target: 'a' }); // admits a and b; starts d-1
+
+    await advanceTarget(p.ports, { stage: 'beta', seq: 1, target: 'b' });
+
+    expect(p.deployer.stopped).toContain('d-2');
   });
 });
 
