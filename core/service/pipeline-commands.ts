@@ -19,8 +19,8 @@ import {
 } from '../promotion/rollback.js';
 import { previewRollback, type RollbackPreview } from '../promotion/rollback-preview.js';
 import type { Transition } from '../promotion/transition.js';
+import { subjects } from './driver-step.js';
 import type { OperatorPorts } from './pipeline-views.js';
-import { subjects } from './stage-driver.js';
 import { stageStateOf } from './stage-view.js';
 
 /** Who asks, and why: every command is audited with both. */

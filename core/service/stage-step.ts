@@ -1,0 +1,143 @@
+import { alarmFailure, alarmWatches } from '../bake/alarm-watch.js';
+import { effectiveBakeSeconds, evaluateBake } from '../bake/evaluate-bake.js';
+import { RetryableError } from '../errors.js';
+import { releaseLabel } from '../model/release.js';
+import { approveRun, recordApprovalStep, recordBake } from '../promotion/approval.js';
+import { failStage } from '../promotion/deployment.js';
+import {
+  BAKE_RECHECK_MAX_SECONDS,
+  type DriverPorts,
+  MAX_DECISIONS,
+  type NextStep,
+  observe,
+  replaced,
+  secondsUntil,
+  subjects,
+  type WorkflowCall,
+  withinHistory,
+} from './driver-step.js';
+
+/** A request about a run as a whole: after its deployments, its bake and approval steps. */
+export interface StageStepRequest extends WorkflowCall {
+  readonly stage: string;
+  readonly seq: number;
+}
+
+/**
+ * Moves a run on after its deployments: bake (time, data points, alarms), then the
+ * approval steps, then approval, which promotes the release and lets the stage take its
+ * next pending release. `redeploy` sends the workflow back to its targets: a rollback to
+ * carry out after a failed bake or approval step.
+ *
+ * @example
+ * await advanceStage(ports, { stage: 'gamma', seq: 4 });
+ * // { action: 'await', subjects: ['alarm:api-aggregate-euw1', 'run:api/gamma/4'], seconds: 2400,
+ * //   reason: 'baking r9: 2400 s of bake time' }
+ */
+export async function advanceStage(
+  ports: DriverPorts,
+  request: StageStepRequest,
+): Promise<NextStep> {
+  return withinHistory(ports, request, await moveStage(ports, request));
+}
+
+async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise<NextStep> {
+  const topology = ports.service.topology;
+  const stage = topology.stage(request.stage);
+  for (let decision = 0; decision < MAX_DECISIONS; decision++) {
+    const state = await ports.service.state();
+    const run = state.stages[request.stage]?.run ?? null;
+    if (run === null || run.seq !== request.seq) {
+      return { action: 'done', reason: `run ${request.seq} of ${request.stage} is over` };
+    }
+    if (request.attempt !== undefined && run.attempt !== request.attempt) {
+      return { action: 'done', reason: replaced(request, run) };
+    }
+    if (run.step === 'waiting' || run.step === 'deploying' || run.step === 'rolling-back') {
+      return { action: 'redeploy', reason: `run ${run.seq} of ${request.stage} is ${run.step}` };
+    }
+    const now = ports.clock.now();
+    // From the first deployment until the stage approves, every target running the release
+    // is watched: through the bake and through every approval step.
+    const watches = alarmWatches(stage, run);
+    const alarms = await observe(ports, watches);
+    const alarmSubjects = watches.map((w) => subjects.alarm(w.name));
+    const runSubject = subjects.run(topology.pipeline, request.stage, run.seq);
+    if (run.step === 'baking') {
+      const expedite = state.meta.expedite;
+      const duration = effectiveBakeSeconds(
+        stage.bake.durationSeconds,
+        expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null,
+      );
+      const bakeStartedAt = run.bakeStartedAt ?? run.startedAt;
+      const dataPoints =
+        stage.bake.minDataPoints === 0
+          ? 0
+          : await ports.metrics.countDataPoints({
+              metric: stage.bake.dataPointMetric,
+              targets: stage.targets,
+              from: new Date(bakeStartedAt),
+              to: now,
+            });
+      const verdict = evaluateBake({
+        startedAt: bakeStartedAt,
+        now: now.toISOString(),
+        durationSeconds: duration,
+        minDataPoints: stage.bake.minDataPoints,
+        dataPoints,
+        alarms,
+      });
+      if (verdict.verdict === 'baking') {
+        return {
+          action: 'await',
+          // The run's own subject too: a manual rollback that stops this run ends the wait.
+          subjects: [...alarmSubjects, runSubject],
+          seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, secondsUntil(now, new Date(verdict.checkAt))),
+          reason: `baking ${releaseLabel(run.release)}: ${verdict.waitingFor}`,
+        };
+      }
+      await ports.service.apply(recordBake, { stage: request.stage, seq: run.seq, verdict });
+      continue;
+    }
+    // approving: the alarms first, so that no approval step passes over one that fired.
+    const step = stage.approvalSteps.find((s) => !run.approvalsPassed.includes(s.name));
+    const failure = alarms.map(alarmFailure).find((reason) => reason !== null) ?? null;
+    if (failure !== null) {
+      await ports.service.apply(failStage, {
+        stage: request.stage,
+        seq: run.seq,
+        reason: `${failure} while ${releaseLabel(run.release)} waited for ${step === undefined ? 'its approval' : `approval step ${step.name}`}`,
+      });
+      continue;
+    }
+    if (step === undefined) {
+      await ports.service.apply(approveRun, { stage: request.stage, seq: run.seq });
+      continue;
+    }
+    const deadline = Date.parse(run.approvingSince ?? run.startedAt) + step.timeoutSeconds * 1000;
+    if (now.getTime() >= deadline) {
+      await ports.service.apply(recordApprovalStep, {
+        stage: request.stage,
+        seq: run.seq,
+        step: step.name,
+        passed: false,
+        by: 'release-captain',
+        reason: `no decision within ${step.timeoutSeconds} s`,
+      });
+      continue;
+    }
+    return {
+      action: 'await',
+      subjects: [
+        subjects.approval(topology.pipeline, request.stage, run.seq, step.name),
+        ...alarmSubjects,
+        runSubject,
+      ],
+      seconds: Math.min(BAKE_RECHECK_MAX_SECONDS, secondsUntil(now, new Date(deadline))),
+      reason: `waiting for ${step.kind === 'manual-approval' ? 'a manual approval' : 'integration tests'}: ${step.name}`,
+    };
+  }
+  throw new RetryableError(
+    `Run ${request.seq} of ${request.stage} did not settle within ${MAX_DECISIONS} decisions; the workflow will call again.`,
+  );
+}
