@@ -69,6 +69,11 @@ export const definition: PipelineDefinition = parsePipelineDefinition({
 export const topology = new Topology(definition);
 /** 1000 per `npm test`; scripts/check-safety-mutants.sh asks for more. */
 export const RUNS = Number(process.env.SAFETY_RUNS ?? 1000);
+/**
+ * fast-check options of the model-based tests: with `SAFETY_NO_SHRINK=1` (the mutation
+ * script, which needs only to know that a test fails) a failure ends the test at once.
+ */
+export const FAST_CHECK = process.env.SAFETY_NO_SHRINK === '1' ? { endOnFailure: true } : {};
 export const STAGES = topology.stageNames;
 export const ALARMS = [
   ...new Set(

@@ -408,5 +408,6 @@ describe('GitSourceHistory.compare', () => {
       'identical',
       'not-on-branch',
     ]);
-  });
+    // Hundreds of git processes: minutes on a loaded 2-core machine, not the default 5 s.
+  }, 120_000);
 });

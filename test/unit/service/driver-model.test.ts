@@ -34,7 +34,12 @@ import {
 } from '../../../core/index.js';
 import { driverStores, driverWorld } from '../../support/driver-world.js';
 import { release, target } from '../../support/fixtures.js';
-import { definition as rulesModel, STAGES, World } from '../../support/pipeline-model.js';
+import {
+  FAST_CHECK,
+  definition as rulesModel,
+  STAGES,
+  World,
+} from '../../support/pipeline-model.js';
 import { checkNothingLost, checkTransition } from '../../support/safety-checks.js';
 
 /** The rules' model pipeline, with a person's approval after gamma's bake. */
@@ -577,7 +582,12 @@ describe('safety properties through the stage driver, over random histories', ()
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), (steps) =>
         replay(steps, reach),
       ),
-      { numRuns: RUNS, interruptAfterTimeLimit: 150_000, markInterruptAsFailure: true },
+      {
+        ...FAST_CHECK,
+        numRuns: RUNS,
+        interruptAfterTimeLimit: 150_000,
+        markInterruptAsFailure: true,
+      },
     );
     // A property checked only on histories that never reach these cases proves nothing.
     for (const [name, count] of Object.entries(reach)) {
