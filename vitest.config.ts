@@ -3,6 +3,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Timeouts catch a test that hangs, not a slow machine: CI runs on a loaded 2-core box,
+    // where a CDK synth or a git graph takes many times what it takes on an idle one. No
+    // test's outcome depends on time passing (the local engine's clock is simulated).
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     env: {
       // The handlers' Powertools logs and metrics would drown the test output.
       POWERTOOLS_LOG_LEVEL: 'SILENT',

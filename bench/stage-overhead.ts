@@ -74,8 +74,9 @@ function linearPipeline(stages: number): PipelineDefinition {
 }
 
 interface RunOptions {
-  readonly speed: number;
-  readonly tickMs: number;
+  /** At most this many clock seconds per real second; `null`: as fast as the work allows. */
+  readonly speed: number | null;
+  readonly stepSeconds: number;
   readonly calibrationCalls: number;
   readonly timeoutSeconds: number;
 }
@@ -137,10 +138,10 @@ async function runOnce(definition: PipelineDefinition, options: RunOptions): Pro
     runtime = await LocalRuntime.start({
       pipelines: [definition],
       dataDir,
-      speed: options.speed,
-      tickMs: options.tickMs,
+      stepSeconds: options.stepSeconds,
       inMemoryTable: true,
     });
+    runtime.runFreely(options.speed === null ? {} : { speed: options.speed });
     writer = calibrationWriter();
     sampler = sampleWrites(writer, SAMPLE_EVERY_MS);
     const loopBefore = performance.eventLoopUtilization();
@@ -372,8 +373,8 @@ function summarise(run: number, stages: number, options: RunOptions, result: Run
   return {
     run,
     stages,
-    speed: options.speed,
-    tickMs: options.tickMs,
+    speed: options.speed ?? 'as fast as the work allows',
+    stepSeconds: options.stepSeconds,
     overheadMs: overhead,
     overheadDynamoDbCalls: stats(result.overheadCalls),
     offerMs: stats(result.offerMs),
@@ -382,7 +383,6 @@ function summarise(run: number, stages: number, options: RunOptions, result: Run
     approveMs: stats(result.approveMs),
     stagesPerSecond: round(result.stagesPerSecond, 2),
     stagePeriodMs: round(period, 1),
-    stagePeriodInTicks: round(period / options.tickMs, 1),
     eventLoopUtilisation: round(result.eventLoopUtilisation, 2),
     updateItemMs: {
       duringRun: round(result.updateItemDuringRunMs, 2),
@@ -407,7 +407,7 @@ function printTable(summary: ReturnType<typeof summarise>) {
   const row = (label: string, s: { median: number; p95: number; max: number }) =>
     `${label.padEnd(44)}${String(s.median).padStart(9)}${String(s.p95).padStart(9)}${String(s.max).padStart(9)}`;
   console.log(
-    `\nrun ${summary.run}: ${summary.stages} stages, speed ${summary.speed}, tick ${summary.tickMs} ms`,
+    `\nrun ${summary.run}: ${summary.stages} stages, speed ${summary.speed}, clock step ${summary.stepSeconds} s`,
   );
   console.log(`${'ms'.padEnd(44)}${'median'.padStart(9)}${'p95'.padStart(9)}${'max'.padStart(9)}`);
   console.log(row('overhead (approved upstream → started)', summary.overheadMs));
@@ -423,7 +423,7 @@ function printTable(summary: ReturnType<typeof summarise>) {
   } = summary;
   console.log(
     `stages/s ${summary.stagesPerSecond} (one stage every ${summary.stagePeriodMs} ms, ` +
-      `${summary.stagePeriodInTicks} ticks); event loop busy ${summary.eventLoopUtilisation}`,
+      `event loop busy ${summary.eventLoopUtilisation}`,
   );
   console.log(`UpdateItem median ${write.duringRun} ms during the run, ${write.afterRun} ms after`);
   console.log(
@@ -448,8 +448,8 @@ async function main() {
     options: {
       stages: { type: 'string', default: '40' },
       runs: { type: 'string', default: '1' },
-      speed: { type: 'string', default: '1000' },
-      'tick-ms': { type: 'string', default: '100' },
+      speed: { type: 'string' },
+      'step-seconds': { type: 'string', default: '10' },
       'calibration-calls': { type: 'string', default: '500' },
       'timeout-seconds': { type: 'string', default: '600' },
     },
@@ -465,8 +465,8 @@ async function main() {
   const stages = whole('stages', 2);
   const runs = whole('runs', 1);
   const options: RunOptions = {
-    speed: whole('speed', 1),
-    tickMs: whole('tick-ms', 1),
+    speed: values.speed === undefined ? null : whole('speed', 1),
+    stepSeconds: whole('step-seconds', 1),
     calibrationCalls: whole('calibration-calls', 1),
     timeoutSeconds: whole('timeout-seconds', 1),
   };

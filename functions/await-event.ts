@@ -3,8 +3,11 @@ import type { DepsSource } from './lib/deps.js';
 import { awaitInput } from './lib/inputs.js';
 import { logger, stepHandler } from './lib/step-handler.js';
 
-/** Clock skew tolerated between the event's source and the handler that decided. */
-const WAKE_MARGIN_MS = 2000;
+/**
+ * Clock skew tolerated between the wake handler and the handler that decided: both read
+ * their host's clock (Lambda's hosts keep it synchronised to well under a millisecond).
+ */
+export const WAKE_MARGIN_MS = 10;
 
 /**
  * The "Await …" steps (`.waitForTaskToken`): registers the step's task token under the
@@ -15,10 +18,10 @@ export function createAwaitEventHandler(deps: DepsSource) {
   return stepHandler('await-event', awaitInput, async (input) => {
     const { wakes, tokens, clock } = await deps();
     const expiresAt = new Date(clock.now().getTime() + input.seconds * 1000);
-    // EventBridge times have whole seconds, the decision has milliseconds: an event in the
-    // same second (or a little clock skew) must still count as after the decision. Waking
-    // a step once too often costs one look; missing a wake costs the whole wait.
-    const decidedAt = Math.floor(Date.parse(input.decidedAt) / 1000) * 1000 - WAKE_MARGIN_MS;
+    // A wake processed after the decision (or within the skew before it) may report a
+    // change the decision did not see. Waking a step once too often costs one look;
+    // missing a wake costs the whole wait.
+    const decidedAt = Date.parse(input.decidedAt) - WAKE_MARGIN_MS;
     const registered = await wakes.register(
       input.token,
       input.subjects,

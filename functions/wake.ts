@@ -40,12 +40,20 @@ export function subjectOf(event: z.output<typeof wakeEvent>): string {
     : subjects.deployment(event.detail.deploymentId);
 }
 
-/** Wakes every step waiting on the event's subject (see `WakeRegistry`). */
+/**
+ * Wakes every step waiting on the event's subject (see `WakeRegistry`). The wake is
+ * recorded at the time this handler runs, not the event's: what a registration must
+ * learn is whether a wake was processed after its step decided (the change it reports
+ * happened before that, so a decision made later saw it already). The event's time has
+ * whole seconds and the sender's clock; comparing it would either miss a wake or resume
+ * a step, again and again, for the same one.
+ */
 export function createWakeHandler(deps: DepsSource) {
   return stepHandler('wake', wakeEvent, async (event) => {
     const subject = subjectOf(event);
-    const woken = await wakeAll(await deps(), [subject], new Date(event.time));
-    logger.info('woken', { subject, woken });
+    const resolved = await deps();
+    const woken = await wakeAll(resolved, [subject], resolved.clock.now());
+    logger.info('woken', { subject, woken, eventTime: event.time });
     return { subject, woken };
   });
 }

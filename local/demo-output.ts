@@ -12,12 +12,14 @@ import { LiveView, renderSummary, type ViewSnapshot } from './view.js';
  */
 export function printDemo(
   out: Writable & { isTTY?: boolean; columns?: number },
-  options: { readonly speed: number; readonly pipeline: string },
+  options: { readonly speed: number | null; readonly pipeline: string },
 ) {
   const events: PipelineEvent[] = [];
   const view = new LiveView({ out });
   let last: ViewSnapshot | null = null;
-  out.write(`Release Captain demo, clock at ${options.speed}× (Ctrl-C to stop)\n\n`);
+  out.write(
+    `Release Captain demo, clock at ${options.speed === null ? 'full speed' : `${options.speed}×`} (Ctrl-C to stop)\n\n`,
+  );
   return {
     event(event: PipelineEvent) {
       events.push(event);

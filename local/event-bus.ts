@@ -77,11 +77,17 @@ export interface LocalEventBusProps {
    */
   readonly logPath?: string;
   /**
-   * Waits between delivery attempts (100 ms, doubling, at most 5 s). Tests pass a recorder.
-   * The wait is real time, not the clock's: it paces retries, it decides nothing.
+   * Waits between delivery attempts (100 ms, doubling, at most 5 s): the local engine
+   * passes its clock's timers; tests pass a recorder.
    * @default - a real timer
    */
   readonly sleep?: (milliseconds: number) => Promise<void>;
+  /**
+   * Told of the bus's work: each put (log append and routing) and each delivery attempt,
+   * not the waits between attempts. The local engine's clock waits for it.
+   * @default - nobody is told
+   */
+  readonly track?: <T>(work: Promise<T>) => Promise<T>;
 }
 
 const DEFAULT_RETRIES = 3;
@@ -120,6 +126,7 @@ export class LocalEventBus {
   readonly #clock: Clock;
   readonly #logPath: string | undefined;
   readonly #sleep: (milliseconds: number) => Promise<void>;
+  readonly #work: <T>(work: Promise<T>) => Promise<T>;
   readonly #rules: Rule[] = [];
   readonly #listeners = new Set<(event: BusEvent) => void | Promise<void>>();
   readonly #inFlight = new Set<Promise<void>>();
@@ -131,6 +138,7 @@ export class LocalEventBus {
     this.#clock = props.clock;
     this.#logPath = props.logPath;
     this.#sleep = props.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#work = props.track ?? ((work) => work);
   }
 
   /** Deliveries that failed on every attempt, oldest first. */
@@ -174,10 +182,12 @@ export class LocalEventBus {
    */
   async put(entries: readonly BusEntry[]): Promise<readonly BusEvent[]> {
     const events = entries.map((entry, index) => this.#event(entry, index));
-    const accepted = this.#order.then(async () => {
-      await this.#append(events);
-      for (const event of events) this.#dispatch(event);
-    });
+    const accepted = this.#work(
+      this.#order.then(async () => {
+        await this.#append(events);
+        for (const event of events) this.#dispatch(event);
+      }),
+    );
     this.#order = accepted.catch(() => undefined);
     this.#track(accepted);
     await accepted;
@@ -250,7 +260,7 @@ export class LocalEventBus {
   #dispatch(event: BusEvent): void {
     for (const listener of this.#listeners) {
       this.#track(
-        this.#attempt(() => listener(event)).then((error) => {
+        this.#work(this.#attempt(() => listener(event))).then((error) => {
           if (error !== undefined)
             this.#deadLetters.push({ rule: '(subscriber)', event, error, attempts: 1 });
         }),
@@ -264,7 +274,9 @@ export class LocalEventBus {
   async #deliver(rule: Rule, event: BusEvent): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       // Each attempt gets its own copy, as each Lambda invocation gets its own JSON.
-      const error = await this.#attempt(() => rule.target(structuredClone(event) as BusEvent));
+      const error = await this.#work(
+        this.#attempt(() => rule.target(structuredClone(event) as BusEvent)),
+      );
       if (error === undefined) return;
       if (attempt > rule.retries) {
         this.#deadLetters.push({ rule: rule.name, event, error, attempts: attempt });

@@ -1,5 +1,6 @@
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { RunStart, WorkflowStarter } from '../core/index.js';
+import type { LocalClock } from './clock.js';
 import {
   type LocalFunction,
   type LocalTaskTokens,
@@ -43,12 +44,17 @@ export class LocalExecutions implements WorkflowStarter {
     functions: Readonly<Record<string, LocalFunction>>,
     tokens: LocalTaskTokens,
     input: (pipeline: string, run: RunStart) => Record<string, unknown>,
-    options: { readonly speed?: number } = {},
+    options: {
+      /**
+       * The engine's clock: calls are tracked by it, and waits and retry intervals are
+       * its timers (see `localTaskHandlers`). @default - the interpreter's real-time timers
+       */
+      readonly clock?: LocalClock;
+    } = {},
   ) {
     this.#machine = new StateMachine(definition);
     this.#handlers = localTaskHandlers(definition, functions, tokens, options);
-    const speed = options.speed ?? 1;
-    this.#retryIntervals = speed === 1 ? undefined : scaledRetryIntervals(definition, speed);
+    this.#retryIntervals = options.clock === undefined ? undefined : immediateRetries(definition);
     this.#input = input;
   }
 
@@ -111,20 +117,18 @@ export class LocalExecutions implements WorkflowStarter {
 }
 
 /**
- * Each retrier's first interval on an accelerated clock, per state (the interpreter's
- * override, in real milliseconds): a retry waits the clock time the definition says, not
- * `speed` times longer. The interpreter takes one interval per retrier, so the backoff's
- * growth between attempts is not reproduced locally.
+ * A zero interval for every retrier of every state (the interpreter's override, in real
+ * milliseconds): on the engine's clock the interval passes as a clock timer before the
+ * error reaches the interpreter (`localTaskHandlers`), which then retries at once. The
+ * clock waits the retrier's first interval each time, so the backoff's growth between
+ * attempts is not reproduced locally.
  */
-export function scaledRetryIntervals(
-  definition: StateMachineDefinition,
-  speed: number,
-): Record<string, number[]> {
+export function immediateRetries(definition: StateMachineDefinition): Record<string, number[]> {
   const intervals: Record<string, number[]> = {};
   const visit = (states: Record<string, unknown>) => {
     for (const [name, raw] of Object.entries(states)) {
       const state = raw as {
-        Retry?: { IntervalSeconds?: number }[];
+        Retry?: unknown[];
         ItemProcessor?: { States: Record<string, unknown> };
         Iterator?: { States: Record<string, unknown> };
         Branches?: { States: Record<string, unknown> }[];
@@ -132,10 +136,7 @@ export function scaledRetryIntervals(
       if (state.ItemProcessor) visit(state.ItemProcessor.States);
       if (state.Iterator) visit(state.Iterator.States);
       for (const branch of state.Branches ?? []) visit(branch.States);
-      if (state.Retry !== undefined) {
-        // Step Functions' default interval is 1 second.
-        intervals[name] = state.Retry.map((r) => ((r.IntervalSeconds ?? 1) * 1000) / speed);
-      }
+      if (state.Retry !== undefined) intervals[name] = state.Retry.map(() => 0);
     }
   };
   visit(definition.States as Record<string, unknown>);

@@ -80,12 +80,6 @@ export interface BoxOptions {
   /** The runtime's clock: a box's start-up window is measured on it. */
   readonly clock: Clock;
   /**
-   * Clock seconds per real second (the demo's acceleration); a request's real wait is
-   * its `latencyMs` divided by it.
-   * @default 1
-   */
-  readonly speed?: number;
-  /**
    * Decides faults: a request fails when `random() < faultRate`.
    * @default Math.random
    */
@@ -96,7 +90,8 @@ export interface BoxOptions {
    */
   readonly startSeconds?: number;
   /**
-   * The longest real wait of one request, whatever the latency and the speed.
+   * The longest real wait of one request, whatever the latency (the local engine's
+   * boxes wait none: its clock waits for the canary's requests anyway).
    * @default 50
    */
   readonly maxDelayMs?: number;
@@ -123,7 +118,6 @@ export const LATENCY_HEADER = 'x-service-latency-ms';
 
 interface ResolvedBoxOptions {
   readonly clock: Clock;
-  readonly speed: number;
   readonly random: () => number;
   readonly startSeconds: number;
   readonly maxDelayMs: number;
@@ -133,17 +127,11 @@ interface ResolvedBoxOptions {
 function resolve(options: BoxOptions): ResolvedBoxOptions {
   const resolved = {
     clock: options.clock,
-    speed: options.speed ?? 1,
     random: options.random ?? Math.random,
     startSeconds: options.startSeconds ?? 5,
     maxDelayMs: options.maxDelayMs ?? 50,
     onLoad: options.onLoad,
   };
-  if (!(Number.isFinite(resolved.speed) && resolved.speed > 0)) {
-    throw new TerminalError(
-      `Box speed is ${resolved.speed}; expected a number > 0 (1 = real time).`,
-    );
-  }
   for (const field of ['startSeconds', 'maxDelayMs'] as const) {
     if (!(Number.isFinite(resolved[field]) && resolved[field] >= 0)) {
       throw new TerminalError(`Box ${field} is ${resolved[field]}; expected a number ≥ 0.`);
@@ -260,7 +248,7 @@ export class Box {
     }
     const { version, faultRate, latencyMs } = service.config;
     const fault = this.#options.random() < faultRate;
-    const delay = Math.min(latencyMs / this.#options.speed, this.#options.maxDelayMs);
+    const delay = Math.min(latencyMs, this.#options.maxDelayMs);
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       response.setHeader(LATENCY_HEADER, String(latencyMs));

@@ -96,6 +96,8 @@ export interface LocalBuildStarterProps {
   readonly build: Pick<LocalBuild, 'build'>;
   /** The repository a pipeline builds from; `undefined` for a pipeline with none. */
   readonly repository: (pipeline: string) => CommitFiles | undefined;
+  /** Told of each build while it runs (the local engine's clock waits for it). @default - nobody */
+  readonly track?: <T>(work: Promise<T>) => Promise<T>;
 }
 
 /**
@@ -115,10 +117,12 @@ export class LocalBuildStarter implements BuildStarter {
   readonly #repository: LocalBuildStarterProps['repository'];
   readonly #builds = new Map<string, LocalBuildRecord>();
   readonly #running = new Set<Promise<void>>();
+  readonly #track: <T>(work: Promise<T>) => Promise<T>;
 
   constructor(props: LocalBuildStarterProps) {
     this.#build = props.build;
     this.#repository = props.repository;
+    this.#track = props.track ?? ((work) => work);
   }
 
   async startBuild(request: BuildRequest): Promise<{ buildId: string }> {
@@ -139,8 +143,9 @@ export class LocalBuildStarter implements BuildStarter {
       status: 'running',
     };
     this.#builds.set(id, started);
-    const running = this.#build
-      .build({ pipeline: request.pipeline, commit: request.commit, repository })
+    const running = this.#track(
+      this.#build.build({ pipeline: request.pipeline, commit: request.commit, repository }),
+    )
       .then(
         (result) => {
           this.#builds.set(id, { ...started, status: 'succeeded', result });

@@ -14,9 +14,11 @@ r1 reaches every stage, r3 supersedes r2, r4's faults trip its one-box alarm and
 rolled back. Exits 0 only if every expectation held.
 
 Options:
-  --speed <n>       clock seconds per real second (default 120: the demo takes about 1.5 min)
+  --speed <n|max>   clock seconds per real second at most (default 120: the demo takes
+                    about 1.5 min); max: as fast as the machine does the work. A loaded
+                    machine slows the clock down; the story stays the same
   --data-dir <dir>  where the state lives (default .captain; cleared when the demo starts)
-  --timeout <s>     give up after this many real seconds (default 300)
+  --timeout <s>     give up after this many real seconds (default 600)
   --keep-running    stay up after the demo, until Ctrl-C, serving the web view and the
                     operator API that \`npx captain\` uses
   --serve           run the demo pipeline on the state in --data-dir without clearing it or
@@ -29,7 +31,7 @@ const { values } = parseArgs({
   options: {
     speed: { type: 'string', default: '120' },
     'data-dir': { type: 'string', default: '.captain' },
-    timeout: { type: 'string', default: '300' },
+    timeout: { type: 'string', default: '600' },
     'keep-running': { type: 'boolean', default: false },
     serve: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -49,7 +51,8 @@ const number = (name: string, raw: string, min: number) => {
   }
   return value;
 };
-const speed = number('speed', values.speed, 1);
+/** `null`: as fast as the work allows. */
+const speed = values.speed === 'max' ? null : number('speed', values.speed, 1);
 const timeoutSeconds = number('timeout', values.timeout, 1);
 
 // The handlers log as on Lambda; here only their errors matter (the view shows the rest).
@@ -76,7 +79,7 @@ const { printDemo } = await import('./demo-output.js');
 const output = printDemo(process.stdout, { speed, pipeline: 'demo' });
 const result = await runDemo({
   dataDir: values['data-dir'],
-  speed,
+  ...(speed === null ? {} : { speed }),
   timeoutSeconds,
   keepRunning: values['keep-running'],
   onEvent: output.event,
@@ -84,6 +87,8 @@ const result = await runDemo({
 });
 await output.end(result);
 if (values['keep-running']) {
+  // Moved by the demo itself until now (--speed max): from here on it runs on its own.
+  if (speed === null) result.runtime.runFreely();
   process.stdout.write(
     `\nThe runtime keeps running (state in ${values['data-dir']}); Ctrl-C stops it.\n` +
       `The web view: ${result.runtime.apiUrl}/\n` +

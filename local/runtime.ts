@@ -29,7 +29,7 @@ import { createReportApprovalHandler } from '../functions/report-approval.js';
 import { createWakeHandler } from '../functions/wake.js';
 import { LocalAlarms } from './alarms.js';
 import { Canary } from './canary.js';
-import { AcceleratedClock } from './clock.js';
+import { SimulatedClock } from './clock.js';
 import { defineLocalAlarms } from './cloudwatch.js';
 import {
   type LocalBucket,
@@ -56,10 +56,19 @@ export interface LocalRuntimeOptions {
    * repositories, the fleets, the event log and the clock.
    */
   readonly dataDir: string;
-  /** Clock seconds per real second. @default 1 */
+  /**
+   * Runs the clock on its own from the start, at most `speed` clock seconds per real
+   * second (`npm start`'s `--speed`); on a loaded machine it runs slower, never ahead of
+   * the work. Without it the caller moves the clock: {@link LocalRuntime.advance},
+   * {@link LocalRuntime.runUntil}, {@link LocalRuntime.runFreely}.
+   * @default - the caller moves the clock
+   */
   readonly speed?: number;
-  /** How often, in real milliseconds, fleets, canaries, alarms and sources are looked at. @default 100 */
-  readonly tickMs?: number;
+  /**
+   * The longest move of the clock, in clock seconds: fleets, the canary, alarms, sources
+   * and the reconciler's schedule are looked at after every move. @default 10
+   */
+  readonly stepSeconds?: number;
   /** Where the clock starts on a first run. @default - now */
   readonly start?: Date;
   /** Keeps the table in memory (tests); the rest still lives in `dataDir`. @default false */
@@ -90,6 +99,9 @@ const ALARMS_FILE = 'alarms.json';
 /** The file that marks a directory as the runtime's: only such a directory may be cleared. */
 export const DATA_MARKER = '.captain-data';
 
+/** How long, in real time, a box may take to answer the canary or a health probe. */
+const PROBE_TIMEOUT_MS = 15_000;
+
 /** How often, in clock time, the reconciler runs (the cloud's schedule). */
 const RECONCILE_EVERY_MS = 5 * 60_000;
 
@@ -113,7 +125,7 @@ const RECONCILE_EVERY_MS = 5 * 60_000;
  * await runtime.stop();
  */
 export class LocalRuntime {
-  readonly clock: AcceleratedClock;
+  readonly clock: SimulatedClock;
   readonly bus: LocalEventBus;
   readonly metrics: LocalMetricStore;
   readonly alarms: LocalAlarms;
@@ -135,14 +147,15 @@ export class LocalRuntime {
   readonly #seen = new Map<string, string>();
   readonly #reconcile: ReturnType<typeof createReconcileHandler>;
   readonly #reportApproval: ReturnType<typeof createReportApprovalHandler>;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  /** The loop that moves the clock on its own, while it runs (`speed`, `runFreely`). */
+  #running: { stop: boolean; done: Promise<void>; speed: number | null } | null = null;
   #ticking: Promise<void> | null = null;
   #lastReconcile = 0;
   #failures: unknown[] = [];
   #savingAlarms: Promise<void> = Promise.resolve();
 
   private constructor(parts: {
-    clock: AcceleratedClock;
+    clock: SimulatedClock;
     table: LocalTable;
     bucket: LocalBucket;
     dataDir: string;
@@ -163,7 +176,13 @@ export class LocalRuntime {
       // s3rver ignores If-None-Match on PUT; content-addressed keys make a rewrite harmless.
       conditionalWrites: false,
     });
-    this.bus = new LocalEventBus({ clock, logPath: join(parts.dataDir, 'events.jsonl') });
+    const track = <T>(work: Promise<T>) => clock.track(work);
+    this.bus = new LocalEventBus({
+      clock,
+      logPath: join(parts.dataDir, 'events.jsonl'),
+      sleep: (ms) => clock.sleep(ms),
+      track,
+    });
     if (parts.onEvent !== undefined) this.bus.subscribe(parts.onEvent);
     this.metrics = new LocalMetricStore(clock);
     this.alarms = new LocalAlarms(this.metrics, clock);
@@ -171,12 +190,17 @@ export class LocalRuntime {
     this.alarms.restore(parts.savedAlarms);
     // Fleets and deployments outlive the process, as ECS and CodeDeploy outlive the control plane.
     const fleetsDirectory = join(parts.dataDir, 'fleets');
-    this.fleets = new Fleets({ clock, speed: clock.speed, directory: fleetsDirectory });
+    // A box states the latency it simulates and answers at once: the clock waits for the
+    // canary's requests, so a real wait would only slow the run down.
+    this.fleets = new Fleets({ clock, maxDelayMs: 0, directory: fleetsDirectory });
     this.deployer = new LocalFleetDeployer({
       fleets: this.fleets,
       artifacts,
       clock,
       directory: fleetsDirectory,
+      // Real time: the clock waits for the probe, so only a box that does not answer at
+      // all fails it, however loaded the machine.
+      probeTimeoutMs: PROBE_TIMEOUT_MS,
       onChange: (deployment) =>
         void this.bus
           .put([
@@ -202,6 +226,7 @@ export class LocalRuntime {
       fleets: { list: () => this.fleets.list().filter((fleet) => baked.has(fleet.target)) },
       sink: this.metrics,
       secondsPerRound: 20,
+      timeoutMs: PROBE_TIMEOUT_MS,
     });
     this.releases = new DynamoDbReleaseStore(table.client, table.tableName);
     const tokens = new LocalTaskTokens();
@@ -273,7 +298,7 @@ export class LocalRuntime {
       },
       tokens,
       (pipeline, run) => executionInput(topologies.get(pipeline) as Topology, pipeline, run),
-      { speed: clock.speed },
+      { clock },
     );
     this.executions = started;
     const wake = createWakeHandler(source);
@@ -292,9 +317,8 @@ export class LocalRuntime {
         const saved = this.alarms
           .list()
           .map(({ name, state, reason, lastAlarmAt }) => ({ name, state, reason, lastAlarmAt }));
-        return writeAtomically(
-          join(parts.dataDir, ALARMS_FILE),
-          `${JSON.stringify(saved)}\n`,
+        return track(
+          writeAtomically(join(parts.dataDir, ALARMS_FILE), `${JSON.stringify(saved)}\n`),
         ).catch((error) => void this.#failures.push(error));
       });
     });
@@ -335,6 +359,7 @@ export class LocalRuntime {
       ]),
     );
     this.builds = new LocalBuildStarter({
+      track,
       build: new LocalBuild({
         artifacts,
         record: (built, pipeline) => (recorders.get(pipeline) as ReleaseRecorder).record(built),
@@ -350,9 +375,10 @@ export class LocalRuntime {
 
   /** Starts the emulators, opens (or creates) the repositories, and begins ticking. */
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
-    const speed = options.speed ?? 1;
     const saved = await readClock(options.dataDir);
-    const clock = new AcceleratedClock(saved ?? options.start ?? new Date(), speed);
+    const clock = new SimulatedClock(saved ?? options.start ?? new Date(), {
+      stepMs: (options.stepSeconds ?? 10) * 1000,
+    });
     await mkdir(options.dataDir, { recursive: true });
     await writeFile(join(options.dataDir, DATA_MARKER), 'Release Captain local state\n');
     const table = await startLocalTable(
@@ -375,7 +401,7 @@ export class LocalRuntime {
 
   static async #assemble(
     options: LocalRuntimeOptions,
-    clock: AcceleratedClock,
+    clock: SimulatedClock,
     table: LocalTable,
     bucket: LocalBucket,
   ): Promise<LocalRuntime> {
@@ -406,7 +432,9 @@ export class LocalRuntime {
       savedAlarms: await readSavedAlarms(options.dataDir),
     });
     await runtime.#resume();
+    await runtime.clock.settle();
     await runtime.tick();
+    await runtime.clock.settle();
     if (options.operatorApi !== false) {
       runtime.#server = await startOperatorServer({
         api: runtime.operatorApi,
@@ -418,7 +446,7 @@ export class LocalRuntime {
         `${JSON.stringify({ url: runtime.#server.url, pid: process.pid })}\n`,
       );
     }
-    runtime.#timer = setInterval(() => void runtime.tick(), options.tickMs ?? 100);
+    if (options.speed !== undefined) runtime.runFreely({ speed: options.speed });
     return runtime;
   }
 
@@ -526,14 +554,96 @@ export class LocalRuntime {
     }
   }
 
-  /** Stops ticking, aborts executions, closes fleets and emulators, and saves the clock. */
+  /**
+   * One move of the clock, for a caller that moves it: time goes to the next timer or by
+   * one step, the work that wakes up runs, the world is looked at (`tick`), and the work
+   * that causes runs too, all before it returns. Returns the clock's new time.
+   */
+  async advance(): Promise<Date> {
+    if (this.#running !== null) {
+      throw new Error(
+        'The clock runs on its own here (speed or runFreely); advance is for a caller that moves it.',
+      );
+    }
+    return this.#advance();
+  }
+
+  async #advance(): Promise<Date> {
+    this.clock.step();
+    await this.clock.settle();
+    await this.tick();
+    await this.clock.settle();
+    return this.clock.now();
+  }
+
+  /**
+   * Moves the clock until `check` holds, or fails once `clockSeconds` of clock time have
+   * passed without it, or as soon as the runtime met an error, naming what it waited for.
+   */
+  async runUntil(
+    check: () => boolean | Promise<boolean>,
+    options: { readonly what: string; readonly clockSeconds: number },
+  ): Promise<void> {
+    const deadline = this.clock.now().getTime() + options.clockSeconds * 1000;
+    while (!(await check())) {
+      const failures = this.failures;
+      if (failures.length > 0) {
+        throw new Error(
+          `The runtime met errors while waiting until ${options.what}: ${failures.map(String).join('; ')}`,
+        );
+      }
+      if (this.clock.now().getTime() >= deadline) {
+        throw new Error(
+          `${options.what} did not happen within ${options.clockSeconds} s of clock time (the clock is at ${this.clock.now().toISOString()}).`,
+        );
+      }
+      await this.advance();
+    }
+  }
+
+  /**
+   * Lets the clock run on its own until `stop`: as fast as the work allows, or at most
+   * `speed` clock seconds per real second. Each move waits for the work of the instant
+   * before, so a slow machine slows the clock down instead of making work late.
+   */
+  runFreely(options: { readonly speed?: number } = {}): void {
+    const speed = options.speed ?? null;
+    if (speed !== null && !(Number.isFinite(speed) && speed >= 1)) {
+      throw new RangeError(`The clock's speed must be a number ≥ 1, got ${speed}.`);
+    }
+    if (this.#running !== null) throw new Error('The clock already runs on its own.');
+    const running = { stop: false, done: Promise.resolve(), speed };
+    running.done = (async () => {
+      const realStart = performance.now();
+      const clockStart = this.clock.now().getTime();
+      while (!running.stop) {
+        await this.#advance();
+        const due =
+          speed === null ? 0 : realStart + (this.clock.now().getTime() - clockStart) / speed;
+        // Also at full speed: one real turn lets the operator API's requests in.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+      }
+    })();
+    this.#running = running;
+  }
+
+  /** How fast the clock may run on its own (clock seconds per real second); `null` when as fast as it can or moved by the caller. */
+  get speed(): number | null {
+    return this.#running?.speed ?? null;
+  }
+
   /** The operator API's address (`http://127.0.0.1:<port>`), if it serves one. */
   get apiUrl(): string | null {
     return this.#server?.url ?? null;
   }
 
+  /** Stops the clock, aborts executions, closes fleets and emulators, and saves the clock. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    if (this.#running !== null) {
+      this.#running.stop = true;
+      await this.#running.done;
+      this.#running = null;
+    }
     if (this.#server !== null) {
       await rm(join(this.#dataDir, API_FILE), { force: true });
       await this.#server.close();

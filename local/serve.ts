@@ -10,13 +10,14 @@ import { LocalRuntime } from './runtime.js';
  */
 export async function serve(options: {
   readonly dataDir: string;
-  readonly speed: number;
+  /** Clock seconds per real second at most; `null`: as fast as the work allows. */
+  readonly speed: number | null;
   readonly out: Writable;
 }): Promise<readonly unknown[]> {
   const runtime = await LocalRuntime.start({
     pipelines: [new DemoPipeline().definition()],
     dataDir: options.dataDir,
-    speed: options.speed,
+    ...(options.speed === null ? {} : { speed: options.speed }),
     onEvent: (event) => {
       if (event.source !== 'release-captain') return;
       const d = event.detail as { stage?: string; release?: number; target?: string };
@@ -25,8 +26,9 @@ export async function serve(options: {
       );
     },
   });
+  if (options.speed === null) runtime.runFreely();
   options.out.write(
-    `serving ${options.dataDir} at ${options.speed}x; the web view: ${runtime.apiUrl}/ (npx captain status${options.dataDir === '.captain' ? '' : ` --data-dir ${options.dataDir}`})\n`,
+    `serving ${options.dataDir} at ${options.speed === null ? 'full speed' : `${options.speed}x`}; the web view: ${runtime.apiUrl}/ (npx captain status${options.dataDir === '.captain' ? '' : ` --data-dir ${options.dataDir}`})\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

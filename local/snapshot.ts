@@ -46,7 +46,7 @@ export async function viewSnapshot(
   }
   return {
     now,
-    speed: runtime.clock.speed,
+    speed: runtime.speed,
     topology: service.topology,
     state,
     dataPoints,

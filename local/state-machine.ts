@@ -7,6 +7,7 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { TerminalError } from '../core/index.js';
+import { type LocalClock, realTime } from './clock.js';
 
 /** What the local engine calls for a Lambda function ARN: the same handler the cloud runs. */
 export type LocalFunction = (payload: unknown) => Promise<unknown>;
@@ -88,10 +89,17 @@ export function localTaskHandlers(
   functions: Readonly<Record<string, LocalFunction>>,
   tokens: LocalTaskTokens,
   options: {
-    /** How many clock seconds pass per real second (the local runtime's `--speed`). @default 1 */
-    readonly speed?: number;
+    /**
+     * The local engine's clock: each call is tracked by it, a waiting step's timeout and a
+     * retry's interval are timers on it (the interpreter then retries at once: see
+     * `LocalExecutions`). Without one, calls are not tracked, the interpreter's own
+     * (real-time) timers end waits, and retries wait the interpreter's intervals.
+     * @default - none
+     */
+    readonly clock?: LocalClock;
   } = {},
 ): NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']> {
+  const { clock } = options;
   const handlers: Record<string, (input: never) => Promise<unknown>> = {};
   const visit = (states: Record<string, unknown>) => {
     for (const [name, raw] of Object.entries(states)) {
@@ -99,6 +107,7 @@ export function localTaskHandlers(
         Type: string;
         Resource?: string;
         Parameters?: { FunctionName?: string };
+        Retry?: readonly Retrier[];
         ItemProcessor?: { States: Record<string, unknown> };
         Iterator?: { States: Record<string, unknown> };
         Branches?: { States: Record<string, unknown> }[];
@@ -119,10 +128,22 @@ export function localTaskHandlers(
           `State "${name}" invokes ${arn || 'no FunctionName'}, which has no local handler; register one of: ${Object.keys(functions).join(', ')}.`,
         );
       }
+      const call = async (payload: unknown) => {
+        if (clock === undefined) return fn(payload);
+        try {
+          return await clock.track(fn(payload));
+        } catch (error) {
+          // The retry's interval passes on the clock, untracked, before the interpreter
+          // (whose own interval is 0 here) sees the error and retries.
+          const retrier = retrierFor(state.Retry, error);
+          if (retrier !== undefined) await clock.sleep((retrier.IntervalSeconds ?? 1) * 1000);
+          throw error;
+        }
+      };
       const waits = state.Resource === INVOKE_WAIT;
       handlers[name] = async (input: never) => {
         const { Payload } = input as { Payload: { token?: string } };
-        if (!waits) return { StatusCode: 200, Payload: await fn(Payload) };
+        if (!waits) return { StatusCode: 200, Payload: await call(Payload) };
         const token = Payload.token;
         if (typeof token !== 'string') {
           throw new TerminalError(
@@ -131,42 +152,58 @@ export function localTaskHandlers(
         }
         const waiting = tokens.wait(token);
         // When the step's own timeout ends the wait, its token is gone, as on Step Functions:
-        // a late wake-up must answer `gone`, not resume a step that moved on. On an
-        // accelerated clock the timeout is the clock's: it fires `speed` times sooner than
-        // the interpreter's own (real-time) timer, and ends the wait as that one would.
+        // a late wake-up must answer `gone`, not resume a step that moved on. On the
+        // engine's clock the timeout is the clock's, and ends the wait as the
+        // interpreter's own (real-time) timer would; without one, that timer ends it.
         const { seconds } = Payload as { seconds?: unknown };
-        const speed = options.speed ?? 1;
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        const cancel = new AbortController();
         const timedOut =
           typeof seconds === 'number'
-            ? new Promise<never>((_, reject) => {
-                timer = setTimeout(
-                  () => {
-                    tokens.forget(token);
-                    if (speed === 1) return;
-                    const timeout = new Error(`The wait of ${seconds} s (clock time) ended.`);
-                    timeout.name = 'States.Timeout';
-                    reject(timeout);
-                  },
-                  (seconds * 1000) / speed,
-                );
-                timer.unref?.();
+            ? (clock ?? realTime).sleep(seconds * 1000, cancel.signal).then(() => {
+                if (cancel.signal.aborted) return new Promise<never>(() => {});
+                tokens.forget(token);
+                if (clock === undefined) return new Promise<never>(() => {});
+                const timeout = new Error(`The wait of ${seconds} s (clock time) ended.`);
+                timeout.name = 'States.Timeout';
+                throw timeout;
               })
             : null;
         // Handled here: the timeout may fire while the function is still registering the
         // token, before the race below listens to it.
         timedOut?.catch(() => {});
         try {
-          await fn(Payload);
+          await call(Payload);
           return await (timedOut === null ? waiting : Promise.race([waiting, timedOut]));
         } finally {
-          clearTimeout(timer);
+          cancel.abort();
         }
       };
     }
   };
   visit(definition.States as Record<string, unknown>);
   return handlers as never;
+}
+
+interface Retrier {
+  readonly ErrorEquals: readonly string[];
+  readonly IntervalSeconds?: number;
+}
+
+/**
+ * The retrier of a state that matches an error, as the interpreter matches them: by name,
+ * or `States.ALL`, or `States.TaskFailed` for any error but a timeout.
+ */
+function retrierFor(retry: readonly Retrier[] | undefined, error: unknown): Retrier | undefined {
+  const name = error instanceof Error ? error.name : '';
+  if ((error as { isRetryable?: boolean } | null)?.isRetryable === false) return undefined;
+  return retry?.find((r) =>
+    r.ErrorEquals.some(
+      (e) =>
+        e === name ||
+        e === 'States.ALL' ||
+        (e === 'States.TaskFailed' && name !== 'States.Timeout'),
+    ),
+  );
 }
 
 /**

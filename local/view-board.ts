@@ -17,10 +17,10 @@ import type { LocalDeployment } from './fleet-deployer.js';
  * reads nothing else: rendering is a pure function of a snapshot.
  */
 export interface ViewSnapshot {
-  /** The runtime's clock (accelerated), which bakes and events are measured against. */
+  /** The runtime's clock (simulated), which bakes and events are measured against. */
   readonly now: Date;
-  /** How many clock seconds pass per real second. */
-  readonly speed: number;
+  /** How many clock seconds pass per real second at most; `null`: as fast as the work allows, or moved by the caller. */
+  readonly speed: number | null;
   readonly topology: Topology;
   readonly state: PipelineState;
   /** Data points counted since each baking stage's bake began, by stage name. */
@@ -342,7 +342,7 @@ export function renderBoard(snapshot: ViewSnapshot, options: BoardOptions = {}):
   const header = [
     topology.pipeline,
     `${clockTime(snapshot.now)} UTC`,
-    `clock ×${snapshot.speed}`,
+    snapshot.speed === null ? 'clock simulated' : `clock ×${snapshot.speed}`,
     `latest ${label(state.meta.latestRelease) || 'none'}`,
     ...(state.meta.expedite === null
       ? []

@@ -31,12 +31,15 @@ async function json<T>(args: string[]): Promise<T> {
   return JSON.parse(out) as T;
 }
 
-/** Polls `captain status` until `ready` holds (the runtime's clock runs 400 times faster). */
+/**
+ * Polls `captain status` until `ready` holds. The runtime's clock runs on its own, as
+ * fast as the work allows; the deadline only bounds how long a failure takes to show.
+ */
 async function until(
   ready: (status: PipelineStatus) => boolean,
   what: string,
 ): Promise<PipelineStatus> {
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     const status = await json<PipelineStatus>(['status']);
     if (ready(status)) return status;
@@ -59,9 +62,11 @@ let demo: DemoResult;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'captain-cli-'));
-  demo = await runDemo({ dataDir, speed: 400, timeoutSeconds: 200, keepRunning: true });
+  demo = await runDemo({ dataDir, keepRunning: true });
   expect(demo.ok).toBe(true);
-}, 240_000);
+  // The demo moved the clock itself; from here on it runs on its own, as behind `npm start`.
+  demo.runtime.runFreely();
+}, 600_000);
 
 afterAll(async () => {
   await demo?.runtime.stop();
@@ -69,7 +74,7 @@ afterAll(async () => {
 });
 
 /** The `captain` CLI against a local runtime that ran the demo (r1, r3 everywhere; r4 rolled back). */
-describe('captain against the local runtime', { timeout: 180_000 }, () => {
+describe('captain against the local runtime', { timeout: 600_000 }, () => {
   it('shows the pipeline, releases, a target’s history and where a commit runs', async () => {
     const status = await cli(['status']);
     const releases = await cli(['releases']);

@@ -8,8 +8,11 @@ import { commitDemoVersion, type DemoResult, runDemo } from '../../local/demo.js
 import { launchChromium } from '../support/chromium.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-/** How long the page may take to show what the pipeline did (real seconds at speed 400). */
-const MOVE = { timeout: 60_000, interval: 200 };
+/**
+ * How long the page may take to show what the pipeline did: the clock runs as fast as the
+ * work allows, so this only bounds how long a failure takes to show.
+ */
+const MOVE = { timeout: 240_000, interval: 200 };
 /** How long a page may take to appear after a click. */
 const SOON = { timeout: 15_000 };
 
@@ -22,7 +25,7 @@ const SOON = { timeout: 15_000 };
  * move, through prod-w1-z1 too, without reloading the page. The rollback comes before
  * r5 so that prod-w1-z1 still runs r3 when it is previewed.
  */
-describe('the web view', { timeout: 300_000 }, () => {
+describe('the web view', { timeout: 900_000 }, () => {
   let dataDir: string;
   let shotsDir: string;
   let demo: DemoResult;
@@ -36,9 +39,11 @@ describe('the web view', { timeout: 300_000 }, () => {
     shotsDir = await mkdtemp(join(tmpdir(), 'captain-web-shots-'));
     // The first run on a fresh machine installs chromium with apt-get while the demo runs.
     const launched = launchChromium();
-    demo = await runDemo({ dataDir, speed: 400, timeoutSeconds: 200, keepRunning: true });
+    demo = await runDemo({ dataDir, keepRunning: true });
     browser = await launched;
     expect(demo.ok).toBe(true);
+    // The demo moved the clock itself; from here on it runs on its own, as behind `npm start`.
+    demo.runtime.runFreely();
     url = demo.runtime.apiUrl ?? '';
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -10,19 +10,15 @@ afterAll(async () => {
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 });
 
-/** The demo of `npm start`, end to end, at a faster clock. */
-describe('the demo', { timeout: 240_000 }, () => {
+/** The demo of `npm start`, end to end, on a clock the demo moves. */
+describe('the demo', { timeout: 600_000 }, () => {
   let result: DemoResult;
   const events: PipelineEvent[] = [];
 
   it('holds every expectation', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'captain-demo-'));
-    result = await runDemo({
-      dataDir,
-      speed: 400,
-      timeoutSeconds: 200,
-      onEvent: (e) => events.push(e),
-    });
+    // The demo moves the clock itself, each step once the work of the one before is done.
+    result = await runDemo({ dataDir, onEvent: (e) => events.push(e) });
     expect(result.expectations.filter((e) => !e.held)).toEqual([]);
     expect(result.ok).toBe(true);
   });

@@ -203,13 +203,19 @@ export async function startLocalPipeline(
       const entered = history.filter((e) => e.type === 'StateEntered').at(-1);
       return entered?.state === state && inFlight === 0;
     },
-    /** Waits until `check` holds, letting I/O and the workflows run. */
+    /**
+     * Waits until `check` holds, letting I/O and the workflows run. The deadline (real
+     * time) only bounds how long a failure takes to show: a loaded machine is slower,
+     * and what the test checks happens without the clock moving.
+     */
     async until(check: () => boolean | Promise<boolean>, what: string) {
-      for (let i = 0; i < 400; i++) {
+      const deadline = realNow() + UNTIL_SECONDS * 1000;
+      while (realNow() < deadline) {
         if (await check()) return;
         await new Promise((resolve) => setImmediate(resolve));
         await new Promise((resolve) => realTimers.setTimeout(resolve, 5));
       }
+      if (await check()) return;
       const stages = (await service.state()).stages;
       const runs = Object.entries(stages).map(([n, st]) => `${n}: ${JSON.stringify(st.run)}`);
       const executing = executions
@@ -230,5 +236,9 @@ export async function startLocalPipeline(
 
 /** Real timers, captured before a test fakes them, for polling real I/O. */
 const realTimers = { setTimeout: globalThis.setTimeout.bind(globalThis) };
+/** Real time, which fake timers leave alone. */
+const realNow = () => performance.now();
+/** How long `until` waits, in real seconds, before it reports what it waited for. */
+const UNTIL_SECONDS = 60;
 
 export type LocalPipeline = Awaited<ReturnType<typeof startLocalPipeline>>;

@@ -144,13 +144,13 @@ describe('Box', () => {
     expect(faults / 400).toBeLessThan(0.3);
   });
 
-  it('waits latencyMs scaled by the speed, capped, and states the simulated latency', async () => {
+  it('waits latencyMs, capped, and states the simulated latency', async () => {
     const clock = new ManualClock(T0);
     const slow = await opened(Box.start(0, { clock, startSeconds: 0 }));
-    const fast = await opened(Box.start(1, { clock, startSeconds: 0, speed: 10 }));
+    const none = await opened(Box.start(1, { clock, startSeconds: 0, maxDelayMs: 0 }));
     const capped = await opened(Box.start(2, { clock, startSeconds: 0, maxDelayMs: 20 }));
     slow.load(service('r2', 0, 40));
-    fast.load(service('r2', 0, 400));
+    none.load(service('r2', 0, 400));
     capped.load(service('r2', 0, 60_000));
 
     const timed = async (box: Box) => {
@@ -158,19 +158,19 @@ describe('Box', () => {
       const answer = await httpGet(`${box.url}/`, 5000);
       return { ms: performance.now() - started, stated: answer.headers[LATENCY_HEADER] };
     };
-    const [a, b, c] = await Promise.all([timed(slow), timed(fast), timed(capped)]);
+    const [a, b, c] = await Promise.all([timed(slow), timed(none), timed(capped)]);
 
+    // Lower bounds only: a loaded machine answers later, never sooner.
     expect(a?.ms).toBeGreaterThanOrEqual(35);
     expect(a?.stated).toBe('40');
-    expect(b?.ms).toBeGreaterThanOrEqual(35);
     expect(b?.stated).toBe('400');
     expect(c?.ms).toBeLessThan(1000);
     expect(c?.stated).toBe('60000');
   });
 
-  it('refuses a speed that is not positive', async () => {
-    await expect(Box.start(0, { clock: new ManualClock(T0), speed: 0 })).rejects.toThrow(
-      'Box speed is 0; expected a number > 0',
+  it('refuses a maximum wait that is not a number ≥ 0', async () => {
+    await expect(Box.start(0, { clock: new ManualClock(T0), maxDelayMs: -1 })).rejects.toThrow(
+      'Box maxDelayMs is -1; expected a number ≥ 0',
     );
   });
 

@@ -18,12 +18,15 @@ import {
 } from '../../../local/view.js';
 import { drive, Sandbox, smallDefinition, stage, T0 } from '../../support/fixtures.js';
 
+const DEFAULT_DEMO_SPEED = 120;
+
 const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
 
 function snapshotOf(sb: Sandbox, overrides: Partial<ViewSnapshot> = {}): ViewSnapshot {
   return {
     now: new Date(sb.now),
-    speed: 60,
+    // `npm start`'s default: the header says how fast the clock may run.
+    speed: DEFAULT_DEMO_SPEED,
     topology: sb.topology,
     state: sb.state,
     dataPoints: {},
@@ -299,9 +302,12 @@ describe('renderBoard: layout', () => {
     );
     drive.create(sb, 1);
     drive.pass(sb, 'beta');
+    expect(renderBoard(snapshotOf(sb, { speed: null }), { events: 0 })).toMatch(
+      /^api {2}10:00:00 UTC {2}clock simulated {2}latest r1\n/,
+    );
     expect(`\n${renderBoard(snapshotOf(sb), { events: 2 })}`).toMatchInlineSnapshot(`
       "
-      api  10:00:00 UTC  clock ×60  latest r1
+      api  10:00:00 UTC  clock ×120  latest r1
       pre-production
         beta   -    idle      ✓ r1
         gamma  r1   starting
