@@ -14,15 +14,16 @@ export const approvalInput = runInput.extend({
 });
 
 /**
- * Records an approval step's result (a person's manual approval, a test run's verdict)
- * and wakes the stage workflow waiting on it. Called by the CLI, the web view and test
- * runners; the stage workflow then approves, or fails the run and rolls back.
+ * Records a test runner's verdict on an integration-tests step and wakes the stage
+ * workflow waiting on it; the workflow then approves, or fails the run and rolls back.
+ * Manual approvals are refused here: a person passes them through the operator API,
+ * where `by` is the authenticated caller, not a name in a payload.
  */
 export function createReportApprovalHandler(deps: DepsSource) {
   return stepHandler('report-approval', approvalInput, async (input) => {
     const resolved = await deps();
     const { service } = await resolved.driver(input.pipeline);
-    const t = await service.apply(recordApprovalStep, input);
+    const t = await service.apply(recordApprovalStep, { ...input, via: 'test-runner' });
     const subject = subjects.approval(input.pipeline, input.stage, input.seq, input.step);
     const woken = await wakeAll(resolved, [subject], resolved.clock.now());
     logger.info('approval recorded', { subject, passed: input.passed, woken, note: t.note });

@@ -476,7 +476,7 @@ export class LocalRuntime {
     return repository;
   }
 
-  /** Reports an approval step's result, as the CLI does. */
+  /** Reports an integration-tests step's result, as a test runner does (manual approvals go through the operator API). */
   approve(input: Parameters<ReturnType<typeof createReportApprovalHandler>>[0]) {
     return this.#reportApproval(input, lambdaContext('report-approval'));
   }

@@ -42,6 +42,13 @@ export interface ApprovalStepResult extends RunRef {
   /** A person for a manual approval, the test runner for integration tests. */
   readonly by: string;
   readonly reason: string;
+  /**
+   * Who reports it, which decides what it may report: `operator`, a person through the
+   * operator API, signed in (`by` is the authenticated caller), passes manual approvals
+   * only; `test-runner` reports integration tests only; `timeout`, the stage driver,
+   * only fails a step whose time ran out.
+   */
+  readonly via: 'operator' | 'test-runner' | 'timeout';
 }
 
 /**
@@ -51,7 +58,7 @@ export interface ApprovalStepResult extends RunRef {
  * test runner's, promotes a release over an alarm that fired while it waited.
  *
  * @example
- * recordApprovalStep(ctx, state, { stage: 'beta', seq: 2, step: 'api-tests', passed: false, by: 'tests', reason: '3 failed' });
+ * recordApprovalStep(ctx, state, { stage: 'beta', seq: 2, step: 'api-tests', passed: false, by: 'tests', reason: '3 failed', via: 'test-runner' });
  * // r4 rejected at beta; rollback
  */
 export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
@@ -61,6 +68,22 @@ export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
   if (!steps.some((step) => step.name === input.step)) {
     throw new RuleViolationError(
       `Stage ${input.stage} has no approval step "${input.step}"; its steps are ${steps.map((s) => s.name).join(', ') || 'none'}.`,
+    );
+  }
+  const kind = steps.find((step) => step.name === input.step)?.kind;
+  if (kind === 'manual-approval' && input.via === 'test-runner') {
+    throw new RuleViolationError(
+      `Approval step ${input.step} of ${input.stage} is a manual approval: a person passes or fails it through the operator API (captain approve, the web view), signed in; a test runner reports integration tests only.`,
+    );
+  }
+  if (kind === 'integration-tests' && input.via === 'operator') {
+    throw new RuleViolationError(
+      `Approval step ${input.step} of ${input.stage} runs integration tests: its runner reports the result, not a person.`,
+    );
+  }
+  if (input.via === 'timeout' && input.passed) {
+    throw new RuleViolationError(
+      `A step whose time ran out fails; ${input.step} of ${input.stage} cannot pass by timing out.`,
     );
   }
   if (run.step !== 'approving') {
@@ -79,7 +102,7 @@ export const recordApprovalStep = rule((draft, input: ApprovalStepResult) => {
     draft.note = `approval step ${input.step} of run ${run.seq} already passed`;
     return;
   }
-  if (steps.find((step) => step.name === input.step)?.kind === 'manual-approval') {
+  if (kind === 'manual-approval') {
     draft.audit.push({
       at: draft.now,
       stage: input.stage,

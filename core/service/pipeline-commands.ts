@@ -271,6 +271,7 @@ export class PipelineCommands {
       passed: true,
       by: input.by,
       reason: input.reason,
+      via: 'operator',
     });
     return {
       ...result([t]),

@@ -123,6 +123,7 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
         passed: false,
         by: 'release-captain',
         reason: `no decision within ${step.timeoutSeconds} s`,
+        via: 'timeout',
       });
       continue;
     }

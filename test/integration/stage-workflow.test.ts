@@ -279,21 +279,16 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
   });
 });
 
-describe('a manual approval step', { timeout: 60_000 }, () => {
-  it('waits for the approval, resumed by its task token, then approves', async () => {
+describe('an approval step', { timeout: 60_000 }, () => {
+  const withSteps = async (
+    approvalSteps: NonNullable<Parameters<typeof stage>[2]>['approvalSteps'],
+  ) => {
     await p.close();
     vi.useRealTimers(); // dynalite activates its table on a timer
     p = await startLocalPipeline(
       parsePipelineDefinition({
         ...definition,
-        stages: [
-          stage('beta', null, {
-            bake,
-            approvalSteps: [
-              { kind: 'manual-approval', name: 'qa-sign-off', timeoutSeconds: 86_400 },
-            ],
-          }),
-        ],
+        stages: [stage('beta', null, { bake, approvalSteps })],
       }),
     );
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
@@ -305,21 +300,48 @@ describe('a manual approval step', { timeout: 60_000 }, () => {
       async () =>
         (await p.stage('beta'))?.run?.step === 'approving' &&
         p.waitingIn('api_beta_r1-1', 'Await a stage event'),
-      'beta waits for qa-sign-off',
+      'beta waits for its approval step',
     );
+  };
+
+  it('waits for the test runner’s verdict, resumed by its task token, then approves', async () => {
+    await withSteps([{ kind: 'integration-tests', name: 'api-tests', timeoutSeconds: 3600 }]);
 
     const reported = await p.approve({
       stage: 'beta',
       seq: 1,
-      step: 'qa-sign-off',
+      step: 'api-tests',
       passed: true,
-      by: 'ana',
-      reason: 'looks good',
+      by: 'test-runner',
+      reason: '412 passed',
     });
 
     expect(reported).toMatchObject({ recorded: true, woken: 1 });
     await p.executions.get('api_beta_r1-1')?.done;
     expect(p.executions.get('api_beta_r1-1')?.status).toBe('succeeded');
     expect((await p.stage('beta'))?.lastApproved).toBe(1);
+  });
+
+  it('refuses a manual approval reported as a test result, in anybody’s name, changing nothing', async () => {
+    await withSteps([{ kind: 'manual-approval', name: 'qa-sign-off', timeoutSeconds: 86_400 }]);
+    const before = await p.stage('beta');
+
+    const refused = await p
+      .approve({
+        stage: 'beta',
+        seq: 1,
+        step: 'qa-sign-off',
+        passed: true,
+        by: 'the-release-manager',
+        reason: 'looks good',
+      })
+      .catch((error: unknown) => error);
+
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(
+      /manual approval: a person passes or fails it through the operator API/,
+    );
+    expect(await p.stage('beta')).toEqual(before);
+    expect(p.waitingIn('api_beta_r1-1', 'Await a stage event')).toBe(true);
   });
 });

@@ -149,7 +149,7 @@ export async function startLocalPipeline(
     async reconcile() {
       return reconcile({ pipeline: topology.pipeline }, lambdaContext('reconcile'));
     },
-    /** Reports an approval step's result, as the CLI does. */
+    /** Reports an integration-tests step's result, as a test runner does (manual approvals go through the operator API). */
     async approve(input: {
       stage: string;
       seq: number;

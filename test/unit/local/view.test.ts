@@ -202,6 +202,7 @@ describe('renderBoard: what each stage is doing', () => {
       step: 'api-tests',
       passed: true,
       by: 'tests',
+      via: 'test-runner',
       reason: 'green',
     });
     expect(lineOf(renderBoard(snapshotOf(sb)), 'beta')).toMatch(

@@ -180,6 +180,7 @@ describe('a late request for a run that is over', () => {
       step: 'x',
       passed: true,
       by: 'a',
+      via: 'operator',
       reason: 'x',
     });
     expect(late.writes).toEqual([]);

@@ -419,6 +419,44 @@ describe('recordBake and approval steps', () => {
       }),
     );
 
+  it.each([
+    {
+      step: 'release-manager',
+      via: 'test-runner',
+      passed: true,
+      refusal: /manual approval: a person passes or fails it through the operator API/,
+    },
+    { step: 'release-manager', via: 'test-runner', passed: false, refusal: /manual approval/ },
+    {
+      step: 'api-tests',
+      via: 'operator',
+      passed: true,
+      refusal: /its runner reports the result, not a person/,
+    },
+    { step: 'api-tests', via: 'timeout', passed: true, refusal: /cannot pass by timing out/ },
+  ] as const)(
+    'refuses $step reported via $via (passed: $passed), changing nothing',
+    ({ step, via, passed, refusal }) => {
+      const sb = withApprovals();
+      drive.create(sb, 1);
+      drive.pass(sb, 'beta');
+      const before = structuredClone(sb.state);
+
+      expect(() =>
+        sb.apply(recordApprovalStep, {
+          stage: 'beta',
+          seq: 1,
+          step,
+          passed,
+          by: 'mallory',
+          via,
+          reason: 'x',
+        }),
+      ).toThrow(refusal);
+      expect(sb.state).toEqual(before);
+    },
+  );
+
   it('approves only when every approval step passed', () => {
     const sb = withApprovals();
     drive.create(sb, 1);
@@ -431,6 +469,7 @@ describe('recordBake and approval steps', () => {
       step: 'api-tests',
       passed: true,
       by: 'tests',
+      via: 'test-runner',
       reason: '412 passed',
     });
     expect(sb.run('beta').step).toBe('approving');
@@ -440,6 +479,7 @@ describe('recordBake and approval steps', () => {
       step: 'release-manager',
       passed: true,
       by: 'ana',
+      via: 'operator',
       reason: 'looks good',
     });
 
@@ -473,6 +513,7 @@ describe('recordBake and approval steps', () => {
       step: 'api-tests',
       passed: false,
       by: 'tests',
+      via: 'test-runner',
       reason: '3 failed',
     });
     expect(sb.run('beta')).toMatchObject({
@@ -491,6 +532,7 @@ describe('recordBake and approval steps', () => {
         step: 'nope',
         passed: true,
         by: 'x',
+        via: 'operator',
         reason: 'x',
       }),
     ).toThrow('Stage beta has no approval step "nope"; its steps are api-tests, release-manager.');
@@ -500,6 +542,7 @@ describe('recordBake and approval steps', () => {
       step: 'api-tests',
       passed: true,
       by: 'x',
+      via: 'test-runner',
       reason: 'x',
     });
     expect(t.note).toBe('run 1 of beta is waiting, not waiting for approvals');
@@ -518,6 +561,7 @@ describe('recordBake and approval steps', () => {
       step: 'api-tests',
       passed: true,
       by: 'tests',
+      via: 'test-runner',
       reason: '412 passed',
     });
     expect(() => sb.apply(approveRun, { stage: 'beta', seq: 1 })).toThrow(

@@ -183,6 +183,7 @@ describe('alarms are watched while an approval step waits', () => {
       step: 'qa',
       passed: true,
       by: 'ana',
+      via: 'operator',
       reason: 'looks good',
     });
 
@@ -219,6 +220,7 @@ describe('alarms are watched while an approval step waits', () => {
       step: 'qa',
       passed: true,
       by: 'ana',
+      via: 'operator',
       reason: 'looks good',
     });
 
