@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { TABLE_KEYS } from '../adapters/aws/dynamodb-table.js';
-import { type PipelineDefinition, parsePipelineDefinition } from '../core/index.js';
+import { executionName, type PipelineDefinition, parsePipelineDefinition } from '../core/index.js';
 import type { BusEvent } from '../local/event-bus.js';
 import { LocalGitRepository } from '../local/git-repository.js';
 import type { LocalRuntime } from '../local/runtime.js';
@@ -159,8 +159,18 @@ async function runOnce(definition: PipelineDefinition, options: RunOptions): Pro
     const at = (type: string, stage: string) => seen.get(`${type}|${stage}`)?.at ?? Number.NaN;
     const callsAt = (type: string, stage: string) =>
       seen.get(`${type}|${stage}`)?.calls ?? Number.NaN;
-    const started = (stage: string) =>
-      runtime?.executions.get(`${PIPELINE}-${stage}-r1-1`)?.history[0]?.at ?? Number.NaN;
+    const started = (stage: string) => {
+      const name = executionName(PIPELINE, stage, {
+        kind: 'normal',
+        release: 1,
+        seq: 0,
+        attempt: 1,
+      });
+      const at = runtime?.executions.get(name)?.history[0]?.at;
+      // A missing execution is a broken bench, not a figure: say so rather than print NaN.
+      if (at === undefined) throw new Error(`no execution ${name} was recorded for ${stage}`);
+      return at;
+    };
     const span = (from: string, to: string) => (stage: string) => at(to, stage) - at(from, stage);
     const downstream = stages.slice(1).map((stage, i) => ({ stage, upstream: stages[i] ?? '' }));
     const first = stages[0] ?? '';
