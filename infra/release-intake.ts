@@ -182,6 +182,7 @@ export class ReleaseIntake extends Construct {
             'codecommit:ListPullRequests',
             'codecommit:GetPullRequest',
             'codecommit:GetPullRequestApprovalStates',
+            'codecommit:DescribePullRequestEvents',
             'codecommit:EvaluatePullRequestApprovalRules',
           ],
           resources: repositories.map((r) => r.repositoryArn),

@@ -1,6 +1,7 @@
 import {
   type CodeCommitClient,
   type Commit as CodeCommitCommit,
+  DescribePullRequestEventsCommand,
   EvaluatePullRequestApprovalRulesCommand,
   GetBranchCommand,
   GetCommitCommand,
@@ -48,7 +49,8 @@ interface GitCommit {
  * The {@link SourceHistory} of a CodeCommit repository. The role needs, on the repository,
  * `codecommit:GetBranch`, `codecommit:GetCommit`, `codecommit:GetMergeCommit`,
  * `codecommit:ListPullRequests`, `codecommit:GetPullRequest`,
- * `codecommit:GetPullRequestApprovalStates` and `codecommit:EvaluatePullRequestApprovalRules`.
+ * `codecommit:GetPullRequestApprovalStates`, `codecommit:DescribePullRequestEvents` and
+ * `codecommit:EvaluatePullRequestApprovalRules`.
  *
  * - `compare` first asks whether `head` is on the watched branch: GetBranch gives its tip,
  *   and `head` is on it if it is the tip or the merge base of `head` and the tip
@@ -66,8 +68,11 @@ interface GitCommit {
  *   merge commit only). The pull requests are the repository's most recent
  *   `pullRequestWindow` CLOSED ones (ListPullRequests, GetPullRequest), searched until
  *   every new commit has a review. Approvers are the users (the last part of their ARN)
- *   whose approval state is APPROVE on the merged revision, the author excluded; the
- *   review counts only if every approval rule of the pull request is satisfied
+ *   whose approval state is APPROVE on the merged revision (the pull request's last, whose
+ *   source commit is what was merged), the author excluded, and whose latest approval
+ *   event (DescribePullRequestEvents) is an APPROVE given on that revision: an approval of
+ *   an earlier revision is stale and does not count, even if CodeCommit carried it
+ *   forward. The review counts only if every approval rule of the pull request is satisfied
  *   (EvaluatePullRequestApprovalRules) — an override of CodeCommit's rules does not
  *   count: Release Captain's own override records who accepted an unreviewed commit.
  * - SDK errors go through `awsError`: throttling and 5xx are retryable, the rest terminal.
@@ -232,18 +237,74 @@ export class CodeCommitSourceHistory implements SourceHistory {
         client.send(new EvaluatePullRequestApprovalRulesCommand({ pullRequestId, revisionId })),
       ),
     ]);
+    const unsatisfied = rules.evaluation?.approvalRulesNotSatisfied ?? [];
+    const approving = (states.approvals ?? []).filter(
+      (a) => a.approvalState === 'APPROVE' && a.userArn !== undefined && a.userArn !== authorArn,
+    );
+    if (approving.length === 0 || unsatisfied.length > 0) return null;
+    const current = await this.#approvedOn(graph, pullRequestId, revisionId);
     const approvedBy = [
       ...new Set(
-        (states.approvals ?? [])
-          .filter((a) => a.approvalState === 'APPROVE' && a.userArn !== authorArn)
-          .flatMap((a) => (a.userArn === undefined ? [] : [userName(a.userArn)])),
+        approving.flatMap((a) =>
+          a.userArn !== undefined && current.has(a.userArn) ? [userName(a.userArn)] : [],
+        ),
       ),
     ];
-    const unsatisfied = rules.evaluation?.approvalRulesNotSatisfied ?? [];
-    if (approvedBy.length === 0 || unsatisfied.length > 0) return null;
+    if (approvedBy.length === 0) return null;
     return { pullRequest: `${graph.repository}#${pullRequestId}`, approvedBy };
   }
+
+  /**
+   * The users (ARNs) whose latest approval event on the pull request approves `revisionId`:
+   * a user who approved an earlier revision and not this one is not among them.
+   */
+  async #approvedOn(
+    graph: Graph,
+    pullRequestId: string,
+    revisionId: string,
+  ): Promise<ReadonlySet<string>> {
+    const events: { at: number; actor: string; approves: boolean }[] = [];
+    let nextToken: string | undefined;
+    for (let page = 1; ; page++) {
+      const answer = await graph.call(
+        `DescribePullRequestEvents of pull request ${pullRequestId}`,
+        (client) =>
+          client.send(
+            new DescribePullRequestEventsCommand({
+              pullRequestId,
+              pullRequestEventType: 'PULL_REQUEST_APPROVAL_STATE_CHANGED',
+              maxResults: 100,
+              nextToken,
+            }),
+          ),
+      );
+      for (const event of answer.pullRequestEvents ?? []) {
+        const change = event.approvalStateChangedEventMetadata;
+        if (event.actorArn === undefined || change === undefined) continue;
+        events.push({
+          at: event.eventDate?.getTime() ?? 0,
+          actor: event.actorArn,
+          approves: change.approvalStatus === 'APPROVE' && change.revisionId === revisionId,
+        });
+      }
+      nextToken = answer.nextToken;
+      if (nextToken === undefined) break;
+      if (page === MAX_EVENT_PAGES) {
+        throw new TerminalError(
+          `Pull request ${pullRequestId} in CodeCommit repository ${graph.repository} has more than ${page * 100} approval events, more than Release Captain reads; approve its commits through a new pull request.`,
+        );
+      }
+    }
+    // Oldest first whatever order the pages came in, so that each actor's last event wins.
+    events.sort((x, y) => x.at - y.at);
+    const latest = new Map<string, boolean>();
+    for (const { actor, approves } of events) latest.set(actor, approves);
+    return new Set([...latest].filter(([, approves]) => approves).map(([actor]) => actor));
+  }
 }
+
+/** 1,000 approval events: a pull request with more is not one anybody reviewed. */
+const MAX_EVENT_PAGES = 10;
 
 /** `arn:aws:iam::123456789012:user/ana` → `ana`; `…:assumed-role/Dev/ana` → `ana`. */
 export function userName(arn: string): string {

@@ -58,11 +58,20 @@ const pulls = z.array(
     user: z.object({ login: z.string() }).nullish(),
     /** The branch the pull request merges into. */
     base: z.object({ ref: z.string() }),
+    /** The last commit the pull request proposed: what was merged. */
+    head: z.object({ sha: z.string().min(1) }),
   }),
 );
 const reviews = z.array(
-  z.object({ user: z.object({ login: z.string() }).nullish(), state: z.string() }),
+  z.object({
+    user: z.object({ login: z.string() }).nullish(),
+    state: z.string(),
+    /** The commit the review was given on; `null` for a review whose commit is gone. */
+    commit_id: z.string().nullish(),
+  }),
 );
+/** `GET /repos/{o}/{r}/git/commits/{sha}`: only the tree is read. */
+const gitObject = z.object({ tree: z.object({ sha: z.string().min(1) }) });
 
 type GitCommit = z.output<typeof gitCommit>;
 type Pull = z.output<typeof pulls>[number];
@@ -81,16 +90,19 @@ type Repo = { readonly owner: string; readonly name: string; readonly label: str
  * - A commit's review comes from the merged pull request into the watched branch that
  *   brought it (`GET …/commits/{sha}/pulls`, `base.ref` the branch; a pull request into
  *   another branch is no review): its approvers are the users whose latest decisive review
- *   (`APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`; comments do not count) is an approval,
- *   the pull request's author excluded. No merged pull request, or no approver: `null`.
- *   Reviews are fetched once per pull request within one `compare`.
+ *   (`APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`; comments do not count) is an approval
+ *   of what was merged, the pull request's author excluded. An approval is of what was
+ *   merged when it was given on the pull request's last commit (`head.sha`), or on a
+ *   commit with the same tree (`GET …/git/commits/{sha}`: a later push that changed only
+ *   messages or history, not files). An approval of an earlier state is stale and does not
+ *   count, whatever the repository's branch protection says about dismissing stale reviews.
+ *   No merged pull request, or no approver: `null`. Reviews are fetched once per pull
+ *   request and trees once per commit within one `compare`.
  * - 401, 403 and 404 are `TerminalError`s that say what to fix; 429, 5xx, a 403 from the
  *   rate limiter (`x-ratelimit-remaining: 0` or `retry-after`), timeouts and network
  *   failures are `RetryableError`s.
  *
- * Limits: an approval counts whichever commit of the pull request it was given on (turn on
- * "dismiss stale approvals" in the branch protection to make a push after it cancel it);
- * a commit's message is its first line, so that a large release still fits one item.
+ * Limits: a commit's message is its first line, so that a large release still fits one item.
  *
  * @example
  * const history = new GitHubSourceHistory({ token: () => getSecret('github-token') });
@@ -187,10 +199,24 @@ export class GitHubSourceHistory implements SourceHistory {
    */
   async #reviewed(repo: Repo, branch: string, commits: readonly GitCommit[]): Promise<Commit[]> {
     const byPull = new Map<number, Promise<readonly string[]>>();
+    const trees = new Map<string, Promise<string | null>>();
+    const tree = (sha: string) => {
+      let cached = trees.get(sha);
+      if (cached === undefined) {
+        const what = `the tree of ${sha}`;
+        const path = `/repos/${repo.owner}/${repo.name}/git/commits/${encodeURIComponent(sha)}`;
+        // A commit force-pushed away may be gone: no tree, so no approval of it counts.
+        cached = this.#get(repo, path, what, 'null').then((body) =>
+          body === null ? null : parse(gitObject, body, repo, what).tree.sha,
+        );
+        trees.set(sha, cached);
+      }
+      return cached;
+    };
     const approvers = (pull: Pull) => {
       let cached = byPull.get(pull.number);
       if (cached === undefined) {
-        cached = this.#approvers(repo, pull);
+        cached = this.#approvers(repo, pull, tree);
         byPull.set(pull.number, cached);
       }
       return cached;
@@ -218,9 +244,16 @@ export class GitHubSourceHistory implements SourceHistory {
     });
   }
 
-  /** Users whose latest decisive review approves, the author excluded, in review order. */
-  async #approvers(repo: Repo, pull: Pull): Promise<readonly string[]> {
-    const latest = new Map<string, string>();
+  /**
+   * Users whose latest decisive review approves what was merged (the pull request's last
+   * commit, or a commit with its tree), the author excluded, in review order.
+   */
+  async #approvers(
+    repo: Repo,
+    pull: Pull,
+    tree: (sha: string) => Promise<string | null>,
+  ): Promise<readonly string[]> {
+    const latest = new Map<string, { state: string; on: string | null }>();
     for (let page = 1; ; page++) {
       const what = `the reviews of ${repo.label}#${pull.number}`;
       const batch = parse(
@@ -237,7 +270,7 @@ export class GitHubSourceHistory implements SourceHistory {
         const login = review.user?.login;
         if (login === undefined || !DECISIVE.has(review.state)) continue;
         latest.delete(login);
-        latest.set(login, review.state);
+        latest.set(login, { state: review.state, on: review.commit_id ?? null });
       }
       if (batch.length < PER_PAGE) break;
       if (page === MAX_REVIEW_PAGES) {
@@ -246,9 +279,19 @@ export class GitHubSourceHistory implements SourceHistory {
         );
       }
     }
-    return [...latest]
-      .filter(([login, state]) => state === 'APPROVED' && login !== pull.user?.login)
-      .map(([login]) => login);
+    const merged = pull.head.sha;
+    const approvals = [...latest].filter(
+      ([login, { state, on }]) => state === 'APPROVED' && on !== null && login !== pull.user?.login,
+    );
+    const current = await Promise.all(
+      approvals.map(async ([, { on }]) => {
+        if (on === merged) return true;
+        // Trees only when an approval is of another commit: the common case costs nothing.
+        const [approved, released] = await Promise.all([tree(on ?? ''), tree(merged)]);
+        return approved !== null && approved === released;
+      }),
+    );
+    return approvals.filter((_, i) => current[i]).map(([login]) => login);
   }
 
   #repo(repository: string): Repo {
@@ -267,7 +310,10 @@ export class GitHubSourceHistory implements SourceHistory {
     return { owner, name, label: `${owner}/${name}` };
   }
 
-  async #get(repo: Repo, path: string, what: string): Promise<unknown> {
+  /** `null` when GitHub answers 404, for things that may be gone (a force-pushed commit). */
+  async #get(repo: Repo, path: string, what: string, missing: 'null'): Promise<unknown | null>;
+  async #get(repo: Repo, path: string, what: string): Promise<unknown>;
+  async #get(repo: Repo, path: string, what: string, missing?: 'null'): Promise<unknown> {
     let response: Response;
     try {
       response = await this.#fetch(`${this.#apiUrl}${path}`, {
@@ -296,6 +342,7 @@ export class GitHubSourceHistory implements SourceHistory {
         );
       }
     }
+    if (response.status === 404 && missing === 'null') return null;
     throw failure(response, repo, what, await response.text().catch(() => ''));
   }
 }

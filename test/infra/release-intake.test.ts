@@ -163,6 +163,8 @@ describe('release intake from CodeCommit', { timeout: 60_000 }, () => {
       [s.Action].flat().includes('codecommit:GetPullRequestApprovalStates'),
     );
     expect(reads).toHaveLength(1);
+    // The approval events: without them a stale approval would count (the adapter reads them).
+    expect(reads[0].Action).toContain('codecommit:DescribePullRequestEvents');
     expect(JSON.stringify(reads[0].Resource)).toMatch(/repository\/api|:api"/);
     expect(JSON.stringify(reads[0].Resource)).toMatch(/:web"/);
   });

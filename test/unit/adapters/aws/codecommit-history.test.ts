@@ -1,5 +1,6 @@
 import {
   CodeCommitClient,
+  DescribePullRequestEventsCommand,
   EvaluatePullRequestApprovalRulesCommand,
   GetBranchCommand,
   GetCommitCommand,
@@ -117,7 +118,13 @@ interface FakePull {
   readonly mergeCommit?: string;
   readonly merged?: boolean;
   readonly repository?: string;
+  /** The approval states of the pull request's last revision, `rev-<id>`. */
   readonly approvals?: Record<string, 'APPROVE' | 'REVOKE'>;
+  /**
+   * The approval events, oldest first: by default each approval above given on the last
+   * revision. `revision` names another revision, such as an earlier one (`rev-<id>-1`).
+   */
+  readonly events?: { user: string; status: 'APPROVE' | 'REVOKE'; revision?: string }[];
   readonly unsatisfied?: string[];
 }
 
@@ -166,6 +173,34 @@ function pulls(list: FakePull[], pageSize = 100) {
           userArn: arn(user),
           approvalState: state,
         })),
+      };
+    });
+  /** Pages of two, newest first, so that the adapter must page and order them itself. */
+  codeCommit
+    .on(DescribePullRequestEventsCommand)
+    .callsFake(({ pullRequestId, nextToken }: { pullRequestId: string; nextToken?: string }) => {
+      const p = byId.get(pullRequestId) as FakePull;
+      const events = (
+        p.events ??
+        Object.entries(p.approvals ?? {})
+          .filter(([, status]) => status === 'APPROVE')
+          .map(([user, status]) => ({ user, status }))
+      )
+        .map(({ user, status, revision }, i) => ({
+          pullRequestId,
+          pullRequestEventType: 'PULL_REQUEST_APPROVAL_STATE_CHANGED',
+          actorArn: arn(user),
+          eventDate: new Date(Date.UTC(2026, 10, 20, 10, i)),
+          approvalStateChangedEventMetadata: {
+            revisionId: revision ?? `rev-${p.id}`,
+            approvalStatus: status,
+          },
+        }))
+        .reverse();
+      const from = Number(nextToken ?? 0);
+      return {
+        pullRequestEvents: events.slice(from, from + 2),
+        nextToken: from + 2 < events.length ? String(from + 2) : undefined,
       };
     });
   codeCommit
@@ -418,6 +453,60 @@ describe('CodeCommitSourceHistory reviews', () => {
     pulls([{ id: '2', source: 'c', destination: 'b', approvals: { bo: 'APPROVE' }, ...pull }]);
 
     expect(await review('b', 'c')).toEqual({ c: null });
+  });
+
+  describe('an approval counts only for the revision that was merged', () => {
+    const merged = (events: FakePull['events'], approvals: FakePull['approvals']) => {
+      serve(GRAPH);
+      pulls([{ id: '2', source: 'c', destination: 'b', approvals, events }]);
+      return review('b', 'c');
+    };
+
+    it('refuses an approval of an earlier revision that the last revision still lists', async () => {
+      // bo approved f1's revision; a push made rev-2 (c); CodeCommit still lists bo.
+      expect(
+        await merged([{ user: 'bo', status: 'APPROVE', revision: 'rev-2-1' }], { bo: 'APPROVE' }),
+      ).toEqual({ c: null });
+    });
+
+    it('counts only the approvers of the last revision beside a stale one', async () => {
+      expect(
+        await merged(
+          [
+            { user: 'bo', status: 'APPROVE', revision: 'rev-2-1' },
+            { user: 'cy', status: 'APPROVE' },
+            { user: 'dee', status: 'APPROVE', revision: 'rev-2-1' },
+          ],
+          { bo: 'APPROVE', cy: 'APPROVE', dee: 'APPROVE' },
+        ),
+      ).toEqual({ c: { pullRequest: 'api#2', approvedBy: ['cy'] } });
+    });
+
+    it('counts an approval renewed on the last revision, whatever order the pages come in', async () => {
+      expect(
+        await merged(
+          [
+            { user: 'bo', status: 'APPROVE', revision: 'rev-2-1' },
+            { user: 'cy', status: 'APPROVE', revision: 'rev-2-1' },
+            { user: 'bo', status: 'APPROVE' },
+          ],
+          { bo: 'APPROVE', cy: 'APPROVE' },
+        ),
+      ).toEqual({ c: { pullRequest: 'api#2', approvedBy: ['bo'] } });
+      expect(codeCommit).toHaveReceivedCommandTimes(DescribePullRequestEventsCommand, 2);
+    });
+
+    it('refuses an approval of the last revision revoked since', async () => {
+      expect(
+        await merged(
+          [
+            { user: 'bo', status: 'APPROVE' },
+            { user: 'bo', status: 'REVOKE' },
+          ],
+          { bo: 'APPROVE' },
+        ),
+      ).toEqual({ c: null });
+    });
   });
 
   it('stops reading pull requests once every commit has its review', async () => {

@@ -58,13 +58,21 @@ const compareUrl = (base: string, head: string, page = 1) =>
   `${repo}/compare/${sha(base)}...${sha(head)}?per_page=100&page=${page}`;
 const pullsOf = (c: string) => `${repo}/commits/${sha(c)}/pulls?per_page=100`;
 const reviewsOf = (n: number, page = 1) => `${repo}/pulls/${n}/reviews?per_page=100&page=${page}`;
-const merged = (number: number, author = 'ana', base = 'main') => ({
+/** A merged pull request whose last commit, the one merged, is `head`. */
+const merged = (number: number, author = 'ana', base = 'main', head = 'f') => ({
   number,
   merged_at: '2026-11-20T10:00:00Z',
   user: { login: author },
   base: { ref: base },
+  head: { sha: sha(head) },
 });
-const review = (login: string, state: string) => ({ user: { login }, state });
+/** A review given on commit `on`, by default the last commit of {@link merged}. */
+const review = (login: string, state: string, on: string | null = 'f') => ({
+  user: { login },
+  state,
+  commit_id: on === null ? null : sha(on),
+});
+const treeOf = (c: string) => `${repo}/git/commits/${sha(c)}`;
 /** Every commit without a route of its own was merged through no pull request. */
 const noPulls = (path: string) => (/\/commits\/\w+\/pulls/.test(path) ? { body: [] } : undefined);
 
@@ -228,10 +236,15 @@ describe('GitHubSourceHistory.compare', () => {
 });
 
 describe('GitHubSourceHistory reviews', () => {
-  const onePull = (reviews: unknown[] | Record<number, unknown[]>, author = 'ana') => {
+  const onePull = (
+    reviews: unknown[] | Record<number, unknown[]>,
+    author = 'ana',
+    routes: Record<string, Reply> = {},
+  ) => {
     const pages = Array.isArray(reviews) ? { 1: reviews } : reviews;
     return github(
       {
+        ...routes,
         [compareUrl('a', 'b')]: {
           body: { status: 'ahead', total_commits: 1, commits: [commit('b')] },
         },
@@ -292,6 +305,64 @@ describe('GitHubSourceHistory reviews', () => {
     );
   });
 
+  describe('an approval counts only for what was merged', () => {
+    /** Commit e is an earlier state of the pull request; d has the same files as f. */
+    const trees = {
+      [treeOf('e')]: { body: { tree: { sha: 'tree-of-e' } } },
+      [treeOf('d')]: { body: { tree: { sha: 'tree-of-f' } } },
+      [treeOf('f')]: { body: { tree: { sha: 'tree-of-f' } } },
+    };
+
+    it.each([
+      {
+        name: 'an approval of an earlier commit, pushed over since, is stale',
+        reviews: [review('bo', 'APPROVED', 'e')],
+        expected: null,
+      },
+      {
+        name: 'a stale approval beside a current one: only the current one counts',
+        reviews: [review('bo', 'APPROVED', 'e'), review('cy', 'APPROVED')],
+        expected: ['cy'],
+      },
+      {
+        name: 'an approval renewed on the merged commit counts',
+        reviews: [review('bo', 'APPROVED', 'e'), review('bo', 'APPROVED')],
+        expected: ['bo'],
+      },
+      {
+        name: 'an approval of a commit with the same files as the merged one counts',
+        reviews: [review('bo', 'APPROVED', 'd')],
+        expected: ['bo'],
+      },
+      {
+        name: 'an approval of a commit that is gone (force-pushed away) does not count',
+        reviews: [review('bo', 'APPROVED', 'c')],
+        expected: null,
+      },
+      {
+        name: 'an approval that names no commit does not count',
+        reviews: [review('bo', 'APPROVED', null)],
+        expected: null,
+      },
+    ])('$name', async ({ reviews, expected }) => {
+      const review = await approvers(onePull(reviews, 'ana', trees));
+
+      expect(review).toEqual(
+        expected === null ? null : { pullRequest: 'acme/api#7', approvedBy: expected },
+      );
+    });
+
+    it('reads no trees when every approval is of the merged commit', async () => {
+      const fake = onePull([review('bo', 'APPROVED'), review('cy', 'APPROVED')], 'ana', trees);
+
+      expect(await approvers(fake)).toEqual({
+        pullRequest: 'acme/api#7',
+        approvedBy: ['bo', 'cy'],
+      });
+      expect(fake.count(/\/git\/commits\//)).toBe(0);
+    });
+  });
+
   it('reads every page of reviews: the latest one wins across pages', async () => {
     const fake = onePull({
       1: [review('bo', 'APPROVED'), ...Array.from({ length: 99 }, () => review('cy', 'COMMENTED'))],
@@ -309,7 +380,13 @@ describe('GitHubSourceHistory reviews', () => {
       },
       [pullsOf('b')]: {
         body: [
-          { number: 3, merged_at: null, user: { login: 'ana' }, base: { ref: 'main' } },
+          {
+            number: 3,
+            merged_at: null,
+            user: { login: 'ana' },
+            base: { ref: 'main' },
+            head: { sha: sha('f') },
+          },
           merged(5),
           merged(6),
         ],
