@@ -180,12 +180,12 @@ function pulls(list: FakePull[], pageSize = 100) {
     .on(DescribePullRequestEventsCommand)
     .callsFake(({ pullRequestId, nextToken }: { pullRequestId: string; nextToken?: string }) => {
       const p = byId.get(pullRequestId) as FakePull;
-      const events = (
+      const given: NonNullable<FakePull['events']> =
         p.events ??
         Object.entries(p.approvals ?? {})
           .filter(([, status]) => status === 'APPROVE')
-          .map(([user, status]) => ({ user, status }))
-      )
+          .map(([user, status]) => ({ user, status }));
+      const events = given
         .map(({ user, status, revision }, i) => ({
           pullRequestId,
           pullRequestEventType: 'PULL_REQUEST_APPROVAL_STATE_CHANGED',
