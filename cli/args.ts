@@ -26,7 +26,8 @@ Commands (each needs --reason; the audit log names the caller)
   approve <stage> <rN> [--step name]
   override <stage|all> <blocker>[:subject] [--release rN] [--hours h]
                                   blocker: alarm, time-window, known-bad, unreviewed
-  expedite <rN> --approver who [--bake-factor f]     expedite cancel <rN>
+  expedite <rN> [--bake-factor f]  asks for an expedite; another person approves it with
+  expedite approve <rN>             (you cannot approve your own)    expedite cancel <rN>
   known-bad add|remove <rN|sha256:digest|name@version>
 
 Where (default: the local runtime serving --data-dir)
@@ -63,7 +64,6 @@ const OPTIONS = {
   step: { type: 'string' },
   release: { type: 'string' },
   hours: { type: 'string', default: '4' },
-  approver: { type: 'string' },
   'bake-factor': { type: 'string', default: '0.1' },
   limit: { type: 'string' },
   'poll-ms': { type: 'string', default: '1000' },

@@ -195,16 +195,26 @@ async function run(client: CaptainClient, args: string[], values: Values, io: Io
         });
         return done(io, values, answer, `Expedite of r${release} cancelled.`);
       }
+      if (rest[0] === 'approve') {
+        const release = releaseArg(rest[1], 'the release');
+        const answer = await post(client, `${base}/expedite/approve`, {
+          release,
+          reason: reasonOf(values),
+        });
+        return done(io, values, answer, `r${release} expedited: its bakes are shortened now.`);
+      }
       const release = releaseArg(rest[0], 'the release');
-      if (values.approver === undefined)
-        throw usage('an expedite needs --approver (who approved it)');
       const answer = await post(client, `${base}/expedite`, {
         release,
-        approver: values.approver,
         reason: reasonOf(values),
         bakeFactor: Number(values['bake-factor']),
       });
-      return done(io, values, answer, `r${release} expedited: bakes × ${values['bake-factor']}.`);
+      return done(
+        io,
+        values,
+        answer,
+        `Expedite of r${release} (bakes × ${values['bake-factor']}) requested; it takes effect once somebody else runs \`captain expedite approve r${release}\`.`,
+      );
     }
     case 'known-bad': {
       const [action, value] = rest;

@@ -111,7 +111,14 @@ export function renderStatus(status: PipelineStatus): string {
   if (status.expedite !== null) {
     lines.push(
       '',
-      `expedite: ${label(status.expedite.release)} approved by ${status.expedite.approver}, bakes × ${status.expedite.bakeFactor}: ${status.expedite.reason}`,
+      `expedite: ${label(status.expedite.release)} requested by ${status.expedite.requestedBy}, approved by ${status.expedite.approver}, bakes × ${status.expedite.bakeFactor}: ${status.expedite.reason}`,
+    );
+  }
+  const asked = status.expediteRequest;
+  if (asked !== null) {
+    lines.push(
+      '',
+      `expedite requested: ${label(asked.release)} by ${asked.requestedBy}, bakes × ${asked.bakeFactor}: ${asked.reason} (waits for somebody else's \`captain expedite approve ${label(asked.release)}\`)`,
     );
   }
   for (const bad of status.knownBad)

@@ -347,6 +347,9 @@ export function renderBoard(snapshot: ViewSnapshot, options: BoardOptions = {}):
     ...(state.meta.expedite === null
       ? []
       : [`expediting ${releaseLabel(state.meta.expedite.release)}`]),
+    ...(state.meta.expediteRequest === null
+      ? []
+      : [`expedite of ${releaseLabel(state.meta.expediteRequest.release)} awaits approval`]),
   ].join('  ');
   const lines = [line([{ text: header, tone: 'plain' }], width, color)];
   let group: string | null = null;

@@ -50,7 +50,19 @@ function controls(status) {
         { class: 'note busy', testid: 'expedite' },
         h('strong', {}, 'Expedite '),
         releaseLink(e.release),
-        `: bakes × ${e.bakeFactor}, approved by ${e.approver} — ${e.reason}`,
+        `: bakes × ${e.bakeFactor}, requested by ${e.requestedBy}, approved by ${e.approver} — ${e.reason}`,
+      ),
+    );
+  }
+  const asked = status.expediteRequest;
+  if (asked !== null && asked !== undefined) {
+    notes.push(
+      h(
+        'li',
+        { class: 'note', testid: 'expedite-request' },
+        h('strong', {}, 'Expedite requested '),
+        releaseLink(asked.release),
+        `: bakes × ${asked.bakeFactor}, by ${asked.requestedBy} — ${asked.reason}; waits for a second person's approval`,
       ),
     );
   }

@@ -74,7 +74,11 @@ export class DynamoDbPromotionStore implements PromotionStore {
     }
     return {
       stages,
-      meta: meta === undefined ? initialMeta() : { ...meta.state, version: meta.version },
+      // Fields added since an item was written read as their initial value.
+      meta:
+        meta === undefined
+          ? initialMeta()
+          : { ...initialMeta(), ...meta.state, version: meta.version },
     };
   }
 

@@ -36,15 +36,29 @@ export interface KnownBad {
 }
 
 /**
- * An urgent release whose bakes are dialled down after a recorded approval. It still goes
- * through every step; while it is in flight no other release enters a stage.
+ * An urgent release whose bakes are dialled down, asked for by one authenticated principal
+ * and approved by another. It still goes through every step; while it is in flight no
+ * other release enters a stage.
  */
 export interface Expedite {
   readonly release: ReleaseNumber;
+  /** Who asked for it, as authenticated. */
+  readonly requestedBy: string;
+  /** Who approved it, as authenticated: never the requester. */
   readonly approver: string;
   readonly reason: string;
+  /** When it was approved, and so took effect. */
   readonly at: string;
   /** Multiplies every bake duration of this release, in (0, 1]. */
+  readonly bakeFactor: number;
+}
+
+/** An expedite asked for and not yet approved: it changes nothing until a second person approves it. */
+export interface ExpediteRequest {
+  readonly release: ReleaseNumber;
+  readonly requestedBy: string;
+  readonly reason: string;
+  readonly at: string;
   readonly bakeFactor: number;
 }
 
@@ -59,6 +73,8 @@ export interface PipelineMeta {
   readonly overrides: readonly Override[];
   readonly knownBad: readonly KnownBad[];
   readonly expedite: Expedite | null;
+  /** An expedite waiting for its approval (at most one). */
+  readonly expediteRequest: ExpediteRequest | null;
 }
 
 export const initialMeta = (): PipelineMeta => ({
@@ -67,4 +83,5 @@ export const initialMeta = (): PipelineMeta => ({
   overrides: [],
   knownBad: [],
   expedite: null,
+  expediteRequest: null,
 });

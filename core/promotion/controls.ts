@@ -3,6 +3,7 @@ import type { KnownBad, Override } from '../model/controls.js';
 import { type Release, releaseLabel } from '../model/release.js';
 import { inFlight, remember } from './flow.js';
 import { rule } from './rule.js';
+import type { Draft } from './transition.js';
 
 /**
  * Records a new release; settling then lets it enter the first stages (unless an expedite
@@ -163,29 +164,32 @@ export const setKnownBad = rule(
   },
 );
 
-export interface ExpediteRequest {
+export interface RequestExpediteInput {
   readonly release: number;
-  /** Who approved the expedite (a principal engineer, say): a second person. */
-  readonly approver: string;
-  /**
-   * Who asks for it, as authenticated (the operator API's caller); must not be the
-   * approver. @default - the approver (callers that authenticate nobody)
-   */
-  readonly requestedBy?: string | undefined;
+  /** Who asks for it, as authenticated (the operator API's caller). */
+  readonly requestedBy: string;
   readonly reason: string;
   /** Multiplies bake durations, in (0, 1]; e.g. 0.1 turns a 12 h bake into 72 minutes. */
   readonly bakeFactor: number;
 }
 
 /**
- * Expedites the newest release after a recorded approval: its bakes are shortened, it
- * still takes every step, and no other release enters a stage until it is done.
+ * Asks to expedite the newest release. Nothing changes for the release until a second
+ * principal approves the request ({@link approveExpedite}); the request is audited under
+ * the requester. Asking again for the same release with the same factor changes nothing;
+ * a request for a release that is no longer the newest in flight is replaced.
  *
  * @example
- * expedite(ctx, state, { release: 12, approver: 'principal@example.com', reason: 'CVE fix', bakeFactor: 0.1 });
- * // a 12 h bake becomes 72 min for r12; r13, created meanwhile, waits until r12 is everywhere
+ * requestExpedite(ctx, state, { release: 12, requestedBy: 'arn:…:assumed-role/Ops/ana', reason: 'CVE fix', bakeFactor: 0.1 });
+ * // r12 expedite requested by ana; its bakes are unchanged until somebody else approves
  */
-export const expedite = rule((draft, input: ExpediteRequest) => {
+export const requestExpedite = rule((draft, input: RequestExpediteInput) => {
+  if (input.requestedBy.trim() === '' || input.reason.trim() === '') {
+    throw new RuleViolationError('An expedite request needs who asks and why.');
+  }
+  if (!(input.bakeFactor > 0 && input.bakeFactor <= 1)) {
+    throw new RuleViolationError(`The bake factor must be in (0, 1], got ${input.bakeFactor}.`);
+  }
   const current = draft.meta.expedite;
   if (current !== null) {
     if (current.release === input.release) {
@@ -196,31 +200,25 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
       `${releaseLabel(current.release)} is already expedited; one expedite at a time. Wait for it or let it be rejected.`,
     );
   }
-  if (input.release !== draft.meta.latestRelease) {
+  expeditable(draft, input.release);
+  const pending = draft.meta.expediteRequest;
+  if (pending !== null && expeditableNow(draft, pending.release)) {
+    if (
+      pending.release === input.release &&
+      samePerson(pending.requestedBy, input.requestedBy) &&
+      pending.bakeFactor === input.bakeFactor
+    ) {
+      draft.note = `an expedite of ${releaseLabel(input.release)} is already requested`;
+      return;
+    }
     throw new RuleViolationError(
-      `Only the newest release can be expedited (${releaseLabel(draft.meta.latestRelease ?? 0)}), got ${releaseLabel(input.release)}: an expedite must not skip newer changes.`,
-    );
-  }
-  if (!inFlight(draft, input.release)) {
-    throw new RuleViolationError(
-      `${releaseLabel(input.release)} is not in flight (approved everywhere, rejected or superseded): there is nothing to expedite.`,
-    );
-  }
-  if (!(input.bakeFactor > 0 && input.bakeFactor <= 1)) {
-    throw new RuleViolationError(`The bake factor must be in (0, 1], got ${input.bakeFactor}.`);
-  }
-  if (input.approver.trim() === '' || input.reason.trim() === '') {
-    throw new RuleViolationError('An expedite needs an approver and a reason.');
-  }
-  if (input.requestedBy !== undefined && samePerson(input.requestedBy, input.approver)) {
-    throw new RuleViolationError(
-      `An expedite needs a second person's approval: ${input.approver} cannot approve their own request.`,
+      `An expedite of ${releaseLabel(pending.release)} (bakes × ${pending.bakeFactor}) requested by ${pending.requestedBy} is waiting for its approval; approve it, or cancel it first.`,
     );
   }
   draft.setMeta({
-    expedite: {
+    expediteRequest: {
       release: input.release,
-      approver: input.approver,
+      requestedBy: input.requestedBy,
       reason: input.reason,
       at: draft.now,
       bakeFactor: input.bakeFactor,
@@ -229,11 +227,93 @@ export const expedite = rule((draft, input: ExpediteRequest) => {
   draft.audit.push({
     stage: null,
     at: draft.now,
-    by: input.requestedBy ?? input.approver,
-    action: `expedite ${releaseLabel(input.release)} (bakes × ${input.bakeFactor}), approved by ${input.approver}`,
+    by: input.requestedBy,
+    action: `request an expedite of ${releaseLabel(input.release)} (bakes × ${input.bakeFactor})`,
     reason: input.reason,
   });
 });
+
+export interface ApproveExpediteInput {
+  readonly release: number;
+  /** Who approves, as authenticated: a second person, never the requester. */
+  readonly approvedBy: string;
+  /** Why the approver agrees (audited beside the request's reason). */
+  readonly reason: string;
+}
+
+/**
+ * Approves the waiting expedite request of `release`: from now its bakes are shortened,
+ * it still takes every step, and no other release enters a stage until it is done. The
+ * approver must be another principal than the requester, and the release must still be
+ * the newest in flight. Approving an expedite already approved changes nothing.
+ *
+ * @example
+ * approveExpedite(ctx, state, { release: 12, approvedBy: 'arn:…:assumed-role/Principal/bo', reason: 'read the fix' });
+ * // a 12 h bake becomes 72 min for r12; r13, created meanwhile, waits until r12 is everywhere
+ */
+export const approveExpedite = rule((draft, input: ApproveExpediteInput) => {
+  const current = draft.meta.expedite;
+  if (current !== null && current.release === input.release) {
+    draft.note = `${releaseLabel(input.release)} is already expedited`;
+    return;
+  }
+  const request = draft.meta.expediteRequest;
+  if (request === null || request.release !== input.release) {
+    throw new RuleViolationError(
+      `No expedite of ${releaseLabel(input.release)} is waiting for approval${request === null ? '' : ` (the waiting request is for ${releaseLabel(request.release)})`}; it must be requested first.`,
+    );
+  }
+  if (input.approvedBy.trim() === '' || input.reason.trim() === '') {
+    throw new RuleViolationError('An expedite approval needs who approves and why.');
+  }
+  if (samePerson(request.requestedBy, input.approvedBy)) {
+    throw new RuleViolationError(
+      `An expedite needs a second person's approval: ${input.approvedBy} asked for it and cannot approve it.`,
+    );
+  }
+  if (current !== null) {
+    throw new RuleViolationError(
+      `${releaseLabel(current.release)} is already expedited; one expedite at a time. Wait for it or let it be rejected.`,
+    );
+  }
+  expeditable(draft, request.release);
+  draft.setMeta({
+    expedite: {
+      release: request.release,
+      requestedBy: request.requestedBy,
+      approver: input.approvedBy,
+      reason: request.reason,
+      at: draft.now,
+      bakeFactor: request.bakeFactor,
+    },
+    expediteRequest: null,
+  });
+  draft.audit.push({
+    stage: null,
+    at: draft.now,
+    by: input.approvedBy,
+    action: `approve the expedite of ${releaseLabel(request.release)} (bakes × ${request.bakeFactor}) requested by ${request.requestedBy} (${request.reason})`,
+    reason: input.reason,
+  });
+});
+
+/** Refuses a release that is not the newest one in flight: an expedite must not skip newer changes. */
+function expeditable(draft: Draft, release: number): void {
+  if (release !== draft.meta.latestRelease) {
+    throw new RuleViolationError(
+      `Only the newest release can be expedited (${releaseLabel(draft.meta.latestRelease ?? 0)}), got ${releaseLabel(release)}: an expedite must not skip newer changes.`,
+    );
+  }
+  if (!inFlight(draft, release)) {
+    throw new RuleViolationError(
+      `${releaseLabel(release)} is not in flight (approved everywhere, rejected or superseded): there is nothing to expedite.`,
+    );
+  }
+}
+
+function expeditableNow(draft: Draft, release: number): boolean {
+  return release === draft.meta.latestRelease && inFlight(draft, release);
+}
 
 /** `arn:aws:sts::1:assumed-role/Ops/ana` and `ana` are the same person; so are `local:ana` and `ana`. */
 function samePerson(caller: string, approver: string): boolean {
@@ -243,27 +323,31 @@ function samePerson(caller: string, approver: string): boolean {
 
 /**
  * Ends an expedite before its release is everywhere, e.g. when it is stuck on a closed
- * gate or a manual approval nobody gives. The held releases move again at once.
+ * gate or a manual approval nobody gives (the held releases move again at once), or
+ * withdraws a request of it that waits for approval.
  *
  * @example
  * cancelExpedite(ctx, state, { release: 12, by: 'ana', reason: 'r12 superseded by the real fix in r13' });
  */
 export const cancelExpedite = rule(
   (draft, input: { readonly release: number; readonly by: string; readonly reason: string }) => {
-    const current = draft.meta.expedite;
-    if (current === null || current.release !== input.release) {
+    const active = draft.meta.expedite?.release === input.release;
+    const requested = draft.meta.expediteRequest?.release === input.release;
+    if (!active && !requested) {
       draft.note = `${releaseLabel(input.release)} is not expedited`;
       return;
     }
     if (input.by.trim() === '' || input.reason.trim() === '') {
       throw new RuleViolationError('Cancelling an expedite needs who asks and why.');
     }
-    draft.setMeta({ expedite: null });
+    draft.setMeta(active ? { expedite: null } : { expediteRequest: null });
     draft.audit.push({
       at: draft.now,
       stage: null,
       by: input.by,
-      action: `cancel the expedite of ${releaseLabel(input.release)}`,
+      action: active
+        ? `cancel the expedite of ${releaseLabel(input.release)}`
+        : `withdraw the expedite request of ${releaseLabel(input.release)}`,
       reason: input.reason,
     });
   },

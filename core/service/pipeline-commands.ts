@@ -6,9 +6,10 @@ import { type Release, type ReleaseNumber, releaseLabel } from '../model/release
 import type { RunStep } from '../model/stage-state.js';
 import { recordApprovalStep } from '../promotion/approval.js';
 import {
+  approveExpedite,
   cancelExpedite,
-  expedite,
   recordOverride,
+  requestExpedite,
   setKnownBad,
   setPromotions,
 } from '../promotion/controls.js';
@@ -322,15 +323,34 @@ export class PipelineCommands {
     return { ...result([t]), wake };
   }
 
-  async expedite(input: {
+  /** Asks for an expedite; nothing changes for the release until somebody else approves. */
+  async requestExpedite(input: {
     readonly release: ReleaseNumber;
-    readonly approver: string;
-    /** The authenticated caller; audited as who asked, and never the approver. */
-    readonly requestedBy?: string | undefined;
+    /** The authenticated caller, audited as who asked. */
+    readonly requestedBy: string;
     readonly reason: string;
     readonly bakeFactor: number;
   }): Promise<CommandResult> {
-    return result([await this.#ports.service.apply(expedite, input)]);
+    return result([await this.#ports.service.apply(requestExpedite, input)]);
+  }
+
+  /**
+   * Approves a waiting expedite request, as a second authenticated principal. The release's
+   * waiting steps are woken: a bake that is now shorter may already be over.
+   */
+  async approveExpedite(input: {
+    readonly release: ReleaseNumber;
+    /** The authenticated caller: never the requester. */
+    readonly approvedBy: string;
+    readonly reason: string;
+  }): Promise<CommandResult> {
+    const t = await this.#ports.service.apply(approveExpedite, input);
+    const wake = Object.values(t.state.stages).flatMap((stage) =>
+      stage.run !== null && stage.run.kind === 'normal' && stage.run.release === input.release
+        ? [subjects.run(this.topology.pipeline, stage.stage, stage.run.seq)]
+        : [],
+    );
+    return { ...result([t]), wake: t.writes.length > 0 ? wake : [] };
   }
 
   async cancelExpedite(

@@ -129,6 +129,7 @@ export class PipelineViews {
       ),
       groups: groups(this.topology),
       expedite: state.meta.expedite,
+      expediteRequest: state.meta.expediteRequest,
       knownBad: state.meta.knownBad,
       overrides: state.meta.overrides.filter((o) => Date.parse(o.until) > now.getTime()),
     };

@@ -2,7 +2,7 @@ import { effectiveBakeSeconds } from '../bake/evaluate-bake.js';
 import type { StageDefinition } from '../definition/schema.js';
 import type { Topology } from '../definition/topology.js';
 import { NotFoundError } from '../errors.js';
-import type { Expedite, KnownBad, Override } from '../model/controls.js';
+import type { Expedite, ExpediteRequest, KnownBad, Override } from '../model/controls.js';
 import { executionName } from '../model/execution-name.js';
 import type { ReleaseNumber } from '../model/release.js';
 import type {
@@ -85,6 +85,8 @@ export interface PipelineStatus {
   /** Stages side by side: a production wave's stages together, each other stage alone. */
   readonly groups: readonly { readonly wave: number | null; readonly stages: readonly string[] }[];
   readonly expedite: Expedite | null;
+  /** An expedite asked for and waiting for a second person's approval. */
+  readonly expediteRequest: ExpediteRequest | null;
   readonly knownBad: readonly KnownBad[];
   /** Overrides still in force. */
   readonly overrides: readonly Override[];

@@ -101,12 +101,20 @@ const bodies = {
     reason,
     requestId,
   }),
+  // The caller asks; a second caller approves through `expedite/approve`. An approver named
+  // in the body would let one person expedite alone, so it is refused with the way to do it.
   expedite: z.strictObject({
     release,
-    approver: z.string().trim().min(1).max(128),
     reason,
     bakeFactor: z.number().gt(0).max(1).default(0.1),
+    approver: z
+      .never({
+        error:
+          'an expedite is not approved by naming somebody: a second person approves it as themselves with POST /expedite/approve (captain expedite approve <rN>)',
+      })
+      .optional(),
   }),
+  approveExpedite: z.strictObject({ release, reason }),
   cancelExpedite: z.strictObject({ release, reason }),
   knownBad: z.strictObject({
     kind: z.enum(['release', 'artifact', 'dependency']),
@@ -233,10 +241,14 @@ async function route(
     case 'POST overrides':
       return woken(await commands.override({ ...body(bodies.override), by }));
     case 'POST expedite': {
-      const input = body(bodies.expedite);
-      return commands.expedite({ ...input, requestedBy: by });
+      const { release, reason, bakeFactor } = body(bodies.expedite);
+      return commands.requestExpedite({ release, reason, bakeFactor, requestedBy: by });
     }
     case 'POST expedite *':
+      if (arg === 'approve') {
+        const { release, reason } = body(bodies.approveExpedite);
+        return woken(await commands.approveExpedite({ release, reason, approvedBy: by }));
+      }
       if (arg === 'cancel') return commands.cancelExpedite({ ...body(bodies.cancelExpedite), by });
       break;
     case 'GET known-bad':

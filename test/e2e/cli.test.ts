@@ -153,6 +153,35 @@ describe('captain against the local runtime', { timeout: 600_000 }, () => {
     expect(stage(waiting, 'prod-w1-z1').run).toBeNull();
     expect(stage(waiting, 'prod-w1-z1').targets[0]?.deployed).toBe(1);
 
+    // r5, held at the gate, is in flight: ana asks to expedite it, only somebody else approves.
+    const asked = await cli(['--user', 'ana', 'expedite', 'r5', '--reason', 'CVE fix']);
+    const requested = await json<PipelineStatus>(['status']);
+    const own = await cli(['--user', 'ana', 'expedite', 'approve', 'r5', '--reason', 'mine']);
+    const approved = await cli([
+      '--user',
+      'lee',
+      'expedite',
+      'approve',
+      'r5',
+      '--reason',
+      'read the fix',
+    ]);
+    const expedited = await cli(['status']);
+    expect(asked).toMatchObject({
+      code: EXIT.ok,
+      out: expect.stringContaining('takes effect once somebody else runs'),
+    });
+    expect(requested.expedite).toBeNull();
+    expect(requested.expediteRequest).toMatchObject({ release: 5, requestedBy: 'local:ana' });
+    expect(own).toMatchObject({
+      code: EXIT.failed,
+      err: expect.stringContaining("An expedite needs a second person's approval"),
+    });
+    expect(approved).toMatchObject({ code: EXIT.ok, err: '' });
+    expect(expedited.out).toContain(
+      'expedite: r5 requested by local:ana, approved by local:lee, bakes × 0.1: CVE fix',
+    );
+
     const enabled = await cli([
       'promotions',
       'enable',

@@ -7,10 +7,10 @@ import fc from 'fast-check';
 import {
   type AlarmState,
   admitTargets,
+  approveExpedite,
   BUSINESS_HOURS,
   cancelExpedite,
   createRelease,
-  expedite,
   failStage,
   hours,
   manualRollback,
@@ -21,6 +21,7 @@ import {
   type RuleContext,
   recordBake,
   recordDeployment,
+  requestExpedite,
   restartRun,
   type StageOutcome,
   setKnownBad,
@@ -99,7 +100,8 @@ export type Step =
   | { kind: 'rollback'; stage: number; targets: number; to: number | null }
   | { kind: 'promotions'; stage: number; direction: 'in' | 'out'; enabled: boolean }
   | { kind: 'restart'; stage: number }
-  | { kind: 'expedite' }
+  | { kind: 'request-expedite' }
+  | { kind: 'approve-expedite' }
   | { kind: 'cancel-expedite' };
 
 export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
@@ -180,7 +182,8 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), stage: fc.nat() }) },
-  { weight: 2, arbitrary: fc.constant({ kind: 'expedite' as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'request-expedite' as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'approve-expedite' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'cancel-expedite' as const }) },
 );
 
@@ -365,20 +368,30 @@ export function toRequest(world: World, step: Step): Request | null {
       if (run === null) return null;
       return (c, s) => restartRun(c, s, { stage: stageName, seq: run.seq, attempt: run.attempt });
     case 'cancel-expedite': {
-      const expedited = world.state.meta.expedite;
+      const expedited = world.state.meta.expedite ?? world.state.meta.expediteRequest;
       if (expedited === null) return null;
       return (c, s) =>
         cancelExpedite(c, s, { release: expedited.release, by: 'ana', reason: 'stuck' });
     }
-    case 'expedite': {
+    case 'request-expedite': {
       const latest = world.state.meta.latestRelease;
       if (latest === null) return null;
       return (c, s) =>
-        expedite(c, s, {
+        requestExpedite(c, s, {
           release: latest,
-          approver: 'principal',
+          requestedBy: 'ana',
           reason: 'security fix',
           bakeFactor: 0.5,
+        });
+    }
+    case 'approve-expedite': {
+      const asked = world.state.meta.expediteRequest;
+      if (asked === null) return null;
+      return (c, s) =>
+        approveExpedite(c, s, {
+          release: asked.release,
+          approvedBy: 'principal',
+          reason: 'read it',
         });
     }
   }

@@ -195,6 +195,60 @@ describe('the operator API', () => {
     expect((answer.body as { message: string }).message).toContain(message);
   });
 
+  it('expedites only when a second authenticated caller approves; both are audited as themselves', async () => {
+    // Prepare: r1 and r2 created, r2 deploying at beta.
+    const w = world();
+    const sb = new Sandbox();
+    for (const n of [1, 2]) {
+      drive.create(sb, n);
+      await w.ports.releases.createRelease(release(n));
+      if (n < 2) drive.pass(sb, 'beta');
+    }
+    drive.admit(sb, 'beta');
+    for (const t of sb.transitions) await w.ports.promotions.save('api', t);
+    const ana = 'arn:aws:sts::123456789012:assumed-role/Operators/ana';
+    const lee = 'arn:aws:sts::123456789012:assumed-role/Principals/lee';
+    const as = (caller: string, path: string, body: unknown) => ({ ...post(path, body), caller });
+
+    // Act
+    const named = await w.api(
+      as(ana, '/api/pipelines/api/expedite', { release: 2, reason: 'CVE fix', approver: 'lee' }),
+    );
+    const asked = await w.api(
+      as(ana, '/api/pipelines/api/expedite', { release: 2, reason: 'CVE fix', bakeFactor: 0.2 }),
+    );
+    const self = await w.api(
+      as(ana, '/api/pipelines/api/expedite/approve', { release: 2, reason: 'trust me' }),
+    );
+    const stateBefore = await w.service.state();
+    const approved = await w.api(
+      as(lee, '/api/pipelines/api/expedite/approve', { release: 2, reason: 'read the fix' }),
+    );
+
+    // Assess
+    expect(named).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('a second person approves it as themselves') },
+    });
+    expect(asked).toMatchObject({ status: 200, body: { changed: true } });
+    expect(self).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining("An expedite needs a second person's approval") },
+    });
+    expect(stateBefore.meta.expedite).toBeNull();
+    expect(approved).toMatchObject({
+      status: 200,
+      body: { changed: true, wake: ['run:api/beta/2'], woken: 1 },
+    });
+    expect((await w.service.state()).meta.expedite).toMatchObject({
+      release: 2,
+      requestedBy: ana,
+      approver: lee,
+      bakeFactor: 0.2,
+    });
+    expect((await w.ports.audit.list('api', 5)).map((a) => a.by)).toEqual([lee, ana]);
+  });
+
   it('answers a rollback that was written even when waking the run it stopped fails', async () => {
     const w = world();
     const sb = new Sandbox();

@@ -169,7 +169,14 @@ describe('renderBoard: what each stage is doing', () => {
     drive.create(sb, 1);
     drive.admit(sb, 'beta');
     drive.finish(sb, 'beta');
-    const expedite = { release: 1, approver: 'ana', reason: 'CVE', at: T0, bakeFactor: 0.25 };
+    const expedite = {
+      release: 1,
+      requestedBy: 'bo',
+      approver: 'ana',
+      reason: 'CVE',
+      at: T0,
+      bakeFactor: 0.25,
+    };
     const board = renderBoard(
       snapshotOf(sb, {
         state: { ...sb.state, meta: { ...sb.state.meta, expedite } },

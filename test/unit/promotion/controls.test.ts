@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
+  approveExpedite,
   cancelExpedite,
-  expedite,
   type KnownBad,
   type Override,
   recordOverride,
+  requestExpedite,
   setKnownBad,
 } from '../../../core/index.js';
 import { drive, Sandbox, T0 } from '../../support/fixtures.js';
@@ -104,10 +105,105 @@ describe('setKnownBad', () => {
 describe('expedite', () => {
   const request = {
     release: 2,
-    approver: 'principal@example.com',
+    requestedBy: 'arn:aws:sts::111122223333:assumed-role/Operators/ana',
     reason: 'security fix',
     bakeFactor: 0.1,
   };
+  const approval = {
+    release: 2,
+    approvedBy: 'arn:aws:sts::111122223333:assumed-role/Principals/lee',
+    reason: 'read the fix',
+  };
+  /** Asked for by ana, approved by lee. */
+  const expedited = (sb: Sandbox, release = 2, bakeFactor = 0.1) => {
+    sb.apply(requestExpedite, { ...request, release, bakeFactor });
+    return sb.apply(approveExpedite, { ...approval, release });
+  };
+
+  it('changes nothing until a second person approves the request, and audits both', () => {
+    // Prepare
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.create(sb, 2);
+
+    // Act
+    const asked = sb.apply(requestExpedite, request);
+    drive.create(sb, 3); // a newer release created while the request waits is not held…
+
+    // Assess
+    expect(sb.state.meta.expedite).toBeNull();
+    expect(sb.state.meta.expediteRequest).toMatchObject({
+      release: 2,
+      requestedBy: request.requestedBy,
+      bakeFactor: 0.1,
+    });
+    expect(asked.audit).toEqual([
+      expect.objectContaining({
+        by: request.requestedBy,
+        action: 'request an expedite of r2 (bakes × 0.1)',
+        reason: 'security fix',
+      }),
+    ]);
+    // …and the request, now for a release that is no longer the newest, cannot be approved.
+    expect(() => sb.apply(approveExpedite, approval)).toThrow(
+      'Only the newest release can be expedited (r3), got r2: an expedite must not skip newer changes.',
+    );
+    expect(sb.state.meta.expedite).toBeNull();
+  });
+
+  it('is approved by a second principal and takes effect then', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.create(sb, 2);
+    sb.apply(requestExpedite, request);
+
+    const t = sb.apply(approveExpedite, approval);
+
+    expect(sb.state.meta.expediteRequest).toBeNull();
+    expect(sb.state.meta.expedite).toMatchObject({
+      release: 2,
+      requestedBy: request.requestedBy,
+      approver: approval.approvedBy,
+      reason: 'security fix',
+      bakeFactor: 0.1,
+    });
+    expect(t.audit).toEqual([
+      expect.objectContaining({
+        by: approval.approvedBy,
+        action: `approve the expedite of r2 (bakes × 0.1) requested by ${request.requestedBy} (security fix)`,
+        reason: 'read the fix',
+      }),
+    ]);
+  });
+
+  it.each([
+    { name: 'the same principal', approvedBy: request.requestedBy },
+    {
+      name: 'the same user in another role',
+      approvedBy: 'arn:aws:sts::111122223333:assumed-role/Principals/ana',
+    },
+    { name: 'the same user written locally', approvedBy: 'local:ana' },
+  ])('refuses an approval by $name as the requester, changing nothing', ({ approvedBy }) => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.create(sb, 2);
+    sb.apply(requestExpedite, request);
+    const before = sb.state;
+
+    expect(() => sb.apply(approveExpedite, { ...approval, approvedBy })).toThrow(
+      `An expedite needs a second person's approval: ${approvedBy} asked for it and cannot approve it.`,
+    );
+    expect(sb.state).toBe(before);
+  });
+
+  it('refuses an approval nobody asked for', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.create(sb, 2);
+    expect(() => sb.apply(approveExpedite, approval)).toThrow(
+      'No expedite of r2 is waiting for approval; it must be requested first.',
+    );
+  });
 
   it('holds every other release until the expedited one is everywhere', () => {
     // Prepare: r1 is at prod-1 (baking), r2 is the fix.
@@ -117,11 +213,10 @@ describe('expedite', () => {
     drive.create(sb, 2);
 
     // Act
-    const t = sb.apply(expedite, request);
+    expedited(sb);
 
-    // Assess: recorded and audited; r3 created meanwhile does not enter beta.
+    // Assess: r3 created meanwhile does not enter beta.
     expect(sb.state.meta.expedite).toMatchObject({ release: 2, bakeFactor: 0.1 });
-    expect(t.audit[0]?.action).toBe('expedite r2 (bakes × 0.1), approved by principal@example.com');
     drive.pass(sb, 'beta'); // r2 approved at beta, goes to gamma
     drive.create(sb, 3);
     drive.create(sb, 4);
@@ -150,7 +245,7 @@ describe('expedite', () => {
   it('ends when the expedited release is rejected', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
-    sb.apply(expedite, { ...request, release: 1 });
+    expedited(sb, 1);
     drive.create(sb, 2);
     drive.admit(sb, 'beta');
     drive.finish(sb, 'beta', 'failed', 'boom');
@@ -173,25 +268,45 @@ describe('expedite', () => {
       message: 'The bake factor must be in (0, 1], got 2.',
     },
     {
-      name: 'no approver',
-      input: { ...request, approver: '' },
-      message: 'An expedite needs an approver and a reason.',
+      name: 'no reason',
+      input: { ...request, reason: ' ' },
+      message: 'An expedite request needs who asks and why.',
     },
-  ])('refuses $name', ({ input, message }) => {
+  ])('refuses a request for $name', ({ input, message }) => {
     const sb = new Sandbox();
     drive.create(sb, 1);
     drive.create(sb, 2);
-    expect(() => sb.apply(expedite, input)).toThrow(message);
+    expect(() => sb.apply(requestExpedite, input)).toThrow(message);
+    expect(sb.state.meta.expediteRequest).toBeNull();
+  });
+
+  it('keeps one request at a time: a repeat changes nothing, another waits its turn', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.create(sb, 2);
+    sb.apply(requestExpedite, request);
+
+    expect(sb.apply(requestExpedite, request).note).toBe('an expedite of r2 is already requested');
+    expect(() =>
+      sb.apply(requestExpedite, { ...request, requestedBy: 'bo', bakeFactor: 0.5 }),
+    ).toThrow(
+      `An expedite of r2 (bakes × 0.1) requested by ${request.requestedBy} is waiting for its approval; approve it, or cancel it first.`,
+    );
+    // A request left behind by a newer release is replaced by one for the newer release.
+    drive.create(sb, 3);
+    sb.apply(requestExpedite, { ...request, release: 3 });
+    expect(sb.state.meta.expediteRequest).toMatchObject({ release: 3 });
   });
 
   it('allows one expedite at a time', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
     drive.create(sb, 2);
-    sb.apply(expedite, request);
-    expect(sb.apply(expedite, request).note).toBe('r2 is already expedited');
+    expedited(sb);
+    expect(sb.apply(requestExpedite, request).note).toBe('r2 is already expedited');
+    expect(sb.apply(approveExpedite, approval).note).toBe('r2 is already expedited');
     drive.create(sb, 3);
-    expect(() => sb.apply(expedite, { ...request, release: 3 })).toThrow(
+    expect(() => sb.apply(requestExpedite, { ...request, release: 3 })).toThrow(
       'r2 is already expedited; one expedite at a time. Wait for it or let it be rejected.',
     );
   });
@@ -201,7 +316,8 @@ describe('cancelExpedite', () => {
   it('ends the expedite and lets held releases move, once', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
-    sb.apply(expedite, { release: 1, approver: 'p', reason: 'fix', bakeFactor: 0.5 });
+    sb.apply(requestExpedite, { release: 1, requestedBy: 'ana', reason: 'fix', bakeFactor: 0.5 });
+    sb.apply(approveExpedite, { release: 1, approvedBy: 'lee', reason: 'ok' });
     drive.create(sb, 2); // held while r1 is expedited
 
     const t = sb.apply(cancelExpedite, {
@@ -221,10 +337,24 @@ describe('cancelExpedite', () => {
     expect(again.note).toBe('r1 is not expedited');
   });
 
+  it('withdraws a request that waits for approval', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    sb.apply(requestExpedite, { release: 1, requestedBy: 'ana', reason: 'fix', bakeFactor: 0.5 });
+
+    const t = sb.apply(cancelExpedite, { release: 1, by: 'ana', reason: 'not needed' });
+
+    expect(sb.state.meta.expediteRequest).toBeNull();
+    expect(t.audit.map((a) => a.action)).toEqual(['withdraw the expedite request of r1']);
+    expect(() =>
+      sb.apply(approveExpedite, { release: 1, approvedBy: 'lee', reason: 'ok' }),
+    ).toThrow('No expedite of r1 is waiting for approval');
+  });
+
   it('needs who and why', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);
-    sb.apply(expedite, { release: 1, approver: 'p', reason: 'fix', bakeFactor: 0.5 });
+    sb.apply(requestExpedite, { release: 1, requestedBy: 'ana', reason: 'fix', bakeFactor: 0.5 });
     expect(() => sb.apply(cancelExpedite, { release: 1, by: 'ana', reason: '' })).toThrow(
       'Cancelling an expedite needs who asks and why.',
     );

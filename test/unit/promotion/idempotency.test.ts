@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   admitTargets,
+  approveExpedite,
   createRelease,
-  expedite,
   failStage,
   manualRollback,
   type PipelineState,
@@ -11,6 +11,7 @@ import {
   recordBake,
   recordDeployment,
   recordOverride,
+  requestExpedite,
   restartRun,
   setKnownBad,
   setPromotions,
@@ -131,10 +132,18 @@ it.each<{ rule: string; setup: Setup; request: (sb: Sandbox) => Request }>([
       }),
   },
   {
-    rule: 'expedite',
+    rule: 'requestExpedite',
     setup: 'r3 waiting at beta',
     request: () => (c, s) =>
-      expedite(c, s, { release: 3, approver: 'p', reason: 'x', bakeFactor: 0.5 }),
+      requestExpedite(c, s, { release: 3, requestedBy: 'ana', reason: 'x', bakeFactor: 0.5 }),
+  },
+  {
+    rule: 'approveExpedite',
+    setup: 'r3 waiting at beta',
+    request: (sb) => {
+      sb.apply(requestExpedite, { release: 3, requestedBy: 'ana', reason: 'x', bakeFactor: 0.5 });
+      return (c, s) => approveExpedite(c, s, { release: 3, approvedBy: 'p', reason: 'y' });
+    },
   },
   {
     rule: 'manualRollback',

@@ -237,12 +237,13 @@ describe('views at the edges', () => {
     const w = new World();
     drive.create(w.sb, 1);
     await w.flush();
-    await w.commands.expedite({
+    await w.commands.requestExpedite({
       release: 1,
-      approver: 'principal',
+      requestedBy: 'ana',
       reason: 'CVE',
       bakeFactor: 0.5,
     });
+    await w.commands.approveExpedite({ release: 1, approvedBy: 'principal', reason: 'ok' });
 
     const expedited = await w.views.plan(1);
     const normal = await w.views.plan(null);

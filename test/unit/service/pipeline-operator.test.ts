@@ -477,40 +477,62 @@ describe('PipelineCommands', () => {
     ]);
   });
 
-  it('refuses an expedite its own requester approves, and audits the requester', async () => {
-    await expect(
-      w.commands.expedite({
-        release: 4,
-        approver: 'ana',
-        requestedBy: 'arn:aws:sts::111111111111:assumed-role/Operators/ana',
-        reason: 'CVE',
-        bakeFactor: 0.1,
-      }),
-    ).rejects.toThrow(
-      "An expedite needs a second person's approval: ana cannot approve their own request.",
-    );
-
-    await w.commands.expedite({
+  it('expedites on a request and a second principal’s approval, both audited, and wakes the release’s steps', async () => {
+    // Act: ana asks; ana cannot approve her own request; lee can.
+    const asked = await w.commands.requestExpedite({
       release: 4,
-      approver: 'principal',
-      requestedBy: 'local:ana',
+      requestedBy: 'arn:aws:sts::111111111111:assumed-role/Operators/ana',
       reason: 'CVE',
       bakeFactor: 0.1,
     });
-
-    expect((await w.views.audit(1))[0]).toMatchObject({
-      by: 'local:ana',
-      action: 'expedite r4 (bakes × 0.1), approved by principal',
+    const waiting = await w.views.status();
+    await expect(
+      w.commands.approveExpedite({ release: 4, approvedBy: 'local:ana', reason: 'mine' }),
+    ).rejects.toThrow(
+      "An expedite needs a second person's approval: local:ana asked for it and cannot approve it.",
+    );
+    const approved = await w.commands.approveExpedite({
+      release: 4,
+      approvedBy: 'local:lee',
+      reason: 'read the fix',
     });
+
+    // Assess
+    expect(asked).toMatchObject({ changed: true, wake: [] });
+    expect(waiting.expedite).toBeNull();
+    expect(waiting.expediteRequest).toMatchObject({ release: 4, bakeFactor: 0.1 });
+    const status = await w.views.status();
+    expect(status.expediteRequest).toBeNull();
+    expect(status.expedite).toMatchObject({
+      release: 4,
+      requestedBy: 'arn:aws:sts::111111111111:assumed-role/Operators/ana',
+      approver: 'local:lee',
+    });
+    const running = status.stages.filter((st) => st.run?.release === 4 && st.run.kind === 'normal');
+    expect(running.length).toBeGreaterThan(0);
+    expect(approved.wake).toEqual(
+      running.map((st) => `run:${w.sb.topology.pipeline}/${st.stage}/${st.run?.seq}`),
+    );
+    expect((await w.views.audit(2)).map((a) => [a.by, a.action])).toEqual([
+      [
+        'local:lee',
+        'approve the expedite of r4 (bakes × 0.1) requested by arn:aws:sts::111111111111:assumed-role/Operators/ana (CVE)',
+      ],
+      [
+        'arn:aws:sts::111111111111:assumed-role/Operators/ana',
+        'request an expedite of r4 (bakes × 0.1)',
+      ],
+    ]);
   });
 
   it('expedites the newest release in flight and cancels it', async () => {
-    await w.commands.expedite({
+    await w.commands.requestExpedite({
       release: 4,
-      approver: 'principal',
+      requestedBy: 'ana',
       reason: 'CVE',
       bakeFactor: 0.1,
     });
+    await w.commands.approveExpedite({ release: 4, approvedBy: 'principal', reason: 'ok' });
     expect((await w.views.status()).expedite).toMatchObject({ release: 4, bakeFactor: 0.1 });
 
     await w.commands.cancelExpedite({ release: 4, by: 'principal', reason: 'not needed' });

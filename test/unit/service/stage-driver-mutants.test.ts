@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   advanceStage,
   advanceTarget,
-  expedite,
+  approveExpedite,
   failStage,
   failStep,
   HISTORY_EVENTS_PER_LOOK,
   handOverRun,
   parsePipelineDefinition,
+  requestExpedite,
 } from '../../../core/index.js';
 import { type DriverWorld, driverWorld } from '../../support/driver-world.js';
 import { smallDefinition, stage, T0, target } from '../../support/fixtures.js';
@@ -111,11 +112,16 @@ describe('the bake', () => {
   it('is shortened only for the expedited release, not for the one baking before it', async () => {
     const p = await r1BakingAtBeta();
     await p.create(2);
-    await p.ports.service.apply(expedite, {
+    await p.ports.service.apply(requestExpedite, {
       release: 2,
-      approver: 'lee',
+      requestedBy: 'ana',
       reason: 'CVE fix',
       bakeFactor: 0.25,
+    });
+    await p.ports.service.apply(approveExpedite, {
+      release: 2,
+      approvedBy: 'lee',
+      reason: 'read it',
     });
 
     const next = await advanceStage(p.ports, { stage: 'beta', seq: 1 });

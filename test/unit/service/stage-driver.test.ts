@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   advanceStage,
   advanceTarget,
-  expedite,
+  approveExpedite,
   type FakeDeployer,
   failStage,
   failStep,
@@ -10,6 +10,7 @@ import {
   type PipelineDefinition,
   parsePipelineDefinition,
   RetryableError,
+  requestExpedite,
   TerminalError,
 } from '../../../core/index.js';
 import { driverWorld } from '../../support/driver-world.js';
@@ -335,11 +336,16 @@ describe('advanceStage', () => {
       }),
     );
     await p.create(1);
-    await p.ports.service.apply(expedite, {
+    await p.ports.service.apply(requestExpedite, {
       release: 1,
-      approver: 'lee',
+      requestedBy: 'ana',
       reason: 'CVE fix',
       bakeFactor: 0.25,
+    });
+    await p.ports.service.apply(approveExpedite, {
+      release: 1,
+      approvedBy: 'lee',
+      reason: 'read it',
     });
     await advanceTarget(p.ports, beta);
     p.deployer.finish('d-1', { status: 'succeeded' });
