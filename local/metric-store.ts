@@ -1,5 +1,6 @@
 import {
   type Clock,
+  type DataPointCounts,
   type MetricSource,
   type TargetDefinition,
   TerminalError,
@@ -227,8 +228,8 @@ export class LocalMetricStore {
 }
 
 /**
- * The bake's {@link MetricSource} on the local store: the `Sum` of `metric` over the data
- * points whose `target` dimension is one of the targets' ids, in `[from, to)`. Canary
+ * The bake's {@link MetricSource} on the local store: for each target, the `Sum` of `metric`
+ * over the data points whose `target` dimension is its id, in `[from, to)`. Canary
  * traffic puts one data point per request (value 1) or a count per interval; either way
  * the sum is the number of requests.
  *
@@ -251,10 +252,10 @@ export class LocalMetricSource implements MetricSource {
     readonly targets: readonly TargetDefinition[];
     readonly from: Date;
     readonly to: Date;
-  }): Promise<number> {
-    let count = 0;
+  }): Promise<DataPointCounts> {
+    const counts: Record<string, number> = {};
     for (const id of new Set(query.targets.map((target) => target.id))) {
-      count +=
+      counts[id] =
         this.#store.statistic({
           namespace: this.#namespace,
           metric: query.metric,
@@ -264,7 +265,7 @@ export class LocalMetricSource implements MetricSource {
           to: query.to,
         }) ?? 0;
     }
-    return count;
+    return counts;
   }
 }
 

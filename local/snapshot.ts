@@ -29,7 +29,7 @@ export async function viewSnapshot(
   const now = runtime.clock.now();
   const state = await service.state();
   const metrics = new LocalMetricSource(runtime.metrics);
-  const dataPoints: Record<string, number> = {};
+  const dataPoints: Record<string, Readonly<Record<string, number>>> = {};
   for (const stage of service.topology.definition.stages) {
     const bakeStartedAt = state.stages[stage.name]?.run?.bakeStartedAt;
     if (bakeStartedAt === null || bakeStartedAt === undefined) continue;

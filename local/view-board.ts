@@ -24,7 +24,8 @@ export interface ViewSnapshot {
   readonly topology: Topology;
   readonly state: PipelineState;
   /** Data points counted since each baking stage's bake began, by stage name. */
-  readonly dataPoints: Readonly<Record<string, number>>;
+  /** Each baking stage's data points, by target. */
+  readonly dataPoints: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** The local fleets' deployments, oldest first (`LocalFleetDeployer.deployments()`). */
   readonly deployments: readonly LocalDeployment[];
   /** Every event of the run, most recent last: the board shows the last few, the summary counts them all. */
@@ -230,8 +231,13 @@ function describeBake(snapshot: ViewSnapshot, run: StageRun, definition: StageDe
   const parts = [`baking ${humanDuration(left)} left`];
   const { minDataPoints } = definition.bake;
   if (minDataPoints > 0) {
-    const counted = snapshot.dataPoints[definition.name] ?? 0;
-    parts.push(`${Math.max(0, minDataPoints - counted)} data points left`);
+    // As the bake counts them: each target's shortfall on its own traffic, summed.
+    const counted = snapshot.dataPoints[definition.name] ?? {};
+    const missing = definition.targets.reduce(
+      (sum, target) => sum + Math.max(0, minDataPoints - (counted[target.id] ?? 0)),
+      0,
+    );
+    parts.push(`${missing} data points left`);
   }
   return parts.join(', ');
 }

@@ -6,6 +6,7 @@ import {
   type MetricDataResult,
 } from '@aws-sdk/client-cloudwatch';
 import {
+  type DataPointCounts,
   type MetricSource,
   RetryableError,
   type TargetDefinition,
@@ -57,8 +58,10 @@ export interface CloudWatchMetricSourceProps {
 }
 
 /**
- * The {@link MetricSource} backed by CloudWatch `GetMetricData`: the `Sum` of a metric over
- * every target, e.g. the requests a stage's targets served during its bake.
+ * The {@link MetricSource} backed by CloudWatch `GetMetricData`: the `Sum` of a metric for
+ * each target, e.g. the requests each of a stage's targets served during its bake. Targets
+ * whose metric is the same one (a resolver that maps several to one service-wide metric)
+ * are queried once and each gets its sum.
  *
  * By default it reads the metric named by the bake from namespace `ReleaseCaptain` with the
  * single dimension `Target` set to the target's id; the CDK app and the local runtime
@@ -71,7 +74,7 @@ export interface CloudWatchMetricSourceProps {
  * @example
  * const source = new CloudWatchMetricSource({ client: new CloudWatchClient({}) });
  * await source.countDataPoints({ metric: 'Requests', targets, from: bakeStart, to: new Date() });
- * // 1234: the requests all targets served since the bake started
+ * // { 'prod-iad-1': 1234, 'prod-iad-2': 0 }: the requests each target served since the bake started
  */
 export class CloudWatchMetricSource implements MetricSource {
   readonly #client: CloudWatchClient;
@@ -89,13 +92,14 @@ export class CloudWatchMetricSource implements MetricSource {
     readonly targets: readonly TargetDefinition[];
     readonly from: Date;
     readonly to: Date;
-  }): Promise<number> {
+  }): Promise<DataPointCounts> {
     if (Number.isNaN(query.from.getTime()) || Number.isNaN(query.to.getTime())) {
       throw new TerminalError(
         `countDataPoints needs a valid window, got from ${describeDate(query.from)} to ${describeDate(query.to)}. Pass two valid Dates.`,
       );
     }
-    if (query.targets.length === 0 || query.from >= query.to) return 0;
+    const none = Object.fromEntries(query.targets.map((target) => [target.id, 0]));
+    if (query.targets.length === 0 || query.from >= query.to) return none;
     const located = locate(query.metric, query.targets, this.#resolve);
     const window = metricWindow({
       from: query.from,
@@ -103,24 +107,27 @@ export class CloudWatchMetricSource implements MetricSource {
       now: this.#now(),
       queriesPerCall: Math.min(located.length, QUERIES_PER_CALL),
     });
-    if (window === null) return 0;
+    if (window === null) return none;
 
-    let total = 0;
+    const counts: Record<string, number> = none;
     for (let i = 0; i < located.length; i += QUERIES_PER_CALL) {
       const batch = located.slice(i, i + QUERIES_PER_CALL).map((entry, j) => ({
         id: `t${i + j}`,
         ...entry,
       }));
-      total += await this.#sumBatch(query.metric, batch, window);
+      const sums = await this.#sumBatch(query.metric, batch, window);
+      for (const { id, targets } of batch) {
+        for (const target of targets) counts[target] = sums.get(id) ?? 0;
+      }
     }
-    return total;
+    return counts;
   }
 
   async #sumBatch(
     metric: string,
     batch: readonly { id: string; target: TargetDefinition; location: MetricLocation }[],
     window: MetricWindow,
-  ): Promise<number> {
+  ): Promise<Map<string, number>> {
     const queries: MetricDataQuery[] = batch.map(({ id, target, location }) => ({
       Id: id,
       Label: target.id,
@@ -135,7 +142,7 @@ export class CloudWatchMetricSource implements MetricSource {
       },
     }));
     const targetOf = new Map(batch.map(({ id, target }) => [id, target.id]));
-    let sum = 0;
+    const sums = new Map<string, number>();
     let nextToken: string | undefined;
     do {
       const input = {
@@ -156,12 +163,13 @@ export class CloudWatchMetricSource implements MetricSource {
           metric,
           targetOf.get(result.Id ?? '') ?? `(query ${result.Id ?? 'without an id'})`,
         );
-        for (const value of result.Values ?? []) sum += value;
+        const id = result.Id ?? '';
+        for (const value of result.Values ?? []) sums.set(id, (sums.get(id) ?? 0) + value);
       }
       // PartialData only says more pages follow; the token is how to get them.
       nextToken = page.NextToken;
     } while (nextToken !== undefined);
-    return sum;
+    return sums;
   }
 }
 
@@ -217,17 +225,21 @@ function locate(
   metric: string,
   targets: readonly TargetDefinition[],
   resolve: (metric: string, target: TargetDefinition) => MetricLocation,
-): { target: TargetDefinition; location: MetricLocation }[] {
-  // Two targets that resolve to the same metric (or one target listed twice) would count
-  // the same data points twice.
-  const byLocation = new Map<string, { target: TargetDefinition; location: MetricLocation }>();
+): { target: TargetDefinition; location: MetricLocation; targets: string[] }[] {
+  // Targets that resolve to the same metric (or one target listed twice) share one query.
+  const byLocation = new Map<
+    string,
+    { target: TargetDefinition; location: MetricLocation; targets: string[] }
+  >();
   for (const target of targets) {
     const location = resolve(metric, target);
     const key = JSON.stringify([
       location.namespace,
       [...location.dimensions].sort((a, b) => a.name.localeCompare(b.name)),
     ]);
-    if (!byLocation.has(key)) byLocation.set(key, { target, location });
+    const found = byLocation.get(key);
+    if (found === undefined) byLocation.set(key, { target, location, targets: [target.id] });
+    else if (!found.targets.includes(target.id)) found.targets.push(target.id);
   }
   return [...byLocation.values()];
 }

@@ -1,6 +1,7 @@
 import {
   type AlarmMonitor,
   type AlarmStatus,
+  type DataPointCounts,
   type MetricSource,
   type TargetDefinition,
   TerminalError,
@@ -79,7 +80,7 @@ export class RegionalAlarmMonitor implements AlarmMonitor {
 
 /**
  * A {@link MetricSource} that counts each target's data points in the target's own
- * account and Region and adds them up.
+ * account and Region.
  *
  * @example
  * const metrics = new RegionalMetricSource((place) => new CloudWatchMetricSource({ client: … }));
@@ -98,7 +99,7 @@ export class RegionalMetricSource implements MetricSource {
     readonly targets: readonly TargetDefinition[];
     readonly from: Date;
     readonly to: Date;
-  }): Promise<number> {
+  }): Promise<DataPointCounts> {
     const groups = new Map<string, { place: Place; targets: TargetDefinition[] }>();
     for (const target of query.targets) {
       const place = { account: target.account, region: target.region };
@@ -117,6 +118,6 @@ export class RegionalMetricSource implements MetricSource {
         return source.countDataPoints({ ...query, targets: group.targets });
       }),
     );
-    return counts.reduce((sum, count) => sum + count, 0);
+    return Object.assign({}, ...counts) as DataPointCounts;
   }
 }

@@ -239,7 +239,10 @@ export type ApprovalStepDefinition = z.infer<typeof approvalStepSchema>;
 export const bakeSchema = z.strictObject({
   /** Time after the deployment completes, watching alarms, before the stage may approve. */
   durationSeconds: wholeNumber(0),
-  /** Data points (e.g. requests to the Create API) that must be seen during the bake. */
+  /**
+   * Data points (e.g. requests to the Create API) that each target of the stage must see
+   * during the bake, on its own traffic: a busy target does not make up for a quiet one.
+   */
   minDataPoints: wholeNumber(0),
   /** @default - requests served by the stage's targets */
   dataPointMetric: text('a metric name').default('RequestCount'),

@@ -12,8 +12,9 @@ export interface PlanInput {
     | number
     | ((stage: StageDefinition, target: TargetDefinition) => number);
   /**
-   * Expected data points per hour at a stage (e.g. its request rate). With it, a bake
-   * lasts until the minimum data points are expected; without it they are assumed met.
+   * Expected data points per hour at each target of a stage (e.g. the quietest target's
+   * request rate: every target must see the minimum on its own). With it, a bake lasts
+   * until the minimum data points are expected; without it they are assumed met.
    */
   readonly dataPointsPerHour?: (stage: StageDefinition) => number;
   /** Expected seconds per approval step (tests, a person's approval). @default 0 */

@@ -67,14 +67,21 @@ export interface AlarmMonitor {
   ): Promise<Record<string, AlarmStatus>>;
 }
 
-/** Counts data points (e.g. requests) for a bake's minimum. */
+/** Data points counted for each target, by target id. */
+export type DataPointCounts = Readonly<Record<string, number>>;
+
+/** Counts data points (e.g. requests) for a bake's minimum, which each target must meet. */
 export interface MetricSource {
+  /**
+   * Each target's data points in `[from, to)`: every target asked for is in the answer
+   * (0 when it saw none), so that no target's silence hides behind another's traffic.
+   */
   countDataPoints(query: {
     readonly metric: string;
     readonly targets: readonly TargetDefinition[];
     readonly from: Date;
     readonly to: Date;
-  }): Promise<number>;
+  }): Promise<DataPointCounts>;
 }
 
 /** Stores artifacts and manifests under content-addressed keys. */

@@ -70,15 +70,21 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
         expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null,
       );
       const bakeStartedAt = run.bakeStartedAt ?? run.startedAt;
-      const dataPoints =
+      // Each target on its own: in a wide wave one busy Region must not carry a quiet one.
+      const counted =
         stage.bake.minDataPoints === 0
-          ? 0
+          ? {}
           : await ports.metrics.countDataPoints({
               metric: stage.bake.dataPointMetric,
               targets: stage.targets,
               from: new Date(bakeStartedAt),
               to: now,
             });
+      const dataPoints = Object.fromEntries(
+        stage.bake.minDataPoints === 0
+          ? []
+          : stage.targets.map((target) => [target.id, counted[target.id] ?? 0]),
+      );
       const verdict = evaluateBake({
         startedAt: bakeStartedAt,
         now: now.toISOString(),

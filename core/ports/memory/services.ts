@@ -8,6 +8,7 @@ import type {
   AlarmStatus,
   ArtifactStore,
   Clock,
+  DataPointCounts,
   Deployer,
   DeploymentRequest,
   DeploymentStatus,
@@ -134,17 +135,20 @@ export class FakeMetricSource implements MetricSource {
     targets: readonly TargetDefinition[];
     from: Date;
     to: Date;
-  }): Promise<number> {
-    const ids = new Set(query.targets.map((target) => target.id));
-    return this.#points
-      .filter(
-        (point) =>
-          point.metric === query.metric &&
-          ids.has(point.target) &&
-          point.at >= query.from.getTime() &&
-          point.at < query.to.getTime(),
-      )
-      .reduce((sum, point) => sum + point.count, 0);
+  }): Promise<DataPointCounts> {
+    const counts: Record<string, number> = {};
+    for (const target of query.targets) counts[target.id] = 0;
+    for (const point of this.#points) {
+      if (
+        point.metric === query.metric &&
+        counts[point.target] !== undefined &&
+        point.at >= query.from.getTime() &&
+        point.at < query.to.getTime()
+      ) {
+        counts[point.target] = (counts[point.target] ?? 0) + point.count;
+      }
+    }
+    return counts;
   }
 }
 

@@ -7,7 +7,7 @@ const base: BakeInput = {
   now: '2026-11-23T11:00:00.000Z',
   durationSeconds: 3600,
   minDataPoints: 100,
-  dataPoints: 100,
+  dataPoints: { 'beta-t1': 100 },
   // Watched since the first target began to deploy, ten minutes before the bake.
   alarms: [{ name: 'team-aggregate', state: 'OK', lastAlarmAt: null, since: WATCHED }],
 };
@@ -20,7 +20,7 @@ const alarm = (
 
 describe('evaluateBake', () => {
   // Worked example from the TSDoc: one hour elapsed but only 40 of 100 data points → keep baking.
-  it.each([
+  it.each<{ name: string; change: Partial<BakeInput>; expected: unknown }>([
     {
       name: 'time elapsed, data points seen, no alarm',
       change: {},
@@ -28,14 +28,42 @@ describe('evaluateBake', () => {
     },
     {
       name: 'too few data points',
-      change: { dataPoints: 40 },
+      change: { dataPoints: { 'beta-t1': 40 } },
       expected: {
         verdict: 'baking',
         remainingSeconds: 0,
         missingDataPoints: 60,
-        waitingFor: '60 more data points',
+        waitingFor: '60 more data points at beta-t1',
         checkAt: '2026-11-23T11:05:00.000Z',
       },
+    },
+    {
+      // A 12-Region wave: one busy Region must not meet the minimum for the quiet ones.
+      name: 'one busy target and one that served nothing',
+      change: { dataPoints: { 'prod-iad': 5000, 'prod-dub': 0 } },
+      expected: {
+        verdict: 'baking',
+        remainingSeconds: 0,
+        missingDataPoints: 100,
+        waitingFor: '100 more data points at prod-dub',
+        checkAt: '2026-11-23T11:05:00.000Z',
+      },
+    },
+    {
+      name: 'several targets short of the minimum',
+      change: { dataPoints: { a: 10, b: 100, c: 0, d: 99, e: 50 } },
+      expected: {
+        verdict: 'baking',
+        remainingSeconds: 0,
+        missingDataPoints: 90 + 100 + 1 + 50,
+        waitingFor: 'more data points at 4 targets (a 90, c 100, d 1, 1 more)',
+        checkAt: '2026-11-23T11:05:00.000Z',
+      },
+    },
+    {
+      name: 'every target at the minimum',
+      change: { dataPoints: { a: 100, b: 250, c: 100 } },
+      expected: { verdict: 'passed' },
     },
     {
       name: 'time not elapsed',
@@ -100,7 +128,7 @@ describe('evaluateBake', () => {
       change: {
         durationSeconds: 0,
         minDataPoints: 0,
-        dataPoints: 0,
+        dataPoints: {},
         now: '2026-11-23T10:00:00.000Z',
       },
       expected: { verdict: 'passed' },

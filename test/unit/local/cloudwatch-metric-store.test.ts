@@ -227,18 +227,23 @@ describe('LocalMetricSource', () => {
   const count = (targets: typeof betaTargets, from = 0, to = 60, metric = 'RequestCount') =>
     source.countDataPoints({ metric, targets, from: at(from), to: at(to) });
 
-  it('sums the metric over every box of the targets, in [from, to)', async () => {
-    expect(await count(betaTargets)).toBe(7);
-    expect(await count(gammaTargets)).toBe(1);
-    expect(await count([...betaTargets, ...gammaTargets])).toBe(8);
-    expect(await count(betaTargets, 0, 60, 'Fault')).toBe(1);
+  it('sums the metric over every box of each target, in [from, to)', async () => {
+    expect(await count(betaTargets)).toEqual({ 'beta-t1': 2, 'beta-t2': 5 });
+    expect(await count(gammaTargets)).toEqual({ 'gamma-t1': 1 });
+    expect(await count([...betaTargets, ...gammaTargets])).toEqual({
+      'beta-t1': 2,
+      'beta-t2': 5,
+      'gamma-t1': 1,
+    });
+    expect(await count(betaTargets, 0, 60, 'Fault')).toEqual({ 'beta-t1': 1, 'beta-t2': 0 });
   });
 
   it('counts a target named twice once, and nothing for no targets or an empty window', async () => {
-    expect(await count([...betaTargets, ...betaTargets])).toBe(7);
-    expect(await count([])).toBe(0);
-    expect(await count(betaTargets, 30, 30)).toBe(0);
-    expect(await count(betaTargets, 60, 0)).toBe(0);
+    const none = { 'beta-t1': 0, 'beta-t2': 0 };
+    expect(await count([...betaTargets, ...betaTargets])).toEqual({ 'beta-t1': 2, 'beta-t2': 5 });
+    expect(await count([])).toEqual({});
+    expect(await count(betaTargets, 30, 30)).toEqual(none);
+    expect(await count(betaTargets, 60, 0)).toEqual(none);
   });
 
   it('reads another namespace when told', async () => {
@@ -257,7 +262,7 @@ describe('LocalMetricSource', () => {
         from: at(0),
         to: at(60),
       }),
-    ).toBe(4);
-    expect(await count(betaTargets)).toBe(7);
+    ).toEqual({ 'beta-t1': 4, 'beta-t2': 0 });
+    expect(await count(betaTargets)).toEqual({ 'beta-t1': 2, 'beta-t2': 5 });
   });
 });

@@ -158,7 +158,7 @@ describe('renderBoard: what each stage is doing', () => {
     drive.finish(sb, 'beta');
     sb.now = at(minutes(48) - 5);
 
-    const board = renderBoard(snapshotOf(sb, { dataPoints: { beta: 4 } }));
+    const board = renderBoard(snapshotOf(sb, { dataPoints: { beta: { 'beta-t1': 4 } } }));
 
     // The bake is an hour and needs 10 data points.
     expect(lineOf(board, 'beta')).toMatch(/beta\s+r1\s+baking 12m 05s left, 6 data points left$/);
@@ -180,7 +180,7 @@ describe('renderBoard: what each stage is doing', () => {
     const board = renderBoard(
       snapshotOf(sb, {
         state: { ...sb.state, meta: { ...sb.state.meta, expedite } },
-        dataPoints: { beta: 25 },
+        dataPoints: { beta: { 'beta-t1': 25 } },
       }),
     );
     expect(lineOf(board, 'beta')).toContain('baking 15m 00s left, 0 data points left');

@@ -105,7 +105,7 @@ describe('the bake', () => {
 
     const next = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
 
-    expect(next).toMatchObject({ action: 'await', reason: 'baking r1: 10 more data points' });
+    expect(next).toMatchObject({ action: 'await', reason: 'baking r1: 10 more data points at beta-t1' });
     expect((await p.stage('beta'))?.run?.step).toBe('baking');
   });
 
@@ -129,7 +129,7 @@ describe('the bake', () => {
     expect(next).toMatchObject({
       action: 'await',
       seconds: 3600,
-      reason: 'baking r1: 3600 s of bake time, 10 more data points',
+      reason: 'baking r1: 3600 s of bake time, 10 more data points at beta-t1',
     });
   });
 });

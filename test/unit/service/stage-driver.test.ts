@@ -14,7 +14,7 @@ import {
   TerminalError,
 } from '../../../core/index.js';
 import { driverWorld } from '../../support/driver-world.js';
-import { smallDefinition, stage, T0 } from '../../support/fixtures.js';
+import { smallDefinition, stage, T0, target } from '../../support/fixtures.js';
 
 const pipeline = (definition?: PipelineDefinition) => driverWorld(definition);
 
@@ -309,12 +309,12 @@ describe('advanceStage', () => {
       action: 'await',
       subjects: ['alarm:beta-t1-rollback', 'alarm:team-aggregate-euw1', 'run:api/beta/1'],
       seconds: 3600,
-      reason: 'baking r1: 3600 s of bake time, 10 more data points',
+      reason: 'baking r1: 3600 s of bake time, 10 more data points at beta-t1',
     });
     p.clock.advance(3600);
     expect(await advanceStage(p.ports, { stage: 'beta', seq: 1 })).toMatchObject({
       seconds: 300,
-      reason: 'baking r1: 10 more data points',
+      reason: 'baking r1: 10 more data points at beta-t1',
     });
     for (let i = 0; i < 10; i++)
       p.metrics.add('RequestCount', 'beta-t1', new Date(Date.parse(T0) + 60_000));
@@ -326,6 +326,38 @@ describe('advanceStage', () => {
       'api_beta_r1-1',
       'api_gamma_r1-1',
     ]);
+  });
+
+  it('needs the minimum data points at every target: a busy one does not carry a quiet one', async () => {
+    // Prepare: r1 deployed to both targets of beta and baked its hour.
+    const p = pipeline(
+      parsePipelineDefinition({
+        ...smallDefinition(),
+        stages: [stage('beta', null, { targets: [target('beta-t1'), target('beta-t2')] })],
+      }),
+    );
+    await p.create(1);
+    const both = ['beta-t1', 'beta-t2'].map((id) => ({ ...beta, target: id }));
+    for (const t of both) await advanceTarget(p.ports, t);
+    for (const id of ['d-1', 'd-2']) p.deployer.finish(id, { status: 'succeeded' });
+    for (const t of both) await advanceTarget(p.ports, t);
+    p.clock.advance(3600);
+    const served = new Date(Date.parse(T0) + 60_000);
+    p.metrics.add('RequestCount', 'beta-t1', served, 1000);
+    p.metrics.add('RequestCount', 'beta-t2', served, 9);
+
+    // Act
+    const quiet = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+    p.metrics.add('RequestCount', 'beta-t2', served, 1);
+    const enough = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
+
+    // Assess
+    expect(quiet).toMatchObject({
+      action: 'await',
+      reason: 'baking r1: 1 more data points at beta-t2',
+    });
+    expect(enough).toEqual({ action: 'done', reason: 'run 1 of beta is over' });
+    expect((await p.stage('beta'))?.lastApproved).toBe(1);
   });
 
   it('needs no data points when the stage asks for none, and shortens an expedited release’s bake', async () => {

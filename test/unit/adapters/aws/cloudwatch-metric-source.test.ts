@@ -67,7 +67,7 @@ beforeEach(() => {
 });
 
 describe('CloudWatchMetricSource', () => {
-  it('sums every value of every target over every page', async () => {
+  it('sums every value of each target over every page, each target on its own', async () => {
     // Prepare
     cloudwatch
       .on(GetMetricDataCommand)
@@ -93,7 +93,7 @@ describe('CloudWatchMetricSource', () => {
     });
 
     // Assess
-    expect(count).toBe(136.5);
+    expect(count).toEqual({ 'fleet-0': 31, 'fleet-1': 5, 'fleet-2': 100.5 });
     expect(cloudwatch).toHaveReceivedCommandTimes(GetMetricDataCommand, 2);
     expect(cloudwatch).toHaveReceivedNthCommandWith(GetMetricDataCommand, 1, {
       StartTime: from,
@@ -130,7 +130,8 @@ describe('CloudWatchMetricSource', () => {
     });
 
     // Assess
-    expect(count).toBe(2402);
+    expect(Object.keys(count)).toEqual(targets(1201).map((t) => t.id));
+    expect(Object.values(count).every((n) => n === 2)).toBe(true);
     const queries = sentInputs().map((input) => input.MetricDataQueries ?? []);
     expect(queries.map((batch) => batch.length)).toEqual([500, 500, 201]);
     const ids = queries.flat().map((q) => q.Id ?? '');
@@ -180,7 +181,7 @@ describe('CloudWatchMetricSource', () => {
     });
 
     // Assess
-    expect(count).toBe(14);
+    expect(count).toEqual({ 'fleet-0': 7, 'fleet-1': 7 });
     expect(sentInputs()[0]?.MetricDataQueries?.map((q) => q.MetricStat?.Metric)).toEqual(
       ['fleet-0', 'fleet-1'].map((id) => ({
         Namespace: 'AWS/ApplicationELB',
@@ -193,7 +194,7 @@ describe('CloudWatchMetricSource', () => {
     );
   });
 
-  it('counts a metric that two targets share, or a target listed twice, once', async () => {
+  it('queries a metric that two targets share, or a target listed twice, once, and gives each target its sum', async () => {
     // Prepare
     cloudwatch.on(GetMetricDataCommand).callsFake(answerEveryQuery(3));
     const [a, b] = targets(2) as [TargetDefinition, TargetDefinition];
@@ -214,7 +215,11 @@ describe('CloudWatchMetricSource', () => {
     });
 
     // Assess
-    expect({ twice, sharing }).toEqual({ twice: 6, sharing: 3 });
+    expect({ twice, sharing }).toEqual({
+      twice: { 'fleet-0': 3, 'fleet-1': 3 },
+      sharing: { 'fleet-0': 3, 'fleet-1': 3 },
+    });
+    expect(sentInputs().map((input) => input.MetricDataQueries?.length)).toEqual([2, 1]);
   });
 
   it('clamps a window that ends in the future to now', async () => {
@@ -239,19 +244,22 @@ describe('CloudWatchMetricSource', () => {
     { case: 'from after to', count: 1, from: NOW.getTime(), to: NOW.getTime() - HOUR },
     { case: 'no whole minute', count: 1, from: NOW.getTime() - 90_000, to: NOW.getTime() - 40_000 },
     { case: 'from in the future', count: 1, from: NOW.getTime() + HOUR, to: NOW.getTime() + DAY },
-  ])('counts 0 without asking CloudWatch for $case', async ({ count, from, to }) => {
-    cloudwatch.on(GetMetricDataCommand).callsFake(answerEveryQuery(1));
+  ])(
+    'counts 0 for each target without asking CloudWatch for $case',
+    async ({ count, from, to }) => {
+      cloudwatch.on(GetMetricDataCommand).callsFake(answerEveryQuery(1));
 
-    const counted = await source().countDataPoints({
-      metric: 'Requests',
-      targets: targets(count),
-      from: new Date(from),
-      to: new Date(to),
-    });
+      const counted = await source().countDataPoints({
+        metric: 'Requests',
+        targets: targets(count),
+        from: new Date(from),
+        to: new Date(to),
+      });
 
-    expect(counted).toBe(0);
-    expect(cloudwatch).not.toHaveReceivedAnyCommand();
-  });
+      expect(counted).toEqual(Object.fromEntries(targets(count).map((t) => [t.id, 0])));
+      expect(cloudwatch).not.toHaveReceivedAnyCommand();
+    },
+  );
 
   it('refuses an invalid window', async () => {
     const counting = source().countDataPoints({
@@ -330,7 +338,8 @@ describe('CloudWatchMetricSource', () => {
     const second = count();
 
     // Assess
-    expect(first).toBe(4);
+    // A result for a query nobody asked for counts for no target.
+    expect(first).toEqual({ 'fleet-0': 0 });
     await expect(second).rejects.toThrow(
       'GetMetricData was refused metric Requests of target (query without an id) (status Forbidden).',
     );

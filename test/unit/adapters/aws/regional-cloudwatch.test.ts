@@ -76,7 +76,7 @@ describe('RegionalAlarmMonitor', () => {
 });
 
 describe('RegionalMetricSource', () => {
-  it('counts each target where it lives and adds the counts up', async () => {
+  it('counts each target where it lives, each on its own', async () => {
     const prod1 = topology.stage('prod-1').targets;
     const sources = new Map<string, FakeMetricSource>();
     const metrics = new RegionalMetricSource((place) => {
@@ -85,7 +85,7 @@ describe('RegionalMetricSource', () => {
       // Each Region only knows its own target's requests.
       for (const t of prod1)
         if (t.region === (place as { region: string }).region)
-          source.add('RequestCount', t.id, new Date(T0), 5);
+          source.add('RequestCount', t.id, new Date(T0), t.region === 'eu-west-1' ? 5 : 7);
       return source;
     });
 
@@ -96,7 +96,9 @@ describe('RegionalMetricSource', () => {
       to: new Date(Date.parse(T0) + 1000),
     });
 
-    expect(count).toBe(10);
+    expect(count).toEqual(
+      Object.fromEntries(prod1.map((t) => [t.id, t.region === 'eu-west-1' ? 5 : 7])),
+    );
     expect([...sources.keys()].sort()).toEqual([
       '123456789012/eu-west-1',
       '123456789012/us-east-1',
