@@ -105,7 +105,10 @@ describe('the bake', () => {
 
     const next = await advanceStage(p.ports, { stage: 'beta', seq: 1 });
 
-    expect(next).toMatchObject({ action: 'await', reason: 'baking r1: 10 more data points at beta-t1' });
+    expect(next).toMatchObject({
+      action: 'await',
+      reason: 'baking r1: 10 more data points at beta-t1',
+    });
     expect((await p.stage('beta'))?.run?.step).toBe('baking');
   });
 
