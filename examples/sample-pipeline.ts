@@ -27,6 +27,9 @@ const apiService = (p: Placement): EcsServiceTargetProps => ({
   service: p.oneBox ? 'api-onebox' : 'api',
   rollbackAlarm: p.oneBox ? `api-onebox-${p.region.code}` : `team-aggregate-${p.region.code}`,
   aggregateAlarm: `team-aggregate-${p.region.code}`,
+  // The roles its task definition names: the only ones the deploy role may pass.
+  taskRole: 'api-task',
+  executionRole: 'api-task-execution',
 });
 
 /** The API's target: the service's `api` container takes the release's image. */

@@ -111,14 +111,22 @@ export class DeployRoleStack extends Stack {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'CloudWatch reads and task-definition registration take no resource; service and deployment-group actions are scoped to the targets; PassRole is limited to ECS tasks.',
-          appliesTo: ['Resource::*'],
+            'CloudWatch reads and task-definition registration take no resource; ECS services and deployment groups named by targets are scoped to them; a CodeDeploy blue/green group names its ECS service only at run time, so DescribeServices covers the services of this account and Region. PassRole is scoped to the task and execution roles the targets declare.',
+          appliesTo: [
+            'Resource::*',
+            { regex: '/^Resource::arn:<AWS::Partition>:ecs:.*:service\\/\\*$/g' },
+          ],
         },
       ],
       true,
     );
   }
 
+  /**
+   * ECS: rolling services are updated, and both they and CodeDeploy blue/green groups get
+   * a copy of their task definition with the new image, which passes the task's roles:
+   * only the roles the targets declare may be passed, and only to ECS tasks.
+   */
   #ecs(mine: readonly TargetDefinition[]): void {
     const services = mine.flatMap((t) =>
       t.deployment.kind === 'ecs-service'
@@ -131,23 +139,44 @@ export class DeployRoleStack extends Stack {
           ]
         : [],
     );
-    if (services.length === 0) return;
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
-        resources: [...new Set(services)],
-      }),
+    const blueGreen = mine.filter(
+      (t) => t.deployment.kind === 'codedeploy-group' && t.deployment.platform === 'ecs',
     );
+    if (services.length > 0) {
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+          resources: [...new Set(services)],
+        }),
+      );
+    }
+    if (blueGreen.length > 0) {
+      // The group names its service; the deployer reads it to copy its task definition.
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:DescribeServices'],
+          resources: [this.formatArn({ service: 'ecs', resource: 'service', resourceName: '*' })],
+        }),
+      );
+    }
+    const withTasks = mine.filter((t) => t.deployment.kind === 'ecs-service').concat(blueGreen);
+    if (withTasks.length === 0) return;
     this.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition', 'ecs:TagResource'],
         resources: ['*'],
       }),
     );
+    const roles = [...new Set(withTasks.flatMap((t) => declaredRoles(t)))].map((role) =>
+      role.startsWith('arn:')
+        ? role
+        : this.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: role }),
+    );
+    if (roles.length === 0) return;
     this.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
-        resources: ['*'],
+        resources: roles,
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
@@ -191,6 +220,15 @@ export class DeployRoleStack extends Stack {
       }),
     );
   }
+}
+
+/** The task and execution roles an ECS or blue/green target declares, by name or ARN. */
+function declaredRoles(target: TargetDefinition): string[] {
+  const d = target.deployment;
+  if (d.kind === 'ecs-service' || (d.kind === 'codedeploy-group' && d.platform === 'ecs')) {
+    return [d.taskRole, d.executionRole].filter((role): role is string => role !== null);
+  }
+  return [];
 }
 
 /** An ECS cluster is named by name or ARN in a target; IAM needs the name. */

@@ -203,11 +203,6 @@ export class ReleaseBuild extends Construct {
       this.project,
       [
         {
-          id: 'AwsSolutions-CB3',
-          reason:
-            'The release build runs `docker build`, which needs the Docker daemon (privileged mode).',
-        },
-        {
           id: 'AwsSolutions-CB4',
           reason:
             'The project produces no CodeBuild artifacts; images go to ECR (AES-256) and the manifest to the S3-encrypted artifact bucket.',

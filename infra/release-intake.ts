@@ -262,5 +262,29 @@ export class ReleaseIntake extends Construct {
         targets: [target(this.codeCommitPush)],
       });
     }
+    // IAM5 acknowledged for these roles' own wildcards only.
+    const xray = 'X-Ray trace writes (active tracing) take no resource';
+    NagSuppressions.addResourceSuppressions(
+      this.recordRelease.role as iam.IRole,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: `${xray}; manifests are read under each pipeline's content-addressed artifacts/<pipeline>/manifests/ prefix, and the pipelines are many.`,
+          appliesTo: [
+            'Resource::*',
+            { regex: '/^Resource::<.*Artifacts.*\\.Arn>\\/artifacts\\/\\*\\/manifests\\/\\*$/g' },
+          ],
+        },
+      ],
+      true,
+    );
+    for (const handler of [this.gitHubWebhook, this.codeCommitPush]) {
+      if (handler === undefined) continue;
+      NagSuppressions.addResourceSuppressions(
+        handler.role as iam.IRole,
+        [{ id: 'AwsSolutions-IAM5', reason: `${xray}.`, appliesTo: ['Resource::*'] }],
+        true,
+      );
+    }
   }
 }

@@ -393,6 +393,7 @@ export class CodeDeployDeployer implements Deployer {
       container: container.name,
       image,
       request,
+      roles: config,
     });
     return appSpec({
       TargetService: {

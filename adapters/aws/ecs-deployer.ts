@@ -84,6 +84,7 @@ export class EcsDeployer implements Deployer {
       container: chooseContainer(current.definition, config.container, request.target).name,
       image,
       request,
+      roles: config,
     });
     const batchPercent =
       request.kind === 'rollback'
@@ -289,10 +290,13 @@ export async function describeTaskDefinition(
 
 /**
  * Registers a copy of `current` whose `container` runs `image`, tagged with the request's
- * idempotency key, pipeline, release and kind; returns the new revision's ARN.
+ * idempotency key, pipeline, release and kind; returns the new revision's ARN. The copy
+ * passes the task and execution roles `current` names, so each must be one the target
+ * declares (the only roles the deploy role may pass); any other is a `TerminalError` that
+ * says what to declare, before anything is registered.
  *
  * @example
- * await registerPinnedTaskDefinition(ecs, current, { container: 'api', image: 'api@sha256:…', request });
+ * await registerPinnedTaskDefinition(ecs, current, { container: 'api', image: 'api@sha256:…', request, roles: { taskRole: 'api-task', executionRole: null } });
  * // 'arn:aws:ecs:eu-west-1:123456789012:task-definition/api:43'
  */
 export async function registerPinnedTaskDefinition(
@@ -302,8 +306,27 @@ export async function registerPinnedTaskDefinition(
     readonly container: string;
     readonly image: string;
     readonly request: DeploymentRequest;
+    /** The roles the target declares, by name or ARN. */
+    readonly roles: {
+      readonly taskRole: string | null;
+      readonly executionRole: string | null;
+    };
   },
 ): Promise<string> {
+  const { target } = change.request;
+  for (const [field, option] of [
+    ['taskRoleArn', 'taskRole'],
+    ['executionRoleArn', 'executionRole'],
+  ] as const) {
+    const named = current.definition[field];
+    if (named === undefined || named === '') continue;
+    const declared = change.roles[option];
+    if (declared === null || !sameRole(declared, named, target.account)) {
+      throw new TerminalError(
+        `The task definition of target "${target.id}" names ${field} ${named}, ${declared === null ? `but the target declares no ${option}` : `not the ${option} the target declares (${declared})`}; the deploy role may pass only declared roles. Set ${option}: '${roleName(named)}' on the target (Target.ecsService or CodeDeployPlatform.ecs) and redeploy the target account's deploy role stack.`,
+      );
+    }
+  }
   // Everything ECS computes on registration is left out; every setting the team chose is kept.
   const {
     taskDefinitionArn: _arn,
@@ -353,6 +376,24 @@ function ecsServiceConfig(target: TargetDefinition): EcsServiceConfig {
     );
   }
   return target.deployment;
+}
+
+/** `arn:aws:iam::1:role/service/api-task` → `service/api-task`; a name stays as it is. */
+function roleName(role: string): string {
+  const at = role.indexOf(':role/');
+  return at === -1 ? role : role.slice(at + ':role/'.length);
+}
+
+/**
+ * Whether the role a task definition names is the declared one: the same ARN, or, for a
+ * declared name, the same name (and path) in the target's account.
+ */
+export function sameRole(declared: string, named: string, account: string): boolean {
+  const arn = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(.+)$/.exec(named);
+  const namedAccount = arn?.[1] ?? account;
+  const namedRole = arn?.[2] ?? named;
+  const wanted = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(.+)$/.exec(declared);
+  return (wanted?.[1] ?? account) === namedAccount && (wanted?.[2] ?? declared) === namedRole;
 }
 
 function tagOf(tags: readonly Tag[], key: string): string | undefined {

@@ -116,6 +116,29 @@ const containerChoice = text('a container name of the task definition').nullable
  */
 const fileChoice = text('the name of a file in the artifact manifest').nullable().default(null);
 
+/**
+ * An IAM role the target's task definition uses, by name (`api-task`, `service/api-task`
+ * with a path) or ARN in the target's account. The deploy role may pass only the roles
+ * targets declare, and a deployment refuses a task definition using any other.
+ * @default null - the task definition uses no such role
+ */
+const roleChoice = z
+  .string(expect('an IAM role name or ARN'))
+  .regex(
+    /^(arn:aws[a-z-]*:iam::\d{12}:role\/)?[\w+=,.@/-]{1,512}$/,
+    expect('an IAM role name (letters, digits, +=,.@_-, a path with /) or a role ARN'),
+  )
+  .nullable()
+  .default(null);
+
+/** The roles an ECS task definition names, which registering a copy of it passes. */
+const taskRoles = {
+  /** The task's role (`taskRoleArn`): what the containers may do. */
+  taskRole: roleChoice,
+  /** The execution role (`executionRoleArn`): what ECS uses to pull the image and write logs. */
+  executionRole: roleChoice,
+};
+
 const codeDeployGroup = {
   kind: z.literal('codedeploy-group'),
   application: text('a CodeDeploy application name'),
@@ -136,6 +159,7 @@ const codeDeployGroupSchema = z.discriminatedUnion(
       platform: z.literal('ecs'),
       container: containerChoice,
       image: imageChoice,
+      ...taskRoles,
       /**
        * The container port the load balancer sends traffic to (the AppSpec's `LoadBalancerInfo`).
        * @default - the chosen container's only port mapping
@@ -179,6 +203,7 @@ const deploymentSchema = z.discriminatedUnion(
       service: text('an ECS service name'),
       container: containerChoice,
       image: imageChoice,
+      ...taskRoles,
     }),
     codeDeployGroupSchema,
     z.strictObject({

@@ -54,7 +54,21 @@ export interface TargetOptions {
   readonly rollbackBatchPercent?: number;
 }
 
-export interface EcsServiceTargetProps extends TargetOptions {
+/** The roles of an ECS task definition: the deploy role may pass only these. */
+export interface TaskRoleProps {
+  /**
+   * The task role its task definition names (`taskRoleArn`), by name or ARN.
+   * @default - none: a task definition naming one is refused
+   */
+  readonly taskRole?: string;
+  /**
+   * The execution role its task definition names (`executionRoleArn`), by name or ARN.
+   * @default - none: a task definition naming one is refused
+   */
+  readonly executionRole?: string;
+}
+
+export interface EcsServiceTargetProps extends TargetOptions, TaskRoleProps {
   /** The 12-digit id of the account that runs the cluster. */
   readonly account: string;
   /** The ECS cluster name or ARN. */
@@ -92,7 +106,7 @@ export interface LocalFleetTargetProps extends TargetOptions {
   readonly boxes: number;
 }
 
-export interface CodeDeployEcsProps {
+export interface CodeDeployEcsProps extends TaskRoleProps {
   /**
    * The container the load balancer sends traffic to, which takes the release's image.
    * @default - the task definition's only container
@@ -198,13 +212,15 @@ export class CodeDeployPlatform {
 export class Target implements TargetDefinition {
   /** An ECS service with the rolling (ECS) deployment controller. */
   static ecsService(props: EcsServiceTargetProps): Target {
-    const { cluster, service, container, image } = props;
+    const { cluster, service, container, image, taskRole, executionRole } = props;
     return Target.#build('Target.ecsService', props, {
       kind: 'ecs-service',
       cluster,
       service,
       container,
       image,
+      taskRole,
+      executionRole,
     });
   }
 

@@ -6,6 +6,11 @@ import { parsePipelineDefinition } from '../../core/index.js';
 import { ControlPlane } from '../../infra/control-plane.js';
 import { smallDefinition, stage, target } from '../support/fixtures.js';
 
+interface Resource {
+  readonly Type: string;
+  readonly Metadata?: { readonly cdk_nag?: { readonly rules_to_suppress?: { id: string }[] } };
+}
+
 function synth() {
   // No esbuild bundling in unit tests: the assets are stand-ins, the template is real.
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -173,6 +178,27 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
     );
     expect(errors.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
     expect(warnings.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
+  });
+
+  it('acknowledges IAM wildcards only on the roles that hold them, not on everything in the control plane', () => {
+    const suppressing = Object.entries(template.toJSON().Resources as Record<string, Resource>)
+      .filter(([, r]) =>
+        (r.Metadata?.cdk_nag?.rules_to_suppress ?? []).some(
+          (rule) => rule.id === 'AwsSolutions-IAM5',
+        ),
+      )
+      .map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), r.Type]);
+
+    expect(new Set(suppressing.map(([, type]) => type))).toEqual(
+      new Set(['AWS::IAM::Role', 'AWS::IAM::Policy']),
+    );
+    expect(suppressing.map(([id]) => id).filter((id) => id.endsWith('Policy'))).toEqual(
+      expect.arrayContaining([
+        'ControlPlaneAdvanceTargetRoleDefaultPolicy',
+        'ControlPlaneReconcileRoleDefaultPolicy',
+        'ControlPlaneStageWorkflowRoleDefaultPolicy',
+      ]),
+    );
   });
 
   it('accepts the deployment and alarm events forwarded from the target accounts', () => {

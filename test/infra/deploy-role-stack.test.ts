@@ -14,7 +14,23 @@ const definition = parsePipelineDefinition({
       targets: [
         target('beta-ecs', {
           ...PROD,
-          deployment: { kind: 'ecs-service', cluster: 'main', service: 'api' },
+          deployment: {
+            kind: 'ecs-service',
+            cluster: 'main',
+            service: 'api',
+            taskRole: 'api-task',
+            executionRole: 'arn:aws:iam::222222222222:role/service-role/api-execution',
+          },
+        }),
+        target('beta-bluegreen', {
+          ...PROD,
+          deployment: {
+            kind: 'codedeploy-group',
+            application: 'api',
+            deploymentGroup: 'beta-bg',
+            platform: 'ecs',
+            taskRole: 'api-task',
+          },
         }),
       ],
     }),
@@ -79,6 +95,56 @@ describe('DeployRoleStack', () => {
     );
     for (const s of statements)
       for (const a of [s.Action].flat()) expect(a).not.toMatch(/(^\*$|:\*$)/);
+  });
+
+  it('passes only the task and execution roles the targets declare, and only to ECS tasks', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        p.Properties.PolicyDocument.Statement as {
+          Action: string | string[];
+          Resource: unknown;
+          Condition?: unknown;
+        }[],
+    );
+    const passing = statements.filter((s) => [s.Action].flat().includes('iam:PassRole'));
+
+    expect(passing).toHaveLength(1);
+    expect(passing[0]?.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
+    expect([passing[0]?.Resource].flat().map((r) => JSON.stringify(r).replace(/"/g, ''))).toEqual([
+      expect.stringMatching(/:iam::222222222222:role\/api-task/),
+      'arn:aws:iam::222222222222:role/service-role/api-execution',
+    ]);
+    // The blue/green group copies its service's task definition too.
+    expect(
+      statements.some(
+        (s) =>
+          [s.Action].flat().includes('ecs:RegisterTaskDefinition') &&
+          [s.Action].flat().includes('ecs:TagResource'),
+      ),
+    ).toBe(true);
+  });
+
+  it('may pass no role at all when no target declares one', () => {
+    const bare = parsePipelineDefinition({
+      ...smallDefinition(),
+      stages: [
+        stage('beta', null, {
+          targets: [
+            target('beta-ecs', {
+              ...PROD,
+              deployment: { kind: 'ecs-service', cluster: 'main', service: 'api' },
+            }),
+          ],
+        }),
+      ],
+    });
+
+    const policies = JSON.stringify(synth({ pipelines: [bare] }).template.toJSON());
+
+    expect(policies).toContain('ecs:RegisterTaskDefinition');
+    expect(policies).not.toContain('iam:PassRole');
   });
 
   it('forwards deployment and alarm events to the control plane’s bus', () => {

@@ -155,6 +155,8 @@ describe('the sample service’s two pipelines', () => {
       container: 'config',
       // The configuration release's manifest holds one image: its own.
       image: null,
+      taskRole: 'api-task',
+      executionRole: 'api-task-execution',
     });
     expect(targets(api)[0]?.deployment).toMatchObject({ service: 'api', container: 'api' });
     expect(targets(config).filter((t) => apiIds.has(t.id))).toEqual([]);

@@ -81,6 +81,8 @@ describe('Target.ecsService', () => {
         service: 'api',
         container: null,
         image: null,
+        taskRole: null,
+        executionRole: null,
       },
       batchPercent: 33,
       rollbackBatchPercent: 33,
@@ -147,11 +149,31 @@ describe('Target.codeDeployGroup', () => {
   it.each([
     {
       platform: CodeDeployPlatform.ecs(),
-      deployment: { platform: 'ecs', container: null, image: null, containerPort: null },
+      deployment: {
+        platform: 'ecs',
+        container: null,
+        image: null,
+        containerPort: null,
+        taskRole: null,
+        executionRole: null,
+      },
     },
     {
-      platform: CodeDeployPlatform.ecs({ container: 'web', image: 'web', containerPort: 8080 }),
-      deployment: { platform: 'ecs', container: 'web', image: 'web', containerPort: 8080 },
+      platform: CodeDeployPlatform.ecs({
+        container: 'web',
+        image: 'web',
+        containerPort: 8080,
+        taskRole: 'web-task',
+        executionRole: 'arn:aws:iam::123456789012:role/web-exec',
+      }),
+      deployment: {
+        platform: 'ecs',
+        container: 'web',
+        image: 'web',
+        containerPort: 8080,
+        taskRole: 'web-task',
+        executionRole: 'arn:aws:iam::123456789012:role/web-exec',
+      },
     },
     {
       platform: CodeDeployPlatform.lambda({ functionName: 'api-handler', alias: 'live' }),

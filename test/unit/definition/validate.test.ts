@@ -114,6 +114,19 @@ describe('parsePipelineDefinition', () => {
         'stages[0].targets[0].region: expected an AWS region code such as "eu-west-1", got "Ireland"',
     },
     {
+      mistake: 'a task role that is neither a role name nor a role ARN',
+      change: (d: Raw) => {
+        d.stages[0].targets[0].deployment = {
+          kind: 'ecs-service',
+          cluster: 'main',
+          service: 'api',
+          taskRole: 'arn:aws:iam::123456789012:user/ana',
+        };
+      },
+      message:
+        'stages[0].targets[0].deployment.taskRole: expected an IAM role name (letters, digits, +=,.@_-, a path with /) or a role ARN, got "arn:aws:iam::123456789012:user/ana"',
+    },
+    {
       mistake: 'an unknown deployment kind',
       change: (d: Raw) => {
         d.stages[0].targets[0].deployment = { kind: 'ssh' };
@@ -374,6 +387,8 @@ describe('parsePipelineDefinition', () => {
         service: 'api',
         container: null,
         image: null,
+        taskRole: null,
+        executionRole: null,
       },
     },
     {
@@ -386,6 +401,8 @@ describe('parsePipelineDefinition', () => {
         container: null,
         image: null,
         containerPort: null,
+        taskRole: null,
+        executionRole: null,
       },
     },
     {

@@ -326,6 +326,30 @@ describe('CodeDeployDeployer.startDeployment', () => {
     expect(ecs).not.toHaveReceivedCommand(RegisterTaskDefinitionCommand);
   });
 
+  it('refuses a blue/green task definition whose task role the target does not declare', async () => {
+    // Prepare
+    given('ECS');
+    ecs.on(DescribeTaskDefinitionCommand).resolves({
+      taskDefinition: {
+        taskDefinitionArn: OLD_TD,
+        family: 'api',
+        taskRoleArn: 'arn:aws:iam::123456789012:role/admin',
+        containerDefinitions: [{ name: 'api', portMappings: [{ containerPort: 8080 }] }],
+      },
+    });
+
+    // Act
+    const attempt = deployer().startDeployment(
+      request({ target: groupTarget({ platform: 'ecs', taskRole: 'api-task' }) }),
+    );
+
+    // Assess
+    await expect(attempt).rejects.toThrow(
+      'The task definition of target "prod-1-api" names taskRoleArn arn:aws:iam::123456789012:role/admin, not the taskRole the target declares (api-task)',
+    );
+    expect(ecs).not.toHaveReceivedCommand(RegisterTaskDefinitionCommand);
+  });
+
   it('shifts a Lambda alias to the version published from the zip', async () => {
     // Prepare
     given('Lambda');

@@ -55,7 +55,14 @@ function ecsTarget(
 ): TargetDefinition {
   return targetSchema.parse(
     target('gamma-api', {
-      deployment: { kind: 'ecs-service', cluster: 'main', service: 'api', ...deployment },
+      deployment: {
+        kind: 'ecs-service',
+        cluster: 'main',
+        service: 'api',
+        // The execution role of taskDefinition(): declared, so the deploy role may pass it.
+        executionRole: 'api-exec',
+        ...deployment,
+      },
       ...overrides,
     } as Partial<TargetInput>),
   );
@@ -285,6 +292,49 @@ describe('EcsDeployer.startDeployment', () => {
       `Task definition ${OLD_TD} of target "gamma-api" has 2 containers ("api", "envoy"). Set deployment.container to the one that runs the release's image.`,
     );
     expect(ecs).not.toHaveReceivedCommand(RegisterTaskDefinitionCommand);
+  });
+
+  it.each([
+    {
+      name: 'an execution role the target does not declare',
+      deployment: { executionRole: null },
+      message:
+        'The task definition of target "gamma-api" names executionRoleArn arn:aws:iam::123456789012:role/api-exec, but the target declares no executionRole; the deploy role may pass only declared roles. Set executionRole: \'api-exec\' on the target',
+    },
+    {
+      name: 'another execution role than the declared one',
+      deployment: { executionRole: 'api-exec-old' },
+      message:
+        'names executionRoleArn arn:aws:iam::123456789012:role/api-exec, not the executionRole the target declares (api-exec-old)',
+    },
+    {
+      name: 'a declared role in another account',
+      deployment: { executionRole: 'arn:aws:iam::999999999999:role/api-exec' },
+      message:
+        'not the executionRole the target declares (arn:aws:iam::999999999999:role/api-exec)',
+    },
+  ])('refuses, before registering anything, $name', async ({ deployment, message }) => {
+    given();
+
+    const attempt = deployer.startDeployment(request({ target: ecsTarget(deployment) }));
+
+    await expect(attempt).rejects.toThrow(TerminalError);
+    await expect(attempt).rejects.toThrow(message);
+    expect(ecs).not.toHaveReceivedCommand(RegisterTaskDefinitionCommand);
+  });
+
+  it('passes a declared role given by its ARN', async () => {
+    given();
+
+    await deployer.startDeployment(
+      request({
+        target: ecsTarget({ executionRole: 'arn:aws:iam::123456789012:role/api-exec' }),
+      }),
+    );
+
+    expect(ecs).toHaveReceivedCommandWith(RegisterTaskDefinitionCommand, {
+      executionRoleArn: 'arn:aws:iam::123456789012:role/api-exec',
+    });
   });
 
   it('changes only the named container', async () => {
