@@ -187,7 +187,7 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
           (rule) => rule.id === 'AwsSolutions-IAM5',
         ),
       )
-      .map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), r.Type]);
+      .map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), r.Type] as const);
 
     expect(new Set(suppressing.map(([, type]) => type))).toEqual(
       new Set(['AWS::IAM::Role', 'AWS::IAM::Policy']),
