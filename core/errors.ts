@@ -62,6 +62,21 @@ export class NotFoundError extends TerminalError {
 }
 
 /**
+ * A call from a workflow execution whose attempt is no longer its run's: the run was
+ * started again (a restart after a crash, or a start relayed late from the outbox), so two
+ * executions may be alive, and only the current one may drive the run. The call changes
+ * nothing. Its name is not one the stage workflow catches or retries: the stale
+ * execution ends at once, failed with this message, instead of running the "Fail the run"
+ * step.
+ */
+export class StaleAttemptError extends TerminalError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StaleAttemptError';
+  }
+}
+
+/**
  * A conditional write lost a race: the item changed since it was read. Reading again
  * and re-applying the rule is the fix, which is why this is retryable.
  */

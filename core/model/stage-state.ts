@@ -66,6 +66,12 @@ export interface StageRun {
    * reconciler's limit on restarts counts only the others. Absent: none.
    */
   readonly handovers?: number;
+  /**
+   * The attempt that last handed the run over to the next one: its remaining steps end
+   * quietly, while a call from any other attempt but the current one is refused.
+   * Absent: none.
+   */
+  readonly handedOverBy?: number;
   readonly step: RunStep;
   readonly startedAt: string;
   readonly bakeStartedAt: string | null;

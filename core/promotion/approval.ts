@@ -177,7 +177,8 @@ function approve(draft: Draft, stage: string): void {
  * restartRun(ctx, state, { stage: 'gamma', seq: 4, attempt: 1 }); // starts api_gamma_r9-2
  */
 export const restartRun = rule((draft, input: RunRef & { readonly attempt: number }) => {
-  const run = activeRun(draft, input);
+  // The attempt is the one to replace: a retried restart of it is a no-op, not a stale call.
+  const run = activeRun(draft, { stage: input.stage, seq: input.seq });
   if (run === null) return;
   if (run.attempt !== input.attempt) {
     draft.note = `run ${run.seq} of ${input.stage} is at attempt ${run.attempt}, not ${input.attempt}`;
@@ -197,7 +198,7 @@ export const restartRun = rule((draft, input: RunRef & { readonly attempt: numbe
  * handOverRun(ctx, state, { stage: 'prod-w4-z1', seq: 3, attempt: 1 }); // starts api_prod-w4-z1_r9-2
  */
 export const handOverRun = rule((draft, input: RunRef & { readonly attempt: number }) => {
-  const run = activeRun(draft, input);
+  const run = activeRun(draft, { stage: input.stage, seq: input.seq });
   if (run === null) return;
   if (run.attempt !== input.attempt) {
     draft.note = `run ${run.seq} of ${input.stage} is at attempt ${run.attempt}, not ${input.attempt}`;
@@ -206,6 +207,7 @@ export const handOverRun = rule((draft, input: RunRef & { readonly attempt: numb
   const next = draft.setRun(input.stage, {
     attempt: run.attempt + 1,
     handovers: (run.handovers ?? 0) + 1,
+    handedOverBy: run.attempt,
   });
   startRun(draft, input.stage, next);
 });

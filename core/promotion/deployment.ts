@@ -301,19 +301,13 @@ export function finishRollback(draft: Draft, stage: string): void {
  * failStage(ctx, state, { stage: 'gamma', seq: 4, reason: 'alarm api-onebox-use1 in ALARM' });
  * // r9 rejected at gamma; every target it touched rolls back
  */
-export const failStage = rule(
-  (draft, input: RunRef & { readonly reason: string; readonly attempt?: number }) => {
-    const run = activeRun(draft, input);
-    if (run === null) return;
-    if (input.attempt !== undefined && run.attempt !== input.attempt) {
-      // A step of an execution that handed the run over (or was replaced) decides nothing.
-      draft.note = `run ${run.seq} of ${input.stage} is at attempt ${run.attempt}, not ${input.attempt}`;
-      return;
-    }
-    if (run.kind !== 'normal' || run.step === 'rolling-back') {
-      draft.note = `run ${run.seq} of ${input.stage} is already ${run.kind === 'rollback' ? 'a rollback' : 'rolling back'}`;
-      return;
-    }
-    failRun(draft, input.stage, input.reason);
-  },
-);
+export const failStage = rule((draft, input: RunRef & { readonly reason: string }) => {
+  // A step of an execution that handed the run over decides nothing; one replaced is refused.
+  const run = activeRun(draft, input);
+  if (run === null) return;
+  if (run.kind !== 'normal' || run.step === 'rolling-back') {
+    draft.note = `run ${run.seq} of ${input.stage} is already ${run.kind === 'rollback' ? 'a rollback' : 'rolling back'}`;
+    return;
+  }
+  failRun(draft, input.stage, input.reason);
+});

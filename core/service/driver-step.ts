@@ -199,13 +199,6 @@ export async function withinHistory(
   };
 }
 
-export function replaced(
-  request: WorkflowCall & { readonly stage: string },
-  run: StageRun,
-): string {
-  return `attempt ${request.attempt} of run ${run.seq} of ${request.stage} was replaced by attempt ${run.attempt}`;
-}
-
 /** Whether a deployed target of the run is watched by its own iteration: until the bake. */
 export function watchesUntilBake(run: StageRun): boolean {
   return run.kind === 'normal' && (run.step === 'waiting' || run.step === 'deploying');

@@ -1,9 +1,10 @@
 import { alarmsToCheck } from '../blockers/evaluate.js';
-import { NotFoundError, RetryableError, TerminalError } from '../errors.js';
+import { NotFoundError, RetryableError, StaleAttemptError, TerminalError } from '../errors.js';
 import { type Release, releaseLabel } from '../model/release.js';
 import type { StageRun, StageState } from '../model/stage-state.js';
 import { admitTargets } from '../promotion/admit.js';
 import { failStage, recordDeployment, recordDeploymentStart } from '../promotion/deployment.js';
+import { attemptFence } from '../promotion/run-ref.js';
 import {
   BLOCKED_RECHECK_SECONDS,
   DEPLOYMENT_RECHECK_SECONDS,
@@ -12,7 +13,6 @@ import {
   MAX_DECISIONS,
   MAX_WAIT_SECONDS,
   type NextStep,
-  replaced,
   secondsUntil,
   subjects,
   targetWatch,
@@ -64,8 +64,13 @@ async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promi
     if (stageState === undefined || run === null || run.seq !== request.seq) {
       return waking({ action: 'done', reason: `run ${request.seq} of ${request.stage} is over` });
     }
-    if (request.attempt !== undefined && run.attempt !== request.attempt) {
-      return waking({ action: 'done', reason: replaced(request, run) });
+    // Only the run's current attempt drives it: the one that handed it over ends quietly,
+    // any other (replaced by a restart, or started late from the outbox) is refused.
+    const fence = request.attempt === undefined ? {} : { attempt: request.attempt };
+    if (fence.attempt !== undefined && run.attempt !== fence.attempt) {
+      const why = attemptFence(run, request.stage, fence.attempt);
+      if (!why.handedOver) throw new StaleAttemptError(why.reason);
+      return waking({ action: 'done', reason: why.reason });
     }
     const target = run.targets[request.target];
     if (target === undefined) {
@@ -106,6 +111,7 @@ async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promi
       await ports.service.apply(failStage, {
         stage: request.stage,
         seq: run.seq,
+        ...fence,
         reason: `${failure} after ${releaseLabel(run.release)} deployed to ${request.target}`,
       });
       wake.push(runSubject);
@@ -116,7 +122,7 @@ async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promi
     }
     const kind = target.status === 'deploying' ? ('normal' as const) : ('rollback' as const);
     const to = kind === 'normal' ? run.release : target.rollbackTo;
-    const ref = { stage: request.stage, seq: run.seq, target: request.target, kind };
+    const ref = { stage: request.stage, seq: run.seq, target: request.target, kind, ...fence };
     if (to === null) {
       // Its first deployment failed: there is no release of ours to go back to.
       await ports.service.apply(recordDeployment, {
@@ -192,6 +198,7 @@ async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promi
           await ports.service.apply(failStage, {
             stage: request.stage,
             seq: run.seq,
+            ...fence,
             reason: `${failure} while ${releaseLabel(to)} was deploying to ${request.target}`,
           });
           wake.push(runSubject);
@@ -229,7 +236,9 @@ async function moveTarget(ports: DriverPorts, request: TargetStepRequest): Promi
     try {
       next = await drive();
     } catch (error) {
+      // A refused attempt is not a rollback that cannot be carried out: it ends its execution.
       if (kind !== 'rollback' || !(error instanceof TerminalError)) throw error;
+      if (error instanceof StaleAttemptError) throw error;
       await ports.service.apply(recordDeployment, {
         ...ref,
         result: 'failed',
@@ -294,6 +303,7 @@ async function admit(
   const t = await ports.service.apply(admitTargets, {
     stage: request.stage,
     seq: run.seq,
+    ...(request.attempt === undefined ? {} : { attempt: request.attempt }),
     releases,
     alarms: Object.fromEntries(names.map((name) => [name, statuses[name]?.state ?? 'MISSING'])),
   });

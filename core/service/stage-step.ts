@@ -1,16 +1,16 @@
 import { alarmFailure, alarmWatches } from '../bake/alarm-watch.js';
 import { effectiveBakeSeconds, evaluateBake } from '../bake/evaluate-bake.js';
-import { RetryableError } from '../errors.js';
+import { RetryableError, StaleAttemptError } from '../errors.js';
 import { releaseLabel } from '../model/release.js';
 import { approveRun, recordApprovalStep, recordBake } from '../promotion/approval.js';
 import { failStage } from '../promotion/deployment.js';
+import { attemptFence } from '../promotion/run-ref.js';
 import {
   BAKE_RECHECK_MAX_SECONDS,
   type DriverPorts,
   MAX_DECISIONS,
   type NextStep,
   observe,
-  replaced,
   secondsUntil,
   subjects,
   type WorkflowCall,
@@ -50,8 +50,12 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
     if (run === null || run.seq !== request.seq) {
       return { action: 'done', reason: `run ${request.seq} of ${request.stage} is over` };
     }
-    if (request.attempt !== undefined && run.attempt !== request.attempt) {
-      return { action: 'done', reason: replaced(request, run) };
+    // Only the run's current attempt drives it (see advanceTarget).
+    const fence = request.attempt === undefined ? {} : { attempt: request.attempt };
+    if (fence.attempt !== undefined && run.attempt !== fence.attempt) {
+      const why = attemptFence(run, request.stage, fence.attempt);
+      if (!why.handedOver) throw new StaleAttemptError(why.reason);
+      return { action: 'done', reason: why.reason };
     }
     if (run.step === 'waiting' || run.step === 'deploying' || run.step === 'rolling-back') {
       return { action: 'redeploy', reason: `run ${run.seq} of ${request.stage} is ${run.step}` };
@@ -102,7 +106,12 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
           reason: `baking ${releaseLabel(run.release)}: ${verdict.waitingFor}`,
         };
       }
-      await ports.service.apply(recordBake, { stage: request.stage, seq: run.seq, verdict });
+      await ports.service.apply(recordBake, {
+        stage: request.stage,
+        seq: run.seq,
+        ...fence,
+        verdict,
+      });
       continue;
     }
     // approving: the alarms first, so that no approval step passes over one that fired.
@@ -112,12 +121,13 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
       await ports.service.apply(failStage, {
         stage: request.stage,
         seq: run.seq,
+        ...fence,
         reason: `${failure} while ${releaseLabel(run.release)} waited for ${step === undefined ? 'its approval' : `approval step ${step.name}`}`,
       });
       continue;
     }
     if (step === undefined) {
-      await ports.service.apply(approveRun, { stage: request.stage, seq: run.seq });
+      await ports.service.apply(approveRun, { stage: request.stage, seq: run.seq, ...fence });
       continue;
     }
     const deadline = Date.parse(run.approvingSince ?? run.startedAt) + step.timeoutSeconds * 1000;
@@ -125,6 +135,7 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
       await ports.service.apply(recordApprovalStep, {
         stage: request.stage,
         seq: run.seq,
+        ...fence,
         step: step.name,
         passed: false,
         by: 'release-captain',

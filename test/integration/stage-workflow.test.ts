@@ -200,6 +200,44 @@ describe('the stage workflow', { timeout: 60_000 }, () => {
     expect(p.executions.get('api_beta_r1-1')?.status).toBe('aborted');
   });
 
+  it('fails an execution of a replaced attempt at its first step, and it changes nothing', async () => {
+    // Prepare: attempt 1 died while beta-t1 deployed; the reconciler started attempt 2.
+    await p.create(release(1));
+    const [id] = await deploymentsOf('beta', 1);
+    await p.until(() => p.waitingIn('api_beta_r1-1', 'Await a target event'), 'beta deploys');
+    p.executions.get('api_beta_r1-1')?.abort();
+    await p.executions.get('api_beta_r1-1')?.done;
+    await p.pass(900);
+    expect(await p.reconcile()).toMatchObject({ restarted: ['api_beta_r1-2'] });
+    await p.until(() => p.waitingIn('api_beta_r1-2', 'Await a target event'), 'attempt 2 waits');
+    const before = await p.stage('beta');
+
+    // Act: attempt 1's start, left in an outbox by a failed relay, arrives after the restart.
+    await p.executions.startRun('api', {
+      stage: 'beta',
+      seq: 1,
+      kind: 'normal',
+      release: 1,
+      attempt: 1,
+      executionName: 'api_beta_r1-1-relayed-late',
+      targets: ['beta-t1'],
+    });
+    const late = p.executions.get('api_beta_r1-1-relayed-late');
+    await late?.done;
+
+    // Assess: refused at its first call, its "Fail the run" step never ran.
+    expect(late?.status).toBe('failed');
+    expect(late?.error).toContain(
+      "attempt 1 of run 1 of beta is not the run's current attempt (2)",
+    );
+    expect(late?.history.map((h) => h.state)).not.toContain('Fail the run for the target');
+    expect(await p.stage('beta')).toEqual(before);
+    await p.finishDeployment(id as string);
+    await bakeThrough('beta', 1, 2);
+    await p.until(async () => (await p.stage('beta'))?.lastApproved === 1, 'beta approves r1');
+    expect(p.deployer.requests.filter((r) => r.target.id === 'beta-t1')).toHaveLength(1);
+  });
+
   it('stops the other targets’ deployments when one fails, and rolls them back once stopped', async () => {
     await p.create(release(1));
     await passStage('beta', 1);

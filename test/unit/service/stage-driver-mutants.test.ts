@@ -8,7 +8,10 @@ import {
   HISTORY_EVENTS_PER_LOOK,
   handOverRun,
   parsePipelineDefinition,
+  recordDeployment,
   requestExpedite,
+  restartRun,
+  StaleAttemptError,
 } from '../../../core/index.js';
 import { type DriverWorld, driverWorld } from '../../support/driver-world.js';
 import { smallDefinition, stage, T0, target } from '../../support/fixtures.js';
@@ -164,7 +167,7 @@ describe('a step of an attempt that handed its run over', () => {
 
     expect(next).toEqual({
       action: 'done',
-      reason: 'attempt 1 of run 1 of beta was replaced by attempt 2',
+      reason: 'attempt 1 of run 1 of beta handed the run over to attempt 2',
     });
     expect(p.deployer.requests).toEqual([]);
   });
@@ -179,7 +182,7 @@ describe('a step of an attempt that handed its run over', () => {
 
     expect(next).toEqual({
       action: 'done',
-      reason: 'attempt 1 of run 1 of beta was replaced by attempt 2',
+      reason: 'attempt 1 of run 1 of beta handed the run over to attempt 2',
     });
     expect((await p.stage('beta'))?.run).toMatchObject({ step: 'baking', attempt: 2 });
   });
@@ -197,9 +200,71 @@ describe('a step of an attempt that handed its run over', () => {
 
     expect(failed).toMatchObject({
       changed: false,
-      note: 'run 1 of beta is at attempt 2, not 1',
+      note: 'attempt 1 of run 1 of beta handed the run over to attempt 2',
     });
     expect((await p.stage('beta'))?.run).toMatchObject({ step: 'deploying', attempt: 2 });
+  });
+});
+
+describe('a step of an attempt that a restart replaced', () => {
+  // A start left in the outbox by a failed relay, then a restart: attempts 1 and 2 are live.
+  const stale = 'attempt 1 of run 1 of beta is not the run’s current attempt (2)'.replace('’', "'");
+
+  it('is refused, deploying nothing and changing nothing, while the current attempt goes on', async () => {
+    // Prepare
+    const p = driverWorld();
+    await p.create(1);
+    await p.ports.service.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
+    const before = await p.ports.service.state();
+
+    // Act
+    const old = advanceTarget(p.ports, { ...beta, attempt: 1, looks: 0 });
+    const oldStage = advanceStage(p.ports, { stage: 'beta', seq: 1, attempt: 1, looks: 0 });
+
+    // Assess
+    await expect(old).rejects.toThrow(StaleAttemptError);
+    await expect(old).rejects.toThrow(stale);
+    await expect(oldStage).rejects.toThrow(stale);
+    expect(await p.ports.service.state()).toEqual(before);
+    expect(p.deployer.requests).toEqual([]);
+    expect(await advanceTarget(p.ports, { ...beta, attempt: 2, looks: 0 })).toMatchObject({
+      action: 'await',
+    });
+    expect(p.deployer.requests.map((r) => r.target.id)).toEqual(['beta-t1']);
+  });
+
+  it('cannot fail the run', async () => {
+    const p = await r1DeployingAtBeta();
+    await p.ports.service.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
+
+    const failing = failStep(p.ports.service, {
+      stage: 'beta',
+      seq: 1,
+      reason: 'TerminalError: from the late execution',
+      attempt: 1,
+    });
+
+    await expect(failing).rejects.toThrow(StaleAttemptError);
+    expect((await p.stage('beta'))?.run).toMatchObject({ step: 'deploying', attempt: 2 });
+  });
+
+  it('is refused by the rule itself, so a call that read the state before the restart cannot land', async () => {
+    // The step read attempt 1 as current, then the restart was written before its write.
+    const p = await r1DeployingAtBeta();
+    await p.ports.service.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
+    const before = await p.ports.service.state();
+
+    const late = p.ports.service.apply(recordDeployment, {
+      stage: 'beta',
+      seq: 1,
+      target: 'beta-t1',
+      kind: 'normal',
+      result: 'succeeded',
+      attempt: 1,
+    });
+
+    await expect(late).rejects.toThrow(stale);
+    expect(await p.ports.service.state()).toEqual(before);
   });
 });
 
