@@ -50,25 +50,7 @@ export async function startLocalTable(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const raw = new DynamoDBClient({ endpoint, region: REGION, credentials: CREDENTIALS });
-  try {
-    await raw.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [
-          { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
-          { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
-        ],
-      }),
-    );
-  } catch (error) {
-    // A persisted table from an earlier run.
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
+  await createReleaseCaptainTable(raw, tableName);
   const client = DynamoDBDocumentClient.from(raw, {
     marshallOptions: { removeUndefinedValues: true },
   });
@@ -83,6 +65,34 @@ export async function startLocalTable(
       );
     },
   };
+}
+
+/**
+ * Creates Release Captain's table (the key schema the CDK app creates) on any DynamoDB
+ * endpoint; a table already there (persisted by an earlier run) is left as it is.
+ */
+export async function createReleaseCaptainTable(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
 }
 
 /** The part of s3rver 3 used here; the package ships no types. */

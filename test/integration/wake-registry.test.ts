@@ -1,7 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DynamoDbWakeRegistry } from '../../adapters/aws/dynamodb-wake-registry.js';
 import { InMemoryWakeRegistry, type WakeRegistry } from '../../core/index.js';
 import { startLocalTable } from '../support/dynalite.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
+
+/** DynamoDB Local, started once for the file on first use. */
+let local: Promise<DynamoDbLocal> | undefined;
+afterAll(async () => (await local)?.close());
 
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 23, 10, minute));
 
@@ -14,6 +19,14 @@ describe.each([
     name: 'DynamoDB on dynalite',
     open: async () => {
       const table = await startLocalTable();
+      return { wakes: new DynamoDbWakeRegistry(table.client, table.tableName), close: table.close };
+    },
+  },
+  {
+    name: 'DynamoDB on DynamoDB Local',
+    open: async () => {
+      local ??= startDynamoDbLocal();
+      const table = await (await local).table();
       return { wakes: new DynamoDbWakeRegistry(table.client, table.tableName), close: table.close };
     },
   },

@@ -35,7 +35,7 @@ import { createWakeHandler } from '../../functions/wake.js';
 import { LocalExecutions } from '../../local/executions.js';
 import { FUNCTION_ARNS, lambdaContext } from '../../local/runtime.js';
 import { LocalTaskTokens, loadDefinition } from '../../local/state-machine.js';
-import { startLocalTable } from './dynalite.js';
+import { type LocalTable, startLocalTable } from './dynalite.js';
 import { T0 } from './fixtures.js';
 
 export { FUNCTION_ARNS };
@@ -45,9 +45,11 @@ export async function startLocalPipeline(
   options: {
     /** The history events an execution may spend before it hands over (see `lookBudget`). */
     readonly historyBudget?: number;
+    /** The table to keep the state in. @default a fresh dynalite table */
+    readonly table?: () => Promise<LocalTable>;
   } = {},
 ) {
-  const table = await startLocalTable();
+  const table = await (options.table ?? startLocalTable)();
   const topology = new Topology(definition);
   const clock = new ManualClock(T0);
   const deployer = new FakeDeployer();
