@@ -75,20 +75,19 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
       );
       const bakeStartedAt = run.bakeStartedAt ?? run.startedAt;
       // Each target on its own: in a wide wave one busy Region must not carry a quiet one.
-      const counted =
-        stage.bake.minDataPoints === 0
-          ? {}
-          : await ports.metrics.countDataPoints({
-              metric: stage.bake.dataPointMetric,
-              targets: stage.targets,
-              from: new Date(bakeStartedAt),
-              to: now,
-            });
-      const dataPoints = Object.fromEntries(
-        stage.bake.minDataPoints === 0
-          ? []
-          : stage.targets.map((target) => [target.id, counted[target.id] ?? 0]),
-      );
+      let dataPoints: Record<string, number> = {};
+      if (stage.bake.minDataPoints > 0) {
+        const counted = await ports.metrics.countDataPoints({
+          metric: stage.bake.dataPointMetric,
+          targets: stage.targets,
+          from: new Date(bakeStartedAt),
+          to: now,
+        });
+        // A target the answer leaves out saw nothing.
+        dataPoints = Object.fromEntries(
+          stage.targets.map((target) => [target.id, counted[target.id] ?? 0]),
+        );
+      }
       const verdict = evaluateBake({
         startedAt: bakeStartedAt,
         now: now.toISOString(),

@@ -46,6 +46,8 @@ interface PushPayload {
 }
 
 const ZERO = /^0{40}$/;
+/** A git commit id: SHA-1, or SHA-256 in a repository that uses it. */
+const COMMIT = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 
 /**
  * Reads a verified delivery: `ping` → nothing to do; `push` to a watched branch of a
@@ -68,16 +70,23 @@ export function buildFor(
       `Release Captain handles push events only, got ${JSON.stringify(event ?? null)}; subscribe the webhook to pushes.`,
     );
   }
-  let payload: PushPayload;
+  let parsed: unknown;
   try {
-    payload = JSON.parse(body) as PushPayload;
+    parsed = JSON.parse(body);
   } catch {
     throw new WebhookRefusal(
       400,
       'The push payload is not JSON; set the webhook content type to application/json.',
     );
   }
-  const repository = payload.repository?.full_name ?? payload.repository?.name;
+  // Any JSON may arrive (`null`, a number, a list): only an object is a push payload.
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new WebhookRefusal(400, 'The push payload is not a JSON object.');
+  }
+  const payload = parsed as PushPayload;
+  const named = payload.repository;
+  const repository =
+    named !== null && typeof named === 'object' ? (named.full_name ?? named.name) : undefined;
   const ref = payload.ref;
   if (
     typeof repository !== 'string' ||
@@ -86,6 +95,12 @@ export function buildFor(
   ) {
     throw new WebhookRefusal(400, 'The push payload lacks repository, ref or after.');
   }
+  if (!COMMIT.test(payload.after)) {
+    throw new WebhookRefusal(
+      400,
+      `The push payload's after is not a commit id (40 or 64 hex digits): ${JSON.stringify(payload.after.slice(0, 80))}.`,
+    );
+  }
   const chosen = pipelineForPush(pipelines, repository, ref);
   if ('ignored' in chosen) throw new WebhookRefusal(422, chosen.ignored);
   const { pipeline } = chosen;
@@ -93,11 +108,16 @@ export function buildFor(
     throw new WebhookRefusal(422, `${ref} was deleted; there is nothing to build.`);
   }
   const before =
-    typeof payload.before === 'string' && !ZERO.test(payload.before) ? payload.before : null;
+    typeof payload.before === 'string' && COMMIT.test(payload.before) && !ZERO.test(payload.before)
+      ? payload.before
+      : null;
   return {
     pipeline: pipeline.name,
     commit: payload.after,
     previousCommit: before,
-    pushedBy: typeof payload.pusher?.name === 'string' ? payload.pusher.name : 'unknown',
+    pushedBy:
+      payload.pusher !== null && typeof payload.pusher?.name === 'string'
+        ? payload.pusher.name
+        : 'unknown',
   };
 }

@@ -74,7 +74,20 @@ export const RUNS = Number(process.env.SAFETY_RUNS ?? 1000);
  * fast-check options of the model-based tests: with `SAFETY_NO_SHRINK=1` (the mutation
  * script, which needs only to know that a test fails) a failure ends the test at once.
  */
-export const FAST_CHECK = process.env.SAFETY_NO_SHRINK === '1' ? { endOnFailure: true } : {};
+export const FAST_CHECK = {
+  ...(process.env.SAFETY_NO_SHRINK === '1' ? { endOnFailure: true } : {}),
+  // `SAFETY_SEED` replays a run (the soak prints the seed it used).
+  ...(process.env.SAFETY_SEED === undefined ? {} : { seed: Number(process.env.SAFETY_SEED) }),
+};
+/**
+ * `SOAK=1` (`npm run soak`: tens of thousands of histories) lifts the time limits that keep
+ * a model test within a unit-test run.
+ */
+const SOAK = process.env.SOAK === '1';
+export const MODEL_TIME_LIMIT = SOAK
+  ? {}
+  : { interruptAfterTimeLimit: 150_000, markInterruptAsFailure: true };
+export const MODEL_TEST_TIMEOUT = SOAK ? 6 * 3_600_000 : 180_000;
 export const STAGES = topology.stageNames;
 export const ALARMS = [
   ...new Set(

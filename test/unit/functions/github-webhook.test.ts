@@ -119,6 +119,30 @@ describe('the GitHub webhook', () => {
   });
 
   it.each([
+    { why: 'JSON that is not an object', body: 'null', message: 'is not a JSON object' },
+    { why: 'a list', body: '[1,2]', message: 'is not a JSON object' },
+    {
+      why: 'an after that is not a commit id',
+      body: push({ after: '--upload-pack=evil' }),
+      message: 'after is not a commit id (40 or 64 hex digits): "--upload-pack=evil"',
+    },
+  ])(
+    'refuses a signed push of $why with 400 and starts nothing (found by the fuzz test)',
+    async ({ body, message }) => {
+      const { builds, deliver } = webhook();
+
+      const response = await deliver(body, {
+        'x-hub-signature-256': sign(body),
+        'x-github-event': 'push',
+      });
+
+      expect(response).toMatchObject({ statusCode: 400 });
+      expect(JSON.parse(response.body as string).message).toContain(message);
+      expect(builds).toEqual([]);
+    },
+  );
+
+  it.each([
     {
       why: 'another branch',
       payload: { ref: 'refs/heads/feature' },

@@ -196,6 +196,17 @@ describe('expedite', () => {
     expect(sb.state).toBe(before);
   });
 
+  it('refuses an approval that gives no reason', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+    drive.create(sb, 2);
+    sb.apply(requestExpedite, request);
+    expect(() => sb.apply(approveExpedite, { ...approval, reason: ' ' })).toThrow(
+      'An expedite approval needs who approves and why.',
+    );
+    expect(sb.state.meta.expedite).toBeNull();
+  });
+
   it('refuses an approval nobody asked for', () => {
     const sb = new Sandbox();
     drive.create(sb, 1);

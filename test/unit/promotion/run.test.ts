@@ -4,6 +4,7 @@ import {
   approveRun,
   automaticRollbackTarget,
   failStage,
+  handOverRun,
   hours,
   parsePipelineDefinition,
   recordApprovalStep,
@@ -621,6 +622,21 @@ describe('restartRun', () => {
     const duplicate = sb.apply(restartRun, { stage: 'beta', seq: 1, attempt: 1 });
 
     expect(first.starts.map((s) => s.executionName)).toEqual(['api_beta_r1-2']);
+    expect(duplicate.starts).toEqual([]);
+    expect(duplicate.note).toBe('run 1 of beta is at attempt 2, not 1');
+  });
+});
+
+describe('handOverRun', () => {
+  it('passes the run on once, and remembers which attempt handed it over', () => {
+    const sb = new Sandbox();
+    drive.create(sb, 1);
+
+    const first = sb.apply(handOverRun, { stage: 'beta', seq: 1, attempt: 1 });
+    const duplicate = sb.apply(handOverRun, { stage: 'beta', seq: 1, attempt: 1 });
+
+    expect(first.starts.map((s) => s.executionName)).toEqual(['api_beta_r1-2']);
+    expect(sb.run('beta')).toMatchObject({ attempt: 2, handovers: 1, handedOverBy: 1 });
     expect(duplicate.starts).toEqual([]);
     expect(duplicate.note).toBe('run 1 of beta is at attempt 2, not 1');
   });

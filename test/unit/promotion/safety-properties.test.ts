@@ -18,6 +18,8 @@ import {
 import {
   attempt,
   FAST_CHECK,
+  MODEL_TEST_TIMEOUT,
+  MODEL_TIME_LIMIT,
   type Request,
   RUNS,
   type Step,
@@ -161,46 +163,49 @@ function countReach(reach: Reach, before: PipelineState, t: Transition): void {
 }
 
 describe('safety properties 1–8 over random histories', () => {
-  it('hold after every step, with crashes between writes and late duplicates', async () => {
-    const reach: Reach = {
-      prodApprovals: 0,
-      rollbacks: 0,
-      manualRollbacks: 0,
-      superseded: 0,
-      blockedAdmits: 0,
-      expedites: 0,
-      duplicates: 0,
-      lateDuplicates: 0,
-      crashes: 0,
-    };
-    await fc.assert(
-      fc.asyncProperty(
-        fc.record({
-          steps: fc.array(stepArbitrary, { minLength: 1, maxLength: 100, size: 'max' }),
-          duplicateEvery: fc.integer({ min: 1, max: 4 }),
-          crashes: fc.array(fc.option(fc.nat({ max: 2 }), { nil: null, freq: 8 }), {
-            minLength: 100,
-            maxLength: 100,
+  it(
+    'hold after every step, with crashes between writes and late duplicates',
+    async () => {
+      const reach: Reach = {
+        prodApprovals: 0,
+        rollbacks: 0,
+        manualRollbacks: 0,
+        superseded: 0,
+        blockedAdmits: 0,
+        expedites: 0,
+        duplicates: 0,
+        lateDuplicates: 0,
+        crashes: 0,
+      };
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            steps: fc.array(stepArbitrary, { minLength: 1, maxLength: 100, size: 'max' }),
+            duplicateEvery: fc.integer({ min: 1, max: 4 }),
+            crashes: fc.array(fc.option(fc.nat({ max: 2 }), { nil: null, freq: 8 }), {
+              minLength: 100,
+              maxLength: 100,
+            }),
+            lateDuplicates: fc.array(fc.option(fc.nat(), { nil: null, freq: 10 }), {
+              minLength: 100,
+              maxLength: 100,
+            }),
           }),
-          lateDuplicates: fc.array(fc.option(fc.nat(), { nil: null, freq: 10 }), {
-            minLength: 100,
-            maxLength: 100,
-          }),
-        }),
-        (plan) => replay(plan, reach),
-      ),
-      {
-        ...FAST_CHECK,
-        numRuns: RUNS,
-        interruptAfterTimeLimit: 150_000,
-        markInterruptAsFailure: true,
-      },
-    );
-    // A property checked only on empty histories proves nothing: each case must occur often.
-    for (const [name, count] of Object.entries(reach)) {
-      expect(count, `${name} occurred ${count} times in ${RUNS} histories`).toBeGreaterThan(
-        RUNS / 20,
+          (plan) => replay(plan, reach),
+        ),
+        {
+          ...FAST_CHECK,
+          numRuns: RUNS,
+          ...MODEL_TIME_LIMIT,
+        },
       );
-    }
-  }, 180_000);
+      // A property checked only on empty histories proves nothing: each case must occur often.
+      for (const [name, count] of Object.entries(reach)) {
+        expect(count, `${name} occurred ${count} times in ${RUNS} histories`).toBeGreaterThan(
+          RUNS / 20,
+        );
+      }
+    },
+    MODEL_TEST_TIMEOUT,
+  );
 });

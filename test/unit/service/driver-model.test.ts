@@ -36,6 +36,8 @@ import { driverStores, driverWorld } from '../../support/driver-world.js';
 import { release, target } from '../../support/fixtures.js';
 import {
   FAST_CHECK,
+  MODEL_TEST_TIMEOUT,
+  MODEL_TIME_LIMIT,
   definition as rulesModel,
   STAGES,
   World,
@@ -570,32 +572,35 @@ async function replay(steps: readonly Step[], reach: Reach): Promise<void> {
 }
 
 describe('safety properties through the stage driver, over random histories', () => {
-  it('hold after every step, and no stage approves over an alarm of a target that ran the release', async () => {
-    const reach: Reach = {
-      prodApprovals: 0,
-      watching: 0,
-      automaticRollbacks: 0,
-      watchedFailures: 0,
-      approvalFailures: 0,
-      partialRollbacks: 0,
-      addedTargets: 0,
-    };
-    await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), (steps) =>
-        replay(steps, reach),
-      ),
-      {
-        ...FAST_CHECK,
-        numRuns: RUNS,
-        interruptAfterTimeLimit: 150_000,
-        markInterruptAsFailure: true,
-      },
-    );
-    // A property checked only on histories that never reach these cases proves nothing.
-    for (const [name, count] of Object.entries(reach)) {
-      expect(count, `${name} occurred ${count} times in ${RUNS} histories`).toBeGreaterThan(
-        RUNS / 200,
+  it(
+    'hold after every step, and no stage approves over an alarm of a target that ran the release',
+    async () => {
+      const reach: Reach = {
+        prodApprovals: 0,
+        watching: 0,
+        automaticRollbacks: 0,
+        watchedFailures: 0,
+        approvalFailures: 0,
+        partialRollbacks: 0,
+        addedTargets: 0,
+      };
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), (steps) =>
+          replay(steps, reach),
+        ),
+        {
+          ...FAST_CHECK,
+          numRuns: RUNS,
+          ...MODEL_TIME_LIMIT,
+        },
       );
-    }
-  }, 180_000);
+      // A property checked only on histories that never reach these cases proves nothing.
+      for (const [name, count] of Object.entries(reach)) {
+        expect(count, `${name} occurred ${count} times in ${RUNS} histories`).toBeGreaterThan(
+          RUNS / 200,
+        );
+      }
+    },
+    MODEL_TEST_TIMEOUT,
+  );
 });
