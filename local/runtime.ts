@@ -627,6 +627,19 @@ export class LocalRuntime {
     this.#running = running;
   }
 
+  /**
+   * Stops the clock running on its own (see {@link runFreely}) and hands it back to the
+   * caller, who moves it with `advance` or `runUntil`: the runtime keeps serving, and
+   * nothing moves until the clock does. Does nothing if the clock was not running.
+   */
+  async holdClock(): Promise<void> {
+    const running = this.#running;
+    if (running === null) return;
+    running.stop = true;
+    await running.done;
+    this.#running = null;
+  }
+
   /** How fast the clock may run on its own (clock seconds per real second); `null` when as fast as it can or moved by the caller. */
   get speed(): number | null {
     return this.#running?.speed ?? null;
@@ -639,11 +652,7 @@ export class LocalRuntime {
 
   /** Stops the clock, aborts executions, closes fleets and emulators, and saves the clock. */
   async stop(): Promise<void> {
-    if (this.#running !== null) {
-      this.#running.stop = true;
-      await this.#running.done;
-      this.#running = null;
-    }
+    await this.holdClock();
     if (this.#server !== null) {
       await rm(join(this.#dataDir, API_FILE), { force: true });
       await this.#server.close();
