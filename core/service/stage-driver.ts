@@ -258,7 +258,10 @@ export interface StepFailure {
   readonly stage: string;
   readonly seq: number;
   readonly reason: string;
-  /** The failing execution's attempt: a failure from an attempt replaced since changes nothing. */
+  /**
+   * The failing execution's attempt: a failure from the attempt that handed the run over
+   * changes nothing, one from any other replaced attempt is refused (`StaleAttemptError`).
+   */
   readonly attempt?: number;
 }
 
