@@ -1,14 +1,7 @@
-import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { type BuildRequest, TerminalError } from '../../../core/index.js';
-import { createCodeCommitPushHandler } from '../../../functions/codecommit-push.js';
-import { smallDefinition } from '../../support/fixtures.js';
+import { TerminalError } from '../../../core/index.js';
+import { codeCommitPushes } from '../../support/source-events.js';
 
-const context = {
-  functionName: 'codecommit-push',
-  awsRequestId: 'r',
-  getRemainingTimeInMillis: () => 1000,
-} as Context;
 const sha = (c: string) => c.repeat(40);
 
 /** A CodeCommit "Repository State Change" event: a push of `c` onto main of `api`. */
@@ -31,19 +24,7 @@ const change = (detail: Record<string, unknown> = {}) => ({
   },
 });
 
-function pushes() {
-  const builds: BuildRequest[] = [];
-  const handler = createCodeCommitPushHandler(async () => ({
-    pipelines: async () => [smallDefinition()],
-    builds: {
-      startBuild: async (request) => {
-        builds.push(request);
-        return { buildId: `rc-api:${builds.length}` };
-      },
-    },
-  }));
-  return { builds, deliver: (event: unknown) => handler(event, context) };
-}
+const pushes = codeCommitPushes;
 
 describe('codecommit-push', () => {
   it('starts one build of the pushed commit for a push to the watched branch', async () => {

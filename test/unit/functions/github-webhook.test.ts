@@ -1,9 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import type { BuildRequest } from '../../../core/index.js';
 import { createGitHubWebhookHandler } from '../../../functions/github-webhook.js';
-import { smallDefinition } from '../../support/fixtures.js';
+import { gitHubWebhook } from '../../support/source-events.js';
 
 const SECRET = 'shared-secret';
 const context = {
@@ -23,29 +22,7 @@ const push = (overrides: Record<string, unknown> = {}) =>
     ...overrides,
   });
 
-function webhook() {
-  const builds: BuildRequest[] = [];
-  const handler = createGitHubWebhookHandler(async () => ({
-    secret: async () => SECRET,
-    pipelines: async () => [smallDefinition()],
-    builds: {
-      startBuild: async (request) => {
-        builds.push(request);
-        return { buildId: `build-${builds.length}` };
-      },
-    },
-  }));
-  const deliver = (body: string, headers: Record<string, string>, base64 = false) =>
-    handler(
-      {
-        headers,
-        body: base64 ? Buffer.from(body).toString('base64') : body,
-        isBase64Encoded: base64,
-      } as unknown as APIGatewayProxyEventV2,
-      context,
-    );
-  return { builds, deliver };
-}
+const webhook = gitHubWebhook;
 
 describe('the GitHub webhook', () => {
   it('starts the release build for a signed push to the watched branch', async () => {

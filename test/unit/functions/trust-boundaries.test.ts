@@ -4,30 +4,15 @@
  * The property everywhere: no crash, a refusal is a 4xx (or a terminal error) with a
  * message that says why, and a refused request changes nothing.
  */
-import { createHmac } from 'node:crypto';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  type BuildRequest,
-  DefinitionError,
-  parsePipelineDefinition,
-  TerminalError,
-} from '../../../core/index.js';
-import { createCodeCommitPushHandler } from '../../../functions/codecommit-push.js';
-import { createGitHubWebhookHandler } from '../../../functions/github-webhook.js';
+import { DefinitionError, parsePipelineDefinition, TerminalError } from '../../../core/index.js';
 import { createOperatorApi } from '../../../functions/lib/operator-routes.js';
 import { drive, smallDefinition } from '../../support/fixtures.js';
 import { World } from '../../support/operator-world.js';
+import { codeCommitPushes, gitHubWebhook, signBody } from '../../support/source-events.js';
 
-const context = {
-  functionName: 'fuzz',
-  awsRequestId: 'r',
-  getRemainingTimeInMillis: () => 1000,
-} as Context;
-const SECRET = 'shared-secret';
-const sign = (body: string, secret = SECRET) =>
-  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+const sign = signBody;
 const hex40 = fc.stringMatching(/^[0-9a-f]{40}$/);
 /** Strings that tend to break parsers: empty, long, unicode, separators, encodings. */
 const nasty = fc.oneof(
@@ -39,29 +24,7 @@ const nasty = fc.oneof(
 );
 
 describe('the GitHub webhook, fuzzed', () => {
-  const webhook = () => {
-    const builds: BuildRequest[] = [];
-    const handler = createGitHubWebhookHandler(async () => ({
-      secret: async () => SECRET,
-      pipelines: async () => [smallDefinition()],
-      builds: {
-        startBuild: async (request) => {
-          builds.push(request);
-          return { buildId: `build-${builds.length}` };
-        },
-      },
-    }));
-    const deliver = (body: string, headers: Record<string, string>, base64: boolean) =>
-      handler(
-        {
-          headers,
-          body: base64 ? Buffer.from(body).toString('base64') : body,
-          isBase64Encoded: base64,
-        } as unknown as APIGatewayProxyEventV2,
-        context,
-      );
-    return { builds, deliver };
-  };
+  const webhook = gitHubWebhook;
   const pushLike = fc.record(
     {
       ref: fc.oneof(fc.constantFrom('refs/heads/main', 'refs/heads/dev', 'refs/tags/v1'), nasty),
@@ -140,19 +103,7 @@ describe('the GitHub webhook, fuzzed', () => {
 });
 
 describe('the CodeCommit push event, fuzzed', () => {
-  const pushes = () => {
-    const builds: BuildRequest[] = [];
-    const handler = createCodeCommitPushHandler(async () => ({
-      pipelines: async () => [smallDefinition()],
-      builds: {
-        startBuild: async (request) => {
-          builds.push(request);
-          return { buildId: `build-${builds.length}` };
-        },
-      },
-    }));
-    return { builds, deliver: (input: unknown) => handler(input, context) };
-  };
+  const pushes = codeCommitPushes;
   const detail = fc.record(
     {
       event: fc.oneof(
