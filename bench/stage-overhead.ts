@@ -10,7 +10,7 @@
  * - deploy: `Deployment Started` → `Deployment Succeeded` (the local fleet, moved on ticks);
  * - approve: `Deployment Succeeded` → `Stage Approved` (a zero bake, then the approval).
  *
- * The calibration is a conditional UpdateItem on the same dynalite, timed one every 100 ms
+ * The calibration is a conditional UpdateItem on the same DynamoDB Local, timed one every 100 ms
  * during the run (under the run's own load: the headline) and back to back after it, so
  * that the overhead reads as a multiple of one write: a ratio that travels between noisy
  * machines better than milliseconds do. It also counts the DynamoDB calls (Node's HTTP
@@ -98,10 +98,10 @@ interface RunResult {
   readonly stagesPerSecond: number;
   /**
    * The share of the run the process's one thread was busy (0 to 1): the handlers, the
-   * interpreter, dynalite and s3rver all run on it.
+   * interpreter and s3rver run on it (DynamoDB Local runs in a JVM of its own).
    */
   readonly eventLoopUtilisation: number;
-  /** Median conditional UpdateItem on the runtime's dynalite, one every 100 ms during the run. */
+  /** Median conditional UpdateItem on the runtime's DynamoDB Local, one every 100 ms during the run. */
   readonly updateItemDuringRunMs: number;
   /** Median of `calibrationCalls` back-to-back UpdateItems once the release is through. */
   readonly updateItemAfterRunMs: number;
@@ -288,7 +288,7 @@ function countDynamoDbCalls() {
 const CALIBRATION_HEADER = 'x-bench-calibration';
 
 /**
- * The calibration: UpdateItem calls on the runtime's dynalite, one at a time, each
+ * The calibration: UpdateItem calls on the runtime's DynamoDB Local, one at a time, each
  * conditional on the value the one before wrote (what the promotion store does per item).
  */
 function calibrationWriter() {
@@ -398,7 +398,7 @@ function summarise(run: number, stages: number, options: RunOptions, result: Run
       duringRun: round(result.updateItemDuringRunMs, 2),
       afterRun: round(result.updateItemAfterRunMs, 2),
     },
-    // The ratios: how many conditional writes on this machine's dynalite the median
+    // The ratios: how many conditional writes on this machine's DynamoDB Local the median
     // overhead (and one whole stage) lasts, comparable across machines where ms are not.
     overheadInUpdateItems: {
       duringRun: round(overhead.median / result.updateItemDuringRunMs, 1),

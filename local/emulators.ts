@@ -5,22 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { BucketAlreadyOwnedByYou, CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
 import { TABLE_KEYS } from '../adapters/aws/dynamodb-table.js';
+import { startDynamoDbLocal } from './dynamodb-local.js';
 
 /**
- * The DynamoDB and S3 wire protocols on loopback: dynalite and s3rver, started in-process.
- * The AWS adapters talk to them unchanged, through SDK clients pointed at their endpoints
- * (the runtime also sets `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_S3`, so any
- * client made in the process reaches them).
+ * The DynamoDB and S3 wire protocols on loopback: AWS's DynamoDB Local (a JVM the npm
+ * package `amplify-dynamodb-simulator` ships) and s3rver, started in-process. The AWS
+ * adapters talk to them unchanged, through SDK clients pointed at their endpoints (the
+ * runtime also sets `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_S3`, so any client
+ * made in the process reaches them).
  */
 
-/** s3rver's credentials: it refuses any other. dynalite accepts anything. */
+/** s3rver's credentials: it refuses any other. */
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const REGION = 'us-east-1';
 
@@ -32,37 +33,35 @@ export interface LocalTable {
 }
 
 /**
- * dynalite on a free loopback port with Release Captain's table (the key schema the CDK
- * app creates). With `path` the data persists there (LevelDB) and a restart finds the
- * table; without, it lives in memory.
+ * DynamoDB Local (see `startDynamoDbLocal`) with Release Captain's table (the key schema
+ * the CDK app creates). With `path` the data persists there and a restart finds the
+ * table; without, it lives in memory. Closing the table stops the emulator.
  */
 export async function startLocalTable(
   options: { readonly tableName?: string; readonly path?: string } = {},
 ): Promise<LocalTable> {
   const tableName = options.tableName ?? 'release-captain';
-  if (options.path !== undefined) await mkdir(options.path, { recursive: true });
-  const server = dynalite({
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-    ...(options.path === undefined ? {} : { path: options.path }),
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const raw = new DynamoDBClient({ endpoint, region: REGION, credentials: CREDENTIALS });
-  await createReleaseCaptainTable(raw, tableName);
+  const emulator = await startDynamoDbLocal(
+    options.path === undefined ? {} : { path: options.path },
+  );
+  const raw = emulator.client();
+  try {
+    await createReleaseCaptainTable(raw, tableName);
+  } catch (error) {
+    raw.destroy();
+    await emulator.close();
+    throw error;
+  }
   const client = DynamoDBDocumentClient.from(raw, {
     marshallOptions: { removeUndefinedValues: true },
   });
   return {
     client,
     tableName,
-    endpoint,
+    endpoint: emulator.endpoint,
     close: async () => {
       client.destroy();
-      await new Promise<void>((resolve, reject) =>
-        server.close((error) => (error ? reject(error) : resolve())),
-      );
+      await emulator.close();
     },
   };
 }

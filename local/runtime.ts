@@ -1,5 +1,5 @@
 import './promise-with-resolvers.js';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
@@ -98,6 +98,19 @@ const ALARMS_FILE = 'alarms.json';
 
 /** The file that marks a directory as the runtime's: only such a directory may be cleared. */
 export const DATA_MARKER = '.captain-data';
+
+/**
+ * Refuses a data directory whose promotion state an earlier version kept in dynalite
+ * (`<dataDir>/dynamodb`, LevelDB): DynamoDB Local cannot read it, and starting beside it
+ * would run the repositories and the clock on an empty table.
+ */
+async function refuseDynaliteState(dataDir: string): Promise<void> {
+  const entries = await readdir(join(dataDir, 'dynamodb')).catch(() => []);
+  if (entries.length === 0) return;
+  throw new Error(
+    `${dataDir} holds local state of an earlier Release Captain (its table in ${join(dataDir, 'dynamodb')}, kept by dynalite), which the local DynamoDB of this version cannot read; start with a new --data-dir, or delete ${dataDir} to start over.`,
+  );
+}
 
 /** How long, in real time, a box may take to answer the canary or a health probe. */
 const PROBE_TIMEOUT_MS = 15_000;
@@ -380,9 +393,10 @@ export class LocalRuntime {
       stepMs: (options.stepSeconds ?? 10) * 1000,
     });
     await mkdir(options.dataDir, { recursive: true });
+    await refuseDynaliteState(options.dataDir);
     await writeFile(join(options.dataDir, DATA_MARKER), 'Release Captain local state\n');
     const table = await startLocalTable(
-      options.inMemoryTable ? {} : { path: join(options.dataDir, 'dynamodb') },
+      options.inMemoryTable ? {} : { path: join(options.dataDir, 'dynamodb-local') },
     );
     const bucket = await startLocalBucket({ directory: join(options.dataDir, 's3') }).catch(
       async (error: unknown) => {

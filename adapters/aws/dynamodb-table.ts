@@ -3,7 +3,7 @@ import { TerminalError } from '../../core/index.js';
 /**
  * The one DynamoDB table of Release Captain: every item has a string partition key `pk`
  * and a string sort key `sk`. The CDK app creates it with this key schema and the tests
- * create it in dynalite with the same one.
+ * create it in DynamoDB Local with the same one.
  *
  * | item | pk | sk |
  * | --- | --- | --- |

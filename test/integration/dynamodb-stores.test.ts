@@ -5,73 +5,53 @@ import { DynamoDbPromotionStore } from '../../adapters/aws/dynamodb-promotion-st
 import { DynamoDbReleaseStore } from '../../adapters/aws/dynamodb-release-store.js';
 import { keys } from '../../adapters/aws/dynamodb-table.js';
 import { initialMeta, Topology } from '../../core/index.js';
-import { type LocalTable, startLocalTable } from '../support/dynalite.js';
-import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
+import { sharedTables } from '../support/dynamodb-local.js';
 import { smallDefinition } from '../support/fixtures.js';
 import { describeStoreContract } from '../support/store-contract.js';
 
 /** DynamoDB Local, started once for the file on first use (a JVM takes a second or two). */
-let local: Promise<DynamoDbLocal> | undefined;
-afterAll(async () => (await local)?.close());
+const dynamodb = sharedTables();
+afterAll(() => dynamodb.close());
 
-/** The same store code on both emulators: dynalite (the local runtime's) and AWS's own. */
-const emulators: { readonly name: string; readonly open: () => Promise<LocalTable> }[] = [
-  { name: 'dynalite', open: () => startLocalTable() },
-  {
-    name: 'DynamoDB Local',
-    open: async () => {
-      local ??= startDynamoDbLocal();
-      return (await local).table();
-    },
-  },
-];
+describeStoreContract('DynamoDB on DynamoDB Local', async () => {
+  const table = await dynamodb.table();
+  return {
+    promotions: new DynamoDbPromotionStore(table.client, table.tableName),
+    releases: new DynamoDbReleaseStore(table.client, table.tableName),
+    deployments: new DynamoDbDeploymentLog(table.client, table.tableName),
+    audit: new DynamoDbAuditLog(table.client, table.tableName),
+    close: () => table.close(),
+  };
+});
 
-for (const emulator of emulators) {
-  describeStoreContract(`DynamoDB on ${emulator.name}`, async () => {
-    const table = await emulator.open();
-    return {
-      promotions: new DynamoDbPromotionStore(table.client, table.tableName),
-      releases: new DynamoDbReleaseStore(table.client, table.tableName),
-      deployments: new DynamoDbDeploymentLog(table.client, table.tableName),
-      audit: new DynamoDbAuditLog(table.client, table.tableName),
-      close: () => table.close(),
-    };
+describe('a pipeline item written before a field was added, on DynamoDB Local', () => {
+  it('reads the field as its initial value (an expedite request: none)', async () => {
+    // Prepare: the meta item as an earlier version wrote it, with no expediteRequest.
+    const table = await dynamodb.table();
+    try {
+      const topology = new Topology(smallDefinition());
+      const {
+        expediteRequest: _,
+        version: __,
+        ...older
+      } = {
+        ...initialMeta(),
+        latestRelease: 3,
+      };
+      await table.client.send(
+        new PutCommand({
+          TableName: table.tableName,
+          Item: { ...keys.meta(topology.pipeline), version: 4, state: older },
+        }),
+      );
+
+      // Act
+      const state = await new DynamoDbPromotionStore(table.client, table.tableName).load(topology);
+
+      // Assess
+      expect(state.meta).toEqual({ ...initialMeta(), latestRelease: 3, version: 4 });
+    } finally {
+      await table.close();
+    }
   });
-}
-
-describe.each(emulators)(
-  'a pipeline item written before a field was added, on $name',
-  ({ open }) => {
-    it('reads the field as its initial value (an expedite request: none)', async () => {
-      // Prepare: the meta item as an earlier version wrote it, with no expediteRequest.
-      const table = await open();
-      try {
-        const topology = new Topology(smallDefinition());
-        const {
-          expediteRequest: _,
-          version: __,
-          ...older
-        } = {
-          ...initialMeta(),
-          latestRelease: 3,
-        };
-        await table.client.send(
-          new PutCommand({
-            TableName: table.tableName,
-            Item: { ...keys.meta(topology.pipeline), version: 4, state: older },
-          }),
-        );
-
-        // Act
-        const state = await new DynamoDbPromotionStore(table.client, table.tableName).load(
-          topology,
-        );
-
-        // Assess
-        expect(state.meta).toEqual({ ...initialMeta(), latestRelease: 3, version: 4 });
-      } finally {
-        await table.close();
-      }
-    });
-  },
-);
+});

@@ -138,7 +138,8 @@ describe('a run blocked for days', { timeout: 240_000 }, () => {
     });
     await p.pass(900);
     await p.until(() => p.deployer.requests.length === 3, 'the three targets deploy r1');
-    expect(p.deployer.requests.map((r) => r.idempotencyKey)).toEqual([
+    // The targets deploy in parallel (the Map's iterations), in no particular order.
+    expect(p.deployer.requests.map((r) => r.idempotencyKey).sort()).toEqual([
       'api/prod-1/1/t1/normal',
       'api/prod-1/1/t2/normal',
       'api/prod-1/1/t3/normal',

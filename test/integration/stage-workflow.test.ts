@@ -1,12 +1,11 @@
 /**
  * The stage workflow end to end on this machine: the real ASL in aws-local-stepfunctions,
- * the handler modules of functions/, DynamoDB on dynalite and on DynamoDB Local. Hours pass
+ * the handler modules of functions/, DynamoDB on AWS's DynamoDB Local. Hours pass
  * on fake timers.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parsePipelineDefinition, TerminalError } from '../../core/index.js';
-import { type LocalTable, startLocalTable } from '../support/dynalite.js';
-import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
+import { sharedTables } from '../support/dynamodb-local.js';
 import { release, smallDefinition, stage, target } from '../support/fixtures.js';
 import {
   FUNCTION_ARNS,
@@ -38,21 +37,9 @@ const definition = parsePipelineDefinition({
 
 let p: LocalPipeline;
 
-/** DynamoDB Local, started once for the file on first use. */
-let local: Promise<DynamoDbLocal> | undefined;
-afterAll(async () => (await local)?.close());
-
-/** Every scenario on both emulators: dynalite (the local runtime's) and AWS's DynamoDB Local. */
-const emulators: { readonly name: string; readonly table: () => Promise<LocalTable> }[] = [
-  { name: 'dynalite', table: () => startLocalTable() },
-  {
-    name: 'DynamoDB Local',
-    table: async () => {
-      local ??= startDynamoDbLocal();
-      return (await local).table();
-    },
-  },
-];
+/** DynamoDB Local, started once for the file on first use, a table per test. */
+const dynamodb = sharedTables();
+afterAll(() => dynamodb.close());
 
 /** The deployment ids the stage's current run started, waiting until every target has one. */
 async function deploymentsOf(name: string, count: number): Promise<string[]> {
@@ -81,10 +68,10 @@ async function passStage(name: string, targets: number, release = 1) {
   await bakeThrough(name, release);
 }
 
-describe.each(emulators)('on $name', ({ table }) => {
+describe('on DynamoDB Local', () => {
   beforeEach(async () => {
-    // dynalite activates its table on a timer: fake time only once the table is there.
-    p = await startLocalPipeline(definition, { table });
+    // Fake time only once the table is there.
+    p = await startLocalPipeline(definition, { table: dynamodb.table });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
   });
   afterEach(async () => {
@@ -349,13 +336,13 @@ describe.each(emulators)('on $name', ({ table }) => {
       approvalSteps: NonNullable<Parameters<typeof stage>[2]>['approvalSteps'],
     ) => {
       await p.close();
-      vi.useRealTimers(); // dynalite activates its table on a timer
+      vi.useRealTimers(); // the table is created on real time
       p = await startLocalPipeline(
         parsePipelineDefinition({
           ...definition,
           stages: [stage('beta', null, { bake, approvalSteps })],
         }),
-        { table },
+        { table: dynamodb.table },
       );
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       await p.create(release(1));

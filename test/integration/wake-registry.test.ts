@@ -1,12 +1,11 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DynamoDbWakeRegistry } from '../../adapters/aws/dynamodb-wake-registry.js';
 import { InMemoryWakeRegistry, type WakeRegistry } from '../../core/index.js';
-import { startLocalTable } from '../support/dynalite.js';
-import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
+import { sharedTables } from '../support/dynamodb-local.js';
 
 /** DynamoDB Local, started once for the file on first use. */
-let local: Promise<DynamoDbLocal> | undefined;
-afterAll(async () => (await local)?.close());
+const dynamodb = sharedTables();
+afterAll(() => dynamodb.close());
 
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 23, 10, minute));
 
@@ -16,17 +15,9 @@ describe.each([
     open: async () => ({ wakes: new InMemoryWakeRegistry(), close: async () => {} }),
   },
   {
-    name: 'DynamoDB on dynalite',
-    open: async () => {
-      const table = await startLocalTable();
-      return { wakes: new DynamoDbWakeRegistry(table.client, table.tableName), close: table.close };
-    },
-  },
-  {
     name: 'DynamoDB on DynamoDB Local',
     open: async () => {
-      local ??= startDynamoDbLocal();
-      const table = await (await local).table();
+      const table = await dynamodb.table();
       return { wakes: new DynamoDbWakeRegistry(table.client, table.tableName), close: table.close };
     },
   },

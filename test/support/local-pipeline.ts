@@ -1,7 +1,7 @@
 /**
  * A pipeline run the way the cloud runs it, on this machine: statemachines/stage.asl.json
  * in aws-local-stepfunctions, every Lambda task routed to the handler modules in
- * functions/, the DynamoDB adapters on dynalite, and fakes for the services with no
+ * functions/, the DynamoDB adapters on DynamoDB Local, and fakes for the services with no
  * emulator (deployers, alarms, metrics). Tests drive it like the world would: finish a
  * deployment and send its state-change event, set an alarm, let time pass.
  */
@@ -32,10 +32,10 @@ import { executionInput } from '../../functions/lib/inputs.js';
 import { createReconcileHandler } from '../../functions/reconcile.js';
 import { createReportApprovalHandler } from '../../functions/report-approval.js';
 import { createWakeHandler } from '../../functions/wake.js';
+import { type LocalTable, startLocalTable } from '../../local/emulators.js';
 import { LocalExecutions } from '../../local/executions.js';
 import { FUNCTION_ARNS, lambdaContext } from '../../local/runtime.js';
 import { LocalTaskTokens, loadDefinition } from '../../local/state-machine.js';
-import { type LocalTable, startLocalTable } from './dynalite.js';
 import { T0 } from './fixtures.js';
 
 export { FUNCTION_ARNS };
@@ -45,7 +45,7 @@ export async function startLocalPipeline(
   options: {
     /** The history events an execution may spend before it hands over (see `lookBudget`). */
     readonly historyBudget?: number;
-    /** The table to keep the state in. @default a fresh dynalite table */
+    /** The table to keep the state in. @default a fresh DynamoDB Local of its own */
     readonly table?: () => Promise<LocalTable>;
   } = {},
 ) {
