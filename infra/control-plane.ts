@@ -420,7 +420,9 @@ export class ControlPlane extends Construct {
     });
     const f = this.functions;
     const read = ['dynamodb:GetItem', 'dynamodb:Query'];
-    const write = ['dynamodb:UpdateItem', 'dynamodb:PutItem'];
+    // A decision is written with a check of the items it read (TransactWriteItems): the
+    // transaction needs UpdateItem for the write and ConditionCheckItem for the checks.
+    const write = ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'];
     const table = (role: NodejsFunction, actions: string[]) =>
       role.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [this.table.tableArn] }));
     // Only wake registrations are ever deleted (claiming wakes a waiting step).

@@ -157,6 +157,8 @@ export class ReleaseIntake extends Construct {
           'dynamodb:Query',
           'dynamodb:PutItem',
           'dynamodb:UpdateItem',
+          // A new release's take at the first stage is checked against the meta item it read.
+          'dynamodb:ConditionCheckItem',
           'dynamodb:BatchWriteItem',
         ],
         resources: [props.table.tableArn],

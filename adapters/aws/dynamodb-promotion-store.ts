@@ -1,14 +1,20 @@
 import { isDeepStrictEqual } from 'node:util';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
   ConflictError,
   hasEffects,
+  type ItemKey,
+  type ItemVersion,
   type ItemWrite,
   initialMeta,
   initialStageState,
@@ -39,10 +45,15 @@ const ACKNOWLEDGE_CHUNK = 50;
  * The promotion state in DynamoDB: one item per stage (`STAGE#<s>`) and one meta item per
  * pipeline, each holding its state, a version counter and its outbox: one attribute
  * `outbox:<entry id>` per write whose effects are not yet relayed. A transition's writes
- * are single-item `UpdateItem`s in the order the transition lists them, each conditional on
- * the version that was read and each storing its effects in the same write, so an item never lands without the events, outcomes and executions it
- * caused. No `TransactWriteItems`: a crash between two writes leaves the first decision
- * stored and the next rule (or the reconciler) completes the rest (see `settle`).
+ * go one item at a time in the order the transition lists them, each conditional on the
+ * version that was read and each storing its effects in the same write, so an item never
+ * lands without the events, outcomes and executions it caused. A write whose decision read
+ * other items (`dependsOn`: gamma's take read beta's promotions out) is a
+ * `TransactWriteItems` of the item's update and a `ConditionCheck` of each of those
+ * versions, so a decision cannot land on a state that has moved under it (write skew); a
+ * write that read nothing else is a plain conditional `UpdateItem`. No transaction spans
+ * two writes: a crash between two writes leaves the first decision stored and the next
+ * rule (or the reconciler) completes the rest (see `settle`).
  *
  * @example
  * const store = new DynamoDbPromotionStore(documentClient, 'release-captain');
@@ -125,7 +136,7 @@ export class DynamoDbPromotionStore implements PromotionStore {
   }
 
   async #write(pipeline: string, write: ItemWrite): Promise<void> {
-    const key = write.item === 'meta' ? keys.meta(pipeline) : keys.stage(pipeline, write.stage);
+    const key = keyOf(pipeline, write.item === 'meta' ? 'meta' : { stage: write.stage });
     const what =
       write.item === 'meta'
         ? `the meta item of ${pipeline}`
@@ -137,44 +148,67 @@ export class DynamoDbPromotionStore implements PromotionStore {
     };
     const { version: _, ...state } = write.state;
     const withEffects = hasEffects(write.effects);
+    const update = {
+      TableName: this.#table,
+      Key: key,
+      // Each outbox entry is an attribute of its own: written with the item, removed by
+      // name once relayed, never by position, so concurrent writes and acknowledgements
+      // cannot touch each other's entries.
+      UpdateExpression: withEffects
+        ? 'SET #state = :state, #version = :version, #entry = :entry'
+        : 'SET #state = :state, #version = :version',
+      ConditionExpression: versionIs(write.expectedVersion),
+      ExpressionAttributeNames: {
+        '#state': 'state',
+        '#version': 'version',
+        ...(withEffects ? { '#entry': `${OUTBOX_PREFIX}${entry.id}` } : {}),
+      },
+      ExpressionAttributeValues: {
+        ':state': state,
+        ':version': write.state.version,
+        ...(write.expectedVersion === 0 ? {} : { ':expected': write.expectedVersion }),
+        ...(withEffects ? { ':entry': entry } : {}),
+      },
+    };
     try {
-      await this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: key,
-          // Each outbox entry is an attribute of its own: written with the item, removed by
-          // name once relayed, never by position, so concurrent writes and acknowledgements
-          // cannot touch each other's entries.
-          UpdateExpression: withEffects
-            ? 'SET #state = :state, #version = :version, #entry = :entry'
-            : 'SET #state = :state, #version = :version',
-          ConditionExpression:
-            write.expectedVersion === 0 ? 'attribute_not_exists(#version)' : '#version = :expected',
-          ExpressionAttributeNames: {
-            '#state': 'state',
-            '#version': 'version',
-            ...(withEffects ? { '#entry': `${OUTBOX_PREFIX}${entry.id}` } : {}),
-          },
-          ExpressionAttributeValues: {
-            ':state': state,
-            ':version': write.state.version,
-            ...(write.expectedVersion === 0 ? {} : { ':expected': write.expectedVersion }),
-            ...(withEffects ? { ':entry': entry } : {}),
-          },
-        }),
-      );
+      if (write.dependsOn.length === 0) await this.#client.send(new UpdateCommand(update));
+      else
+        await this.#client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Update: update },
+              ...write.dependsOn.map((dependency) => ({
+                ConditionCheck: this.#versionCheck(pipeline, dependency),
+              })),
+            ],
+          }),
+        );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
+      const lost = lostRace(error, write.dependsOn, pipeline);
+      if (lost !== null) {
         // A write whose response was lost (and that the SDK or the caller retried) finds
         // its own result: that is success, not a lost race.
         if (await this.#holds(key, write.state.version, state)) return;
         throw new ConflictError(
-          `${capitalise(what)} changed since it was read (expected version ${write.expectedVersion}); reload the state and apply the rule again.`,
+          `${capitalise(what)} ${lost} since it was read (expected version ${write.expectedVersion}); reload the state and apply the rule again.`,
           { cause: error },
         );
       }
       throw awsError(error, `Writing ${what}`);
     }
+  }
+
+  /** The condition that an item the decision read is still at the version it read. */
+  #versionCheck(pipeline: string, dependency: ItemVersion) {
+    return {
+      TableName: this.#table,
+      Key: keyOf(pipeline, dependency.item),
+      ConditionExpression: versionIs(dependency.version),
+      ExpressionAttributeNames: { '#version': 'version' },
+      ...(dependency.version === 0
+        ? {}
+        : { ExpressionAttributeValues: { ':expected': dependency.version } }),
+    };
   }
 
   async #holds(key: { pk: string; sk: string }, version: number, state: unknown): Promise<boolean> {
@@ -222,6 +256,50 @@ export class DynamoDbPromotionStore implements PromotionStore {
       throw awsError(error, `Reading the promotion state of ${pipeline}`);
     }
   }
+}
+
+const keyOf = (pipeline: string, item: ItemKey) =>
+  item === 'meta' ? keys.meta(pipeline) : keys.stage(pipeline, item.stage);
+
+/** An item never written has no version; one written has the version it was read at. */
+const versionIs = (version: number) =>
+  version === 0 ? 'attribute_not_exists(#version)' : '#version = :expected';
+
+/**
+ * What the failed write lost to, if it lost a race: the item itself or an item its
+ * decision read changed (a failed condition), or another transaction held one of them
+ * (`TransactionConflict`). `null` for any other failure.
+ */
+function lostRace(
+  error: unknown,
+  dependsOn: readonly ItemVersion[],
+  pipeline: string,
+): string | null {
+  if (error instanceof ConditionalCheckFailedException) return 'changed';
+  if (!(error instanceof TransactionCanceledException)) return null;
+  const reasons = error.CancellationReasons ?? [];
+  const races = reasons.every(
+    (reason) =>
+      reason.Code === undefined ||
+      reason.Code === 'None' ||
+      reason.Code === 'ConditionalCheckFailed' ||
+      reason.Code === 'TransactionConflict',
+  );
+  if (!races || reasons.length === 0) return null;
+  // The reasons are in the order of the items: the write, then each dependency.
+  const moved = reasons.slice(1).flatMap((reason, index) => {
+    const dependency = dependsOn[index];
+    if (dependency === undefined || reason.Code === 'None' || reason.Code === undefined) return [];
+    return [
+      dependency.item === 'meta'
+        ? `the meta item of ${pipeline}`
+        : `stage ${dependency.item.stage}`,
+    ];
+  });
+  if (moved.length > 0) return `was decided on ${moved.join(' and ')}, which changed`;
+  return reasons[0]?.Code === 'TransactionConflict'
+    ? 'was being written by another request'
+    : 'changed';
 }
 
 /** The pending outbox entries of an item, oldest first. */

@@ -41,6 +41,9 @@ export const admitTargets = rule((draft, input: AdmitRequest) => {
   }
   const state = draft.stage(input.stage);
   const stageDefinition = draft.topology.stage(input.stage);
+  // Targets start because no known-bad entry stops them and the overrides say so: only
+  // while the meta item still says what was read.
+  draft.dependsOn({ stage: input.stage }, 'meta');
   const targets: Record<string, TargetRun> = { ...run.targets };
   const blockers: BlockerNotice[] = [];
   for (const [id, target] of Object.entries(run.targets)) {

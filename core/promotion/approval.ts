@@ -16,7 +16,7 @@ import type { Draft } from './transition.js';
  * recordBake(ctx, state, { stage: 'gamma', seq: 4, verdict: { verdict: 'passed' } });
  * // gamma approves r9 (Stage Approved), promotes it (Release Promoted), takes its pending release
  */
-export const recordBake = rule((draft, input: RunRef & { readonly verdict: BakeVerdict }) => {
+export const recordBake = rule((draft, input: BakeResult) => {
   const run = activeRun(draft, input);
   if (run === null) return;
   if (run.step !== 'baking') {
@@ -27,6 +27,18 @@ export const recordBake = rule((draft, input: RunRef & { readonly verdict: BakeV
     draft.note = 'still baking';
     return;
   }
+  if (input.verdict.verdict === 'passed') {
+    // A bake shortened by an expedite passes only while that expedite still holds: one
+    // cancelled (or approved) after the verdict was judged makes it judged again.
+    const expedite = draft.meta.expedite;
+    const factor =
+      expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null;
+    if (factor !== (input.bakeFactor ?? null)) {
+      draft.note = `the bake was judged with bakes × ${input.bakeFactor ?? 1}, the expedite now says × ${factor ?? 1}; it is judged again`;
+      return;
+    }
+    draft.dependsOn({ stage: input.stage }, 'meta');
+  }
   if (input.verdict.verdict === 'failed') {
     failRun(draft, input.stage, `bake failed: ${input.verdict.reason}`);
     return;
@@ -34,6 +46,12 @@ export const recordBake = rule((draft, input: RunRef & { readonly verdict: BakeV
   if (draft.topology.stage(input.stage).approvalSteps.length === 0) approve(draft, input.stage);
   else draft.setRun(input.stage, { step: 'approving', approvingSince: draft.now });
 });
+
+export interface BakeResult extends RunRef {
+  readonly verdict: BakeVerdict;
+  /** The expedite's bake factor the verdict was judged with; none for a full bake. */
+  readonly bakeFactor?: number | null;
+}
 
 export interface ApprovalStepResult extends RunRef {
   /** The approval step's name in the stage definition. */
@@ -158,6 +176,7 @@ function approve(draft: Draft, stage: string): void {
   const held = state.lastApproved;
   if (held !== null && held < run.release) {
     for (const next of draft.topology.downstreamOf(stage)) {
+      draft.dependsOn({ stage }, { stage: next });
       if (!hasSeen(draft, next, held)) supersede(draft, next, held, run.release, { stage });
     }
   }

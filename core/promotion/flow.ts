@@ -83,6 +83,8 @@ export function take(draft: Draft, stage: string): void {
   if (expedite !== null && expedite.release !== state.pending) return;
 
   const release = state.pending;
+  // Taken because no expedite holds it: the take lands only if the meta item is as read.
+  draft.dependsOn({ stage }, 'meta');
   const run: StageRun = {
     seq: state.runSeq + 1,
     kind: 'normal',
@@ -150,6 +152,10 @@ export function promoteOut(draft: Draft, stage: string): void {
 
   for (const next of draft.topology.downstreamOf(stage)) {
     if (hasSeen(draft, next, release)) continue;
+    // Offered because this stage approved it with its gate open and no expedite held it:
+    // the offer lands only if both items are still as read.
+    draft.dependsOn({ stage: next }, { stage });
+    draft.dependsOn({ stage: next }, 'meta');
     // Announced with the offer it describes: it lands only if the next stage's item does.
     draft.emit(
       { type: 'Release Promoted', stage, release, occurrence: `to:${next}`, data: { to: next } },
@@ -214,6 +220,7 @@ export function settle(draft: Draft): void {
       if (hasSeen(draft, root, latest)) continue;
       // Releases created while one was expedited, or whose admission a crash left undone,
       // never reached this stage: only the newest goes on, the others end superseded.
+      draft.dependsOn({ stage: root }, 'meta');
       for (let skipped = seenUpTo(draft, root) + 1; skipped < latest; skipped++) {
         supersede(draft, root, skipped, latest);
       }
@@ -244,6 +251,8 @@ export function withdraw(draft: Draft, stage: string): void {
   const approved = draft.stage(upstream).lastApproved ?? 0;
   const state = draft.stage(stage);
   const reason = `withdrawn: a manual rollback at ${upstream} took back its approval`;
+  // Withdrawn because of what the stage before approves: only while it still does.
+  draft.dependsOn({ stage }, { stage: upstream });
   if (state.pending !== null && state.pending > approved) {
     draft.outcome(state.pending, stage, { status: 'rejected', at: draft.now, reason });
     draft.setStage(stage, { pending: null });

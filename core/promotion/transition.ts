@@ -66,7 +66,17 @@ export interface Effects {
   readonly starts: readonly RunStart[];
 }
 
-/** One conditional single-item write: the item, the version it must still have, its new state and effects. */
+/** An item at the version a decision read it. */
+export interface ItemVersion {
+  readonly item: ItemKey;
+  readonly version: number;
+}
+
+/**
+ * One conditional write of one item: the version it must still have, its new state and
+ * effects, and the other items whose versions must not have moved either: those the
+ * decision about this item read (see {@link Draft.dependsOn}).
+ */
 export type ItemWrite =
   | {
       readonly item: 'stage';
@@ -74,17 +84,20 @@ export type ItemWrite =
       readonly expectedVersion: number;
       readonly state: StageState;
       readonly effects: Effects;
+      readonly dependsOn: readonly ItemVersion[];
     }
   | {
       readonly item: 'meta';
       readonly expectedVersion: number;
       readonly state: PipelineMeta;
       readonly effects: Effects;
+      readonly dependsOn: readonly ItemVersion[];
     };
 
 /**
  * What a rule decided. `writes` lists the changed items in the order they must be
- * written, each on the condition that its stored version is still `expectedVersion`,
+ * written, each on the condition that its stored version is still `expectedVersion`
+ * and that the items its decision read (`dependsOn`) are still at the versions read,
  * each with the effects (events, outcomes, records, executions to start) its change
  * brought about, to be stored with it and relayed afterwards (an outbox).
  *
@@ -96,7 +109,14 @@ export type ItemWrite =
  * item, nothing is half-decided: the decision is stored and the next request (any
  * request, or the reconciler) completes what follows. An effect is never written without
  * its cause, which is what keeps a rejected release out of the next stage (property 1).
- * No transactions are needed, and none are used.
+ *
+ * Conditioning each write on its own item alone would allow write skew: gamma takes r9
+ * because beta's promotions out were open when it read them, while an operator closes
+ * them; each write finds its own item unchanged and both land, so r9 leaves beta after
+ * the operator was told nothing would. A write whose decision read another item is
+ * therefore conditioned on that item's version too (`dependsOn`; in DynamoDB a
+ * `ConditionCheck` in the same transaction), and one of the two fails and is decided
+ * again on fresh state. No transaction spans two writes of a transition.
  */
 export interface Transition {
   readonly state: PipelineState;
@@ -132,6 +152,8 @@ export class Draft {
   readonly #touched: string[] = [];
   /** Effects that belong to another item than the stage they name. */
   readonly #owners = new WeakMap<object, string>();
+  /** Per item: the other items its change was decided on, and whether each was changed when read. */
+  readonly #reads = new Map<string, Map<string, boolean>>();
   readonly outcomes: OutcomeChange[] = [];
   readonly events: PipelineEvent[] = [];
   readonly starts: RunStart[] = [];
@@ -204,6 +226,28 @@ export class Draft {
   }
 
   /**
+   * Records that what the rule decides about `writer` depends on what `read` holds now
+   * (beta's promotions out, say, for an offer to gamma): if `writer` changes, it is
+   * written only while `read` is still at the version the rule saw, the stored one or, if
+   * this rule changed it first, the one this transition writes. Reads that no write
+   * follows from need nothing: a decision not to act is taken again by the next request.
+   */
+  dependsOn(writer: ItemKey, read: ItemKey): void {
+    const [item, source] = [keyOf(writer), keyOf(read)];
+    if (item === source) return;
+    const reads = this.#reads.get(item) ?? new Map<string, boolean>();
+    this.#reads.set(item, reads);
+    // Read once as stored and once as changed, the write needs the changed one.
+    reads.set(source, (reads.get(source) ?? false) || this.#changed(source));
+  }
+
+  #changed(item: string): boolean {
+    return item === META
+      ? !isDeepStrictEqual(this.#meta, this.#original.meta)
+      : !isDeepStrictEqual(this.#stages[item], this.#original.stages[item]);
+  }
+
+  /**
    * Records an event. It is written with the item of the stage it names, if that item
    * changes; `causedBy` names the item whose change it follows from when that differs (an
    * outcome at the next stage decided by this stage's approval must not land without it).
@@ -222,11 +266,7 @@ export class Draft {
 
   finish(): Transition {
     // Compare with what was read, so that a change undone within the rule is no change.
-    const changed = this.#touched.filter((item) =>
-      item === META
-        ? !isDeepStrictEqual(this.#meta, this.#original.meta)
-        : !isDeepStrictEqual(this.#stages[item], this.#original.stages[item]),
-    );
+    const changed = this.#writeOrder(this.#touched.filter((item) => this.#changed(item)));
     if (changed.length === 0) {
       const effects =
         this.events.length +
@@ -260,7 +300,7 @@ export class Draft {
     }
 
     // An effect belongs to the stage it names if that stage changed, else to the cause:
-    // the first item the rule changed, which is written first.
+    // the first item written (the first the rule changed, unless that one follows from another).
     const cause = changed[0] as string;
     const owner = (effect: object, stage: string | null) => {
       const named = this.#owners.get(effect) ?? stage;
@@ -268,14 +308,22 @@ export class Draft {
     };
     const writes: ItemWrite[] = changed.map((item) => {
       const effects = this.#effects((effect, stage) => owner(effect, stage) === item);
+      const dependsOn = this.#dependencies(item);
       return item === META
-        ? { item: 'meta', expectedVersion: this.#original.meta.version, state: meta, effects }
+        ? {
+            item: 'meta',
+            expectedVersion: this.#original.meta.version,
+            state: meta,
+            effects,
+            dependsOn,
+          }
         : {
             item: 'stage',
             stage: item,
             expectedVersion: this.#original.stages[item]?.version ?? 0,
             state: stages[item] as StageState,
             effects,
+            dependsOn,
           };
     });
     return {
@@ -286,6 +334,61 @@ export class Draft {
       metaChanged: changed.includes(META),
       note: this.note,
     };
+  }
+
+  /**
+   * The changed items in the order they are written: the order the rule first changed
+   * them, except that an item whose change was decided on another's new state comes after
+   * it (an offer to gamma after beta's approval, even if gamma's pending release was
+   * withdrawn first), and one decided on another's stored state before it (until then
+   * that still holds what was read). So no write lands before its cause.
+   */
+  #writeOrder(changed: readonly string[]): string[] {
+    const before = new Map<string, Set<string>>(changed.map((item) => [item, new Set()]));
+    for (const [item, reads] of this.#reads) {
+      if (!before.has(item)) continue;
+      for (const [source, readChanged] of reads) {
+        if (!before.has(source)) continue;
+        if (readChanged) before.get(item)?.add(source);
+        else before.get(source)?.add(item);
+      }
+    }
+    const order: string[] = [];
+    while (order.length < changed.length) {
+      const next = changed.find(
+        (item) =>
+          !order.includes(item) && [...(before.get(item) ?? [])].every((p) => order.includes(p)),
+      );
+      if (next === undefined) {
+        const left = changed.filter((item) => !order.includes(item)).map(describe);
+        throw new TypeError(
+          `The changes to ${left.join(', ')} were each decided on another's state: no order of their writes lands every cause first.`,
+        );
+      }
+      order.push(next);
+    }
+    return order;
+  }
+
+  /**
+   * The versions the write of `item` is conditioned on: each item read as stored at its
+   * stored version, each read after this rule changed it at the version this transition
+   * writes (written before `item`, see {@link Draft.#writeOrder}).
+   */
+  #dependencies(item: string): ItemVersion[] {
+    const dependencies: ItemVersion[] = [];
+    for (const [source, readChanged] of this.#reads.get(item) ?? []) {
+      const stored =
+        source === META
+          ? this.#original.meta.version
+          : (this.#original.stages[source]?.version ?? 0);
+      const changed = this.#changed(source);
+      dependencies.push({
+        item: itemOf(source),
+        version: readChanged && changed ? stored + 1 : stored,
+      });
+    }
+    return dependencies;
   }
 
   #effects(belongs: (effect: object, stage: string | null) => boolean): Effects {
@@ -305,6 +408,8 @@ export type ItemKey = 'meta' | { readonly stage: string };
 /** The key of the meta item among stage names (no stage name can contain a space). */
 const META = ' meta';
 const keyOf = (item: ItemKey) => (item === 'meta' ? META : item.stage);
+const itemOf = (key: string): ItemKey => (key === META ? 'meta' : { stage: key });
+const describe = (key: string) => (key === META ? 'the meta item' : `stage ${key}`);
 
 /**
  * What starting a run's execution needs: its name and input.

@@ -69,10 +69,9 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
     const runSubject = subjects.run(topology.pipeline, request.stage, run.seq);
     if (run.step === 'baking') {
       const expedite = state.meta.expedite;
-      const duration = effectiveBakeSeconds(
-        stage.bake.durationSeconds,
-        expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null,
-      );
+      const bakeFactor =
+        expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null;
+      const duration = effectiveBakeSeconds(stage.bake.durationSeconds, bakeFactor);
       const bakeStartedAt = run.bakeStartedAt ?? run.startedAt;
       // Each target on its own: in a wide wave one busy Region must not carry a quiet one.
       let dataPoints: Record<string, number> = {};
@@ -110,6 +109,7 @@ async function moveStage(ports: DriverPorts, request: StageStepRequest): Promise
         seq: run.seq,
         ...fence,
         verdict,
+        bakeFactor,
       });
       continue;
     }

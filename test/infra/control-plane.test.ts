@@ -140,6 +140,19 @@ describe('ControlPlane', { timeout: 60_000 }, () => {
     );
   });
 
+  it('lets every role that writes the promotion state check the items a decision read', () => {
+    // TransactWriteItems authorises each of its actions: the Update as UpdateItem, each
+    // ConditionCheck as ConditionCheckItem. Without the second a decision fails in AWS.
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[] }[],
+    );
+    const writers = statements.filter((s) => [s.Action].flat().includes('dynamodb:UpdateItem'));
+    expect(writers.length).toBeGreaterThan(0);
+    for (const writer of writers) {
+      expect([writer.Action].flat()).toContain('dynamodb:ConditionCheckItem');
+    }
+  });
+
   it('lets handlers delete only wake registrations, and the operator API only succeed task tokens', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
       (p) =>

@@ -101,6 +101,9 @@ describe('release intake from GitHub', { timeout: 60_000 }, () => {
         's3:GetObject',
         'states:StartExecution',
         'secretsmanager:GetSecretValue',
+        // The first stage's take is written with a check of the meta item it read.
+        'dynamodb:UpdateItem',
+        'dynamodb:ConditionCheckItem',
       ]),
     );
     expect(actions.some((a) => a.startsWith('codecommit:'))).toBe(false);

@@ -211,11 +211,15 @@ export const drive = {
     }
     return out;
   },
+  /** The bake passes, judged as the stage step judges it: with the expedite now in force. */
   bakePassed(sb: Sandbox, stageName: string) {
+    const run = sb.run(stageName);
+    const expedite = sb.state.meta.expedite;
     return sb.apply(recordBake, {
       stage: stageName,
-      seq: sb.run(stageName).seq,
+      seq: run.seq,
       verdict: { verdict: 'passed' },
+      bakeFactor: expedite?.release === run.release ? expedite.bakeFactor : null,
     });
   },
   /** Deploys and bakes the stage's current run to approval. */

@@ -323,7 +323,10 @@ export function toRequest(world: World, step: Step): Request | null {
                 missingDataPoints: 3,
                 checkAt: world.context.now,
               };
-      return (c, s) => recordBake(c, s, { stage: stageName, seq: run.seq, verdict });
+      // Judged with the expedite as it is now; the rule may be applied later, after it changed.
+      const expedite = world.state.meta.expedite;
+      const bakeFactor = expedite?.release === run.release ? expedite.bakeFactor : null;
+      return (c, s) => recordBake(c, s, { stage: stageName, seq: run.seq, verdict, bakeFactor });
     }
     case 'alarm-during-run':
       if (run === null) return null;

@@ -1,6 +1,6 @@
 /**
  * The contract every implementation of the store ports keeps, run against the in-memory
- * stores (unit) and the DynamoDB stores on dynalite (integration): the local runtime and
+ * stores (unit) and the DynamoDB stores on DynamoDB Local (integration): the local runtime and
  * the unit tests rely on the memory stores behaving exactly like the cloud's.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,10 +13,11 @@ import {
   NotFoundError,
   type PromotionStore,
   type ReleaseStore,
+  reconcile,
   setPromotions,
   Topology,
 } from '../../core/index.js';
-import { release, smallDefinition, T0 } from './fixtures.js';
+import { drive, release, Sandbox, smallDefinition, T0 } from './fixtures.js';
 
 export interface Stores {
   readonly promotions: PromotionStore;
@@ -70,6 +71,35 @@ export function describeStoreContract(name: string, open: () => Promise<Stores>)
       });
 
       await expect(stores.promotions.save('api', stale)).rejects.toThrow(ConflictError);
+    });
+
+    it('refuses a write whose decision read an item that changed since (write skew)', async () => {
+      // beta approved r1; the process died before gamma's offer was written.
+      const sb = new Sandbox();
+      drive.create(sb, 1);
+      drive.admit(sb, 'beta');
+      drive.finish(sb, 'beta');
+      const approval = drive.bakePassed(sb, 'beta');
+      for (const t of sb.transitions.slice(0, -1)) await stores.promotions.save('api', t);
+      await stores.promotions.save('api', { ...approval, writes: approval.writes.slice(0, 1) });
+      const handOn = reconcile(context, await stores.promotions.load(topology), {});
+      expect(handOn.writes.map((w) => w.item === 'stage' && w.stage)).toEqual(['gamma']);
+      expect(handOn.writes[0]?.dependsOn).toContainEqual({ item: { stage: 'beta' }, version: 4 });
+      const close = setPromotions(context, await stores.promotions.load(topology), {
+        requestId: 'close-beta',
+        stage: 'beta',
+        direction: 'out',
+        enabled: false,
+        by: 'ana',
+        reason: 'x',
+      });
+      await stores.promotions.save('api', close);
+
+      await expect(stores.promotions.save('api', handOn)).rejects.toThrow(/decided on stage beta/);
+      expect((await stores.promotions.load(topology)).stages.gamma).toMatchObject({
+        version: 0,
+        run: null,
+      });
     });
 
     it('keeps each write’s effects in its outbox until they are acknowledged', async () => {

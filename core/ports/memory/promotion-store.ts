@@ -9,7 +9,8 @@ import { hasEffects, type OutboxEntry, outboxEntryId, type PromotionStore } from
 /**
  * The promotion state in memory, with the same contract as the DynamoDB adapter: the
  * transition's writes go one item at a time, in order, each only if the item's version is
- * still the one that was read, each with its effects. `failAfterWrites` simulates the
+ * still the one that was read and so are those of the items its decision read
+ * (`dependsOn`), each with its effects. `failAfterWrites` simulates the
  * process dying between two writes.
  */
 export class InMemoryPromotionStore implements PromotionStore {
@@ -48,6 +49,20 @@ export class InMemoryPromotionStore implements PromotionStore {
         throw new ConflictError(
           `${what} of ${pipeline} changed (version ${stored}, read ${write.expectedVersion}); reload and retry.`,
         );
+      }
+      // The items the decision read must be as read, checked with the write (a transaction).
+      for (const dependency of write.dependsOn) {
+        const read = dependency.item;
+        const now =
+          (read === 'meta' ? this.#meta.get(pipeline) : this.#stages.get(key(pipeline, read.stage)))
+            ?.version ?? 0;
+        if (now !== dependency.version) {
+          const what = write.item === 'meta' ? 'The meta item' : `Stage ${write.stage}`;
+          const source = read === 'meta' ? 'the meta item' : `stage ${read.stage}`;
+          throw new ConflictError(
+            `${what} of ${pipeline} was decided on ${source}, which changed (version ${now}, read ${dependency.version}); reload and retry.`,
+          );
+        }
       }
       this.#tick();
       if (write.item === 'meta') this.#meta.set(id, write.state);
