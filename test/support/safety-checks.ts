@@ -81,6 +81,12 @@ export function checkTransition(world: World, t: Transition, graph: Topology = t
           world.approved.has(key(r, upstream)),
           `${event.id}: r${r} not approved at ${upstream}`,
         ).toBe(true);
+      // Blockers: a release marked known-bad starts deploying nowhere (the model never
+      // overrides one), even if the mark and the admission were decided at the same time.
+      expect(
+        after.meta.knownBad.some((entry) => entry.kind === 'release' && entry.value === `r${r}`),
+        `${event.id}: r${r} is marked known-bad`,
+      ).toBe(false);
       // 2: never older than the newest release already started here.
       expect(
         r,
@@ -111,6 +117,9 @@ export function checkTransition(world: World, t: Transition, graph: Topology = t
       ).toBe(true);
     }
     if (event.type === 'Stage Started') {
+      // While a release is expedited, no other enters a stage.
+      const expedited = after.meta.expedite?.release ?? r;
+      expect(expedited, `${event.id}: ${s} took r${r} while r${expedited} is expedited`).toBe(r);
       // 6: a stage with promotions in disabled does not even take a release into a run.
       expect(
         after.stages[s]?.promotionsIn.enabled,

@@ -11,7 +11,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  ConflictError,
   InMemoryPromotionStore,
+  type ItemKey,
   type PipelineState,
   type Transition,
 } from '../../../core/index.js';
@@ -22,6 +24,7 @@ import {
   MODEL_TIME_LIMIT,
   type Request,
   RUNS,
+  STAGES,
   type Step,
   stepArbitrary,
   topology,
@@ -40,7 +43,8 @@ type Reach = Record<
   | 'expedites'
   | 'duplicates'
   | 'lateDuplicates'
-  | 'crashes',
+  | 'crashes'
+  | 'racesLost',
   number
 >;
 
@@ -67,6 +71,13 @@ interface Plan {
   readonly crashes: readonly (number | null)[];
   /** Per step: deliver an old engine request again, late (`null`: none). */
   readonly lateDuplicates: readonly (number | null)[];
+  /**
+   * Per step: decide the step's request, then let an operator's request that changes an
+   * item the decision read be written first (chosen by this number), then write the
+   * decision, now stale: two requests racing, each read before the other wrote (`null`:
+   * none).
+   */
+  readonly races: readonly (number | null)[];
 }
 
 /**
@@ -78,16 +89,21 @@ async function commit(
   store: InMemoryPromotionStore,
   request: Request,
   crashAfter: number | null,
+  decided?: Transition,
 ) {
-  const t = attempt(world, request);
+  const t = decided ?? attempt(world, request);
   if (t === null) return null;
   const mark = store.committed.length;
   const crashes = crashAfter !== null && crashAfter >= 1 && crashAfter < t.writes.length;
   store.failAfterWrites = crashes ? crashAfter : null;
+  let conflicted = false;
   try {
     await store.save(topology.pipeline, t);
   } catch (error) {
-    if (!crashes) throw error;
+    // A decision raced by another (see `race`) may lose at any of its writes, after the
+    // earlier ones landed: like a crash, what landed is observed.
+    conflicted = decided !== undefined && error instanceof ConflictError;
+    if (!crashes && !conflicted) throw error;
   }
   store.failAfterWrites = null;
   const landed = store.committed.slice(mark);
@@ -101,7 +117,7 @@ async function commit(
     deployments: landed.flatMap((e) => e.deployments),
     audit: landed.flatMap((e) => e.audit),
   };
-  return { observed, crashed: crashes, transition: t };
+  return { observed, crashed: crashes, conflicted, transition: t };
 }
 
 async function replay(plan: Plan, reach: Reach): Promise<void> {
@@ -113,15 +129,49 @@ async function replay(plan: Plan, reach: Reach): Promise<void> {
     checkNothingLost(world);
     countReach(reach, before, observed);
   };
+  /**
+   * 6 across items: `request` is decided, the rival is written, then the decision. It
+   * lands only if nothing it read changed; else it is refused, and the step's request is
+   * then decided again on fresh state (the caller goes on with it, as a retry would).
+   */
+  const race = async (request: Request, choice: number) => {
+    const decided = attempt(world, request);
+    if (decided === null) return;
+    // What a decision about a stage may have read: the stage before it and the meta item
+    // (derived from the shape, not from what the rules declare, which is what is tested).
+    const read = decided.writes.flatMap((write): ItemKey[] => {
+      if (write.item === 'meta') return [];
+      const upstream = topology.stage(write.stage).after;
+      return upstream === null ? ['meta'] : ['meta', { stage: upstream }];
+    });
+    const item = read[choice % read.length];
+    if (item === undefined) return;
+    const rival = toRequest(world, rivalOf(item, decided, choice));
+    if (rival === null) return;
+    const rivalBefore = world.state;
+    const rivalResult = await commit(world, store, rival, null);
+    if (rivalResult === null || rivalResult.transition.writes.length === 0) return;
+    observe(rivalBefore, rivalResult.observed);
+    const staleBefore = world.state;
+    const landed = await commit(world, store, request, null, decided);
+    if (landed === null) return;
+    observe(staleBefore, landed.observed);
+    if (landed.conflicted) reach.racesLost++;
+  };
 
   for (const [index, step] of plan.steps.entries()) {
     const request = toRequest(world, step);
     if (request === null) continue;
+    const rivalAt = plan.races[index];
+    if (rivalAt !== null && rivalAt !== undefined) await race(request, rivalAt);
     const before = world.state;
     const result = await commit(world, store, request, plan.crashes[index] ?? null);
     if (result === null) continue;
     observe(before, result.observed);
     if (result.crashed) reach.crashes++;
+    // The retry of a request that crashed part-way completes what it left (an offer to the
+    // next stage, say) from items it does not write: race that too.
+    if (result.crashed && rivalAt !== null && rivalAt !== undefined) await race(request, rivalAt);
     if (REPLAYABLE_STEPS.has(step.kind)) engineRequests.push(request);
 
     if (!result.crashed && index % plan.duplicateEvery === 0) {
@@ -150,6 +200,30 @@ async function replay(plan: Plan, reach: Reach): Promise<void> {
   }
 }
 
+/**
+ * An operator's request that changes `item`, which a decision read: for a stage, closing
+ * its promotions out or rolling it back; for the meta item, marking the decision's
+ * release known-bad or approving or cancelling an expedite.
+ */
+function rivalOf(item: ItemKey, decided: Transition, choice: number): Step {
+  const variant = Math.floor(choice / 7);
+  if (item !== 'meta') {
+    const stage = STAGES.indexOf(item.stage);
+    return variant % 2 === 0
+      ? { kind: 'promotions', stage, direction: 'out', enabled: false }
+      : { kind: 'rollback', stage, targets: variant, to: null };
+  }
+  const release = decided.events.find((e) => e.detail.release !== null)?.detail.release ?? 1;
+  switch (variant % 3) {
+    case 0:
+      return { kind: 'known-bad', release: release - 1, present: true };
+    case 1:
+      return { kind: 'approve-expedite' };
+    default:
+      return { kind: 'cancel-expedite' };
+  }
+}
+
 function countReach(reach: Reach, before: PipelineState, t: Transition): void {
   for (const e of t.events) {
     if (e.type === 'Stage Approved' && e.detail.stage?.startsWith('prod')) reach.prodApprovals++;
@@ -164,7 +238,7 @@ function countReach(reach: Reach, before: PipelineState, t: Transition): void {
 
 describe('safety properties 1–8 over random histories', () => {
   it(
-    'hold after every step, with crashes between writes and late duplicates',
+    'hold after every step, with crashes between writes, late duplicates and racing requests',
     async () => {
       const reach: Reach = {
         prodApprovals: 0,
@@ -176,6 +250,7 @@ describe('safety properties 1–8 over random histories', () => {
         duplicates: 0,
         lateDuplicates: 0,
         crashes: 0,
+        racesLost: 0,
       };
       await fc.assert(
         fc.asyncProperty(
@@ -190,6 +265,17 @@ describe('safety properties 1–8 over random histories', () => {
               minLength: 100,
               maxLength: 100,
             }),
+            // About one step in eight races an operator's write.
+            races: fc.array(
+              fc.oneof(
+                { weight: 7, arbitrary: fc.constant(null) },
+                { weight: 1, arbitrary: fc.nat() },
+              ),
+              {
+                minLength: 100,
+                maxLength: 100,
+              },
+            ),
           }),
           (plan) => replay(plan, reach),
         ),
