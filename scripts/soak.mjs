@@ -4,8 +4,9 @@
  * unit-test run takes. The driver model sends each history through the real stage driver
  * (the workflow's calls in any order, late and from old runs, duplicated and late events,
  * crashes between any two writes, operators' rollbacks, gates and approvals between any two
- * steps); the rules model replays each with crashes and duplicates and checks that it ends
- * as the same history without them. After every step the safety properties are checked;
+ * steps); the rules model replays each through the rules and the in-memory store with
+ * crashes between writes, duplicated and late requests, and decisions raced by operators'
+ * writes to the items they read. After every step the safety properties are checked;
  * fast-check stops at the first violation and prints the seed and the shrunk history.
  *
  *   npm run soak                       # 20,000 histories of each model

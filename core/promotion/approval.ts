@@ -176,8 +176,11 @@ function approve(draft: Draft, stage: string): void {
   const held = state.lastApproved;
   if (held !== null && held < run.release) {
     for (const next of draft.topology.downstreamOf(stage)) {
-      draft.dependsOn({ stage }, { stage: next });
-      if (!hasSeen(draft, next, held)) supersede(draft, next, held, run.release, { stage });
+      if (hasSeen(draft, next, held)) continue;
+      // Decided on the next stage's state, but the approval is the cause of what follows
+      // there (the offer): it is written first, conditioned on the next stage as it is then.
+      draft.dependsOn({ stage }, { stage: next }, { ordered: false });
+      supersede(draft, next, held, run.release, { stage });
     }
   }
   draft.setStage(stage, { run: null, lastApproved: run.release, targets });

@@ -152,8 +152,8 @@ export class Draft {
   readonly #touched: string[] = [];
   /** Effects that belong to another item than the stage they name. */
   readonly #owners = new WeakMap<object, string>();
-  /** Per item: the other items its change was decided on, and whether each was changed when read. */
-  readonly #reads = new Map<string, Map<string, boolean>>();
+  /** Per item: the other items its change was decided on, and how each was read. */
+  readonly #reads = new Map<string, Map<string, Read>>();
   readonly outcomes: OutcomeChange[] = [];
   readonly events: PipelineEvent[] = [];
   readonly starts: RunStart[] = [];
@@ -231,14 +231,21 @@ export class Draft {
    * written only while `read` is still at the version the rule saw, the stored one or, if
    * this rule changed it first, the one this transition writes. Reads that no write
    * follows from need nothing: a decision not to act is taken again by the next request.
+   *
+   * The read also orders the writes (see {@link Draft.#writeOrder}) unless `ordered` is
+   * false: a stage's own approval looks at the next stage but is its cause, not its effect.
    */
-  dependsOn(writer: ItemKey, read: ItemKey): void {
+  dependsOn(writer: ItemKey, read: ItemKey, options: { readonly ordered?: boolean } = {}): void {
     const [item, source] = [keyOf(writer), keyOf(read)];
     if (item === source) return;
-    const reads = this.#reads.get(item) ?? new Map<string, boolean>();
+    const reads = this.#reads.get(item) ?? new Map<string, Read>();
     this.#reads.set(item, reads);
+    const earlier = reads.get(source);
     // Read once as stored and once as changed, the write needs the changed one.
-    reads.set(source, (reads.get(source) ?? false) || this.#changed(source));
+    reads.set(source, {
+      changed: (earlier?.changed ?? false) || this.#changed(source),
+      ordered: (earlier?.ordered ?? false) || options.ordered !== false,
+    });
   }
 
   #changed(item: string): boolean {
@@ -308,7 +315,7 @@ export class Draft {
     };
     const writes: ItemWrite[] = changed.map((item) => {
       const effects = this.#effects((effect, stage) => owner(effect, stage) === item);
-      const dependsOn = this.#dependencies(item);
+      const dependsOn = this.#dependencies(item, changed);
       return item === META
         ? {
             item: 'meta',
@@ -341,15 +348,17 @@ export class Draft {
    * them, except that an item whose change was decided on another's new state comes after
    * it (an offer to gamma after beta's approval, even if gamma's pending release was
    * withdrawn first), and one decided on another's stored state before it (until then
-   * that still holds what was read). So no write lands before its cause.
+   * that still holds what was read). So no write lands before its cause. Should two items
+   * each be decided on the other's new state, they keep the order the rule changed them;
+   * each is still conditioned on the other as it is when it lands.
    */
   #writeOrder(changed: readonly string[]): string[] {
     const before = new Map<string, Set<string>>(changed.map((item) => [item, new Set()]));
     for (const [item, reads] of this.#reads) {
       if (!before.has(item)) continue;
-      for (const [source, readChanged] of reads) {
-        if (!before.has(source)) continue;
-        if (readChanged) before.get(item)?.add(source);
+      for (const [source, read] of reads) {
+        if (!before.has(source) || !read.ordered) continue;
+        if (read.changed) before.get(item)?.add(source);
         else before.get(source)?.add(item);
       }
     }
@@ -359,36 +368,30 @@ export class Draft {
         (item) =>
           !order.includes(item) && [...(before.get(item) ?? [])].every((p) => order.includes(p)),
       );
-      if (next === undefined) {
-        const left = changed.filter((item) => !order.includes(item)).map(describe);
-        throw new TypeError(
-          `The changes to ${left.join(', ')} were each decided on another's state: no order of their writes lands every cause first.`,
-        );
-      }
+      if (next === undefined) return [...changed];
       order.push(next);
     }
     return order;
   }
 
   /**
-   * The versions the write of `item` is conditioned on: each item read as stored at its
-   * stored version, each read after this rule changed it at the version this transition
-   * writes (written before `item`, see {@link Draft.#writeOrder}).
+   * The versions the write of `item` is conditioned on: each item it was decided on, at
+   * the version it has when `item` is written: the one this transition gives it if it is
+   * written before (`order`), else the stored one.
    */
-  #dependencies(item: string): ItemVersion[] {
-    const dependencies: ItemVersion[] = [];
-    for (const [source, readChanged] of this.#reads.get(item) ?? []) {
+  #dependencies(item: string, order: readonly string[]): ItemVersion[] {
+    const position = order.indexOf(item);
+    return [...(this.#reads.get(item)?.keys() ?? [])].map((source) => {
       const stored =
         source === META
           ? this.#original.meta.version
           : (this.#original.stages[source]?.version ?? 0);
-      const changed = this.#changed(source);
-      dependencies.push({
+      const written = order.indexOf(source);
+      return {
         item: itemOf(source),
-        version: readChanged && changed ? stored + 1 : stored,
-      });
-    }
-    return dependencies;
+        version: written !== -1 && written < position ? stored + 1 : stored,
+      };
+    });
   }
 
   #effects(belongs: (effect: object, stage: string | null) => boolean): Effects {
@@ -402,6 +405,12 @@ export class Draft {
   }
 }
 
+/** How a decision about an item read another: as this rule changed it, and whether that orders their writes. */
+interface Read {
+  readonly changed: boolean;
+  readonly ordered: boolean;
+}
+
 /** An item of the promotion state: the pipeline's meta item or one stage's. */
 export type ItemKey = 'meta' | { readonly stage: string };
 
@@ -409,7 +418,6 @@ export type ItemKey = 'meta' | { readonly stage: string };
 const META = ' meta';
 const keyOf = (item: ItemKey) => (item === 'meta' ? META : item.stage);
 const itemOf = (key: string): ItemKey => (key === META ? 'meta' : { stage: key });
-const describe = (key: string) => (key === META ? 'the meta item' : `stage ${key}`);
 
 /**
  * What starting a run's execution needs: its name and input.

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,6 +40,17 @@ function record(on: LocalRuntime) {
 }
 
 describe('the local runtime', { timeout: 600_000 }, () => {
+  it('refuses a data directory whose table an earlier version kept in dynalite, starting nothing', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'captain-runtime-'));
+    await mkdir(join(dataDir, 'dynamodb'));
+    await writeFile(join(dataDir, 'dynamodb', 'CURRENT'), 'MANIFEST-000001\n');
+
+    await expect(LocalRuntime.start({ pipelines: [definition], dataDir })).rejects.toThrow(
+      /kept by dynalite.*start with a new --data-dir/,
+    );
+    await expect(readFile(join(dataDir, 'api.json'))).rejects.toThrow(/ENOENT/);
+  });
+
   it('builds a reviewed commit into r1 and promotes it through every stage of the demo pipeline', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'captain-runtime-'));
     const repository = await LocalGitRepository.open({
