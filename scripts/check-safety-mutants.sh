@@ -162,6 +162,20 @@ mutant 'a release leaves while promotions out are disabled' \
   core/promotion/flow.ts 'if (release === null || !state.promotionsOut.enabled) return;' 'if (release === null) return;' "$PROMOTION"
 mutant 'targets start while promotions in are disabled' \
   core/promotion/admit.ts 'promotionsIn: state.promotionsIn,' 'promotionsIn: { enabled: true },' "$PROMOTION"
+mutant 'an offer is not conditioned on the stage it leaves (read)' \
+  core/promotion/flow.ts "draft.dependsOn({ stage: next }, { stage });" '' "$PROMOTION"
+mutant 'an offer is not conditioned on the expedite it read (read)' \
+  core/promotion/flow.ts "draft.dependsOn({ stage: next }, 'meta');" '' "$PROMOTION"
+mutant 'a take is not conditioned on the expedite it read (read)' \
+  core/promotion/flow.ts "draft.dependsOn({ stage }, 'meta');" '' "$PROMOTION"
+mutant 'an admission is not conditioned on the known-bad marks it read (read)' \
+  core/promotion/admit.ts "draft.dependsOn({ stage: input.stage }, 'meta');" '' "$PROMOTION"
+mutant 'a withdrawal is not conditioned on the stage before (read)' \
+  core/promotion/flow.ts "draft.dependsOn({ stage }, { stage: upstream });" '' "$PROMOTION"
+mutant 'a bake judged under a cancelled expedite passes (read)' \
+  core/promotion/approval.ts 'if (factor !== (input.bakeFactor ?? null)) {' 'if (false) {' "$PROMOTION"
+mutant 'the store writes without checking what a decision read (read)' \
+  core/ports/memory/promotion-store.ts 'for (const dependency of write.dependsOn) {' 'for (const dependency of []) {' "$PROMOTION"
 mutant 'only the release’s own commits are checked for review' \
   core/blockers/evaluate.ts 'unreviewedCommits({ commits: input.newCommits })' 'unreviewedCommits(release)' "$PROMOTION"
 mutant 'a failed run "rolls back" to the failing release' \
