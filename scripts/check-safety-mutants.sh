@@ -170,8 +170,6 @@ mutant 'a take is not conditioned on the expedite it read (read)' \
   core/promotion/flow.ts "draft.dependsOn({ stage }, 'meta');" '' "$PROMOTION"
 mutant 'an admission is not conditioned on the known-bad marks it read (read)' \
   core/promotion/admit.ts "draft.dependsOn({ stage: input.stage }, 'meta');" '' "$PROMOTION"
-mutant 'a withdrawal is not conditioned on the stage before (read)' \
-  core/promotion/flow.ts "draft.dependsOn({ stage }, { stage: upstream });" '' "$PROMOTION"
 mutant 'a bake judged under a cancelled expedite passes (read)' \
   core/promotion/approval.ts 'if (factor !== (input.bakeFactor ?? null)) {' 'if (false) {' "$PROMOTION"
 mutant 'the store writes without checking what a decision read (read)' \

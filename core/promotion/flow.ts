@@ -251,8 +251,10 @@ export function withdraw(draft: Draft, stage: string): void {
   const approved = draft.stage(upstream).lastApproved ?? 0;
   const state = draft.stage(stage);
   const reason = `withdrawn: a manual rollback at ${upstream} took back its approval`;
-  // Withdrawn because of what the stage before approves: only while it still does.
-  draft.dependsOn({ stage }, { stage: upstream });
+  // No condition on the stage before (see `Draft.dependsOn`): a release withdrawn on a
+  // stale read is one that stage no longer approves whatever it did since, for it approves
+  // again only releases newer than any it started, this one among them; a fresh read
+  // would end it too (superseded by the newer one).
   if (state.pending !== null && state.pending > approved) {
     draft.outcome(state.pending, stage, { status: 'rejected', at: draft.now, reason });
     draft.setStage(stage, { pending: null });

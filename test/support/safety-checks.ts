@@ -127,6 +127,9 @@ export function checkTransition(world: World, t: Transition, graph: Topology = t
       ).toBe(true);
     }
     if (event.type === 'Release Promoted') {
+      // While a release is expedited, the others stay where they are.
+      const expedited = after.meta.expedite?.release ?? r;
+      expect(expedited, `${event.id}: r${r} promoted while r${expedited} is expedited`).toBe(r);
       // 6: nothing leaves a stage whose promotions out are disabled.
       expect(
         after.stages[s]?.promotionsOut.enabled,

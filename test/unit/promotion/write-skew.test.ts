@@ -129,6 +129,37 @@ describe('a decision that read another item, raced by a write to it (write skew)
     expect(run?.blockers.map((b) => b.kind)).toEqual(['known-bad']);
   });
 
+  it('does not take an older release into a stage after an expedite of a newer one was approved', async () => {
+    // Prepare: gamma bakes r1 with r2 pending; r3, at beta, has an expedite requested.
+    const p = new Stored();
+    drive.create(p.sb, 1);
+    drive.pass(p.sb, 'beta');
+    drive.admit(p.sb, 'gamma');
+    drive.finish(p.sb, 'gamma');
+    drive.create(p.sb, 2);
+    drive.pass(p.sb, 'beta');
+    drive.create(p.sb, 3);
+    const request = { release: 3, reason: 'CVE fix', bakeFactor: 0.5 };
+    p.sb.apply(requestExpedite, { ...request, requestedBy: 'ana' });
+    await p.flush();
+    expect((await p.read()).stages.gamma).toMatchObject({ pending: 2, run: { release: 1 } });
+
+    // Act: gamma's bake of r1 passes, so gamma approves r1 and takes r2; before that is
+    // written, the expedite of r3 is approved.
+    const judged = drive.bakePassed(p.sb, 'gamma');
+    p.sb.transitions.pop();
+    expect(judged.state.stages.gamma?.run?.release).toBe(2);
+    await p.operator((state) =>
+      approveExpedite(p.sb.context, state, { release: 3, approvedBy: 'bo', reason: 'read it' }),
+    );
+
+    // Assess: refused; decided again, gamma approves r1 and r2 waits for r3 to be done.
+    await expect(p.store.save('api', judged)).rejects.toThrow(ConflictError);
+    p.sb.state = await p.read();
+    await p.store.save('api', drive.bakePassed(p.sb, 'gamma'));
+    expect((await p.read()).stages.gamma).toMatchObject({ lastApproved: 1, run: null, pending: 2 });
+  });
+
   it('does not approve a bake shortened by an expedite that was cancelled meanwhile', async () => {
     // Prepare: r1 is expedited (bakes × 0.1) and bakes at beta.
     const p = new Stored();
