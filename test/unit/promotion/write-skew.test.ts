@@ -130,7 +130,7 @@ describe('a decision that read another item, raced by a write to it (write skew)
   });
 
   it('does not take an older release into a stage after an expedite of a newer one was approved', async () => {
-    // Prepare: gamma bakes r1 with r2 pending; r3, at beta, has an expedite requested.
+    // Prepare: gamma rolls r1 back with r2 pending; r3, at beta, has an expedite requested.
     const p = new Stored();
     drive.create(p.sb, 1);
     drive.pass(p.sb, 'beta');
@@ -139,25 +139,71 @@ describe('a decision that read another item, raced by a write to it (write skew)
     drive.create(p.sb, 2);
     drive.pass(p.sb, 'beta');
     drive.create(p.sb, 3);
+    p.sb.apply(recordBake, {
+      stage: 'gamma',
+      seq: p.sb.run('gamma').seq,
+      verdict: { verdict: 'failed', reason: 'latency alarm' },
+    });
     const request = { release: 3, reason: 'CVE fix', bakeFactor: 0.5 };
     p.sb.apply(requestExpedite, { ...request, requestedBy: 'ana' });
     await p.flush();
-    expect((await p.read()).stages.gamma).toMatchObject({ pending: 2, run: { release: 1 } });
+    expect((await p.read()).stages.gamma).toMatchObject({
+      pending: 2,
+      run: { release: 1, step: 'rolling-back' },
+    });
 
-    // Act: gamma's bake of r1 passes, so gamma approves r1 and takes r2; before that is
-    // written, the expedite of r3 is approved.
-    const judged = drive.bakePassed(p.sb, 'gamma');
+    // Act: gamma's rollback ends, so gamma takes r2; before that is written, the expedite
+    // of r3 is approved.
+    const [rolledBack] = drive.finish(p.sb, 'gamma');
     p.sb.transitions.pop();
-    expect(judged.state.stages.gamma?.run?.release).toBe(2);
+    expect(rolledBack?.state.stages.gamma?.run?.release).toBe(2);
     await p.operator((state) =>
       approveExpedite(p.sb.context, state, { release: 3, approvedBy: 'bo', reason: 'read it' }),
     );
 
-    // Assess: refused; decided again, gamma approves r1 and r2 waits for r3 to be done.
-    await expect(p.store.save('api', judged)).rejects.toThrow(ConflictError);
+    // Assess: refused; decided again, the rollback ends and r2 waits for r3 to be done.
+    await expect(p.store.save('api', rolledBack as Transition)).rejects.toThrow(ConflictError);
     p.sb.state = await p.read();
-    await p.store.save('api', drive.bakePassed(p.sb, 'gamma'));
-    expect((await p.read()).stages.gamma).toMatchObject({ lastApproved: 1, run: null, pending: 2 });
+    for (const t of drive.finish(p.sb, 'gamma')) await p.store.save('api', t);
+    expect((await p.read()).stages.gamma).toMatchObject({ run: null, pending: 2 });
+  });
+
+  it('does not hand an older release on after an expedite of a newer one was approved', async () => {
+    // Prepare: gamma is busy with r1; r3 waits at beta with an expedite requested; beta
+    // approved r2, and the process died before gamma's offer was written.
+    const p = new Stored();
+    const memory = p.store as InMemoryPromotionStore;
+    drive.create(p.sb, 1);
+    drive.pass(p.sb, 'beta');
+    drive.admit(p.sb, 'gamma');
+    drive.create(p.sb, 2);
+    drive.admit(p.sb, 'beta');
+    drive.finish(p.sb, 'beta');
+    drive.create(p.sb, 3);
+    const request = { release: 3, reason: 'CVE fix', bakeFactor: 0.5 };
+    p.sb.apply(requestExpedite, { ...request, requestedBy: 'ana' });
+    const approval = drive.bakePassed(p.sb, 'beta');
+    p.sb.transitions.pop();
+    await p.flush();
+    expect(approval.writes.map((w) => (w.item === 'meta' ? 'meta' : w.stage))).toEqual([
+      'beta',
+      'gamma',
+    ]);
+    memory.failAfterWrites = 1;
+    await expect(p.store.save('api', approval)).rejects.toThrow('simulated crash');
+
+    // Act: the reconciler decides to hand r2 to gamma; the expedite is approved first.
+    const handOn = reconcile(p.sb.context, await p.read(), {});
+    expect(handOn.state.stages.gamma?.pending).toBe(2);
+    await p.operator((state) =>
+      approveExpedite(p.sb.context, state, { release: 3, approvedBy: 'bo', reason: 'read it' }),
+    );
+
+    // Assess: refused; decided again, r2 stays at beta until r3 is done.
+    await expect(p.store.save('api', handOn)).rejects.toThrow(ConflictError);
+    const after = await p.retry((state) => reconcile(p.sb.context, state, {}));
+    expect(after.stages.gamma?.pending).toBeNull();
+    expect(after.stages.beta).toMatchObject({ lastApproved: 2, run: { release: 3 } });
   });
 
   it('does not approve a bake shortened by an expedite that was cancelled meanwhile', async () => {
