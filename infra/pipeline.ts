@@ -211,7 +211,7 @@ export class Pipeline extends Construct {
       const stage = new Stage(scope, name, {
         ...props,
         name,
-        after: after === null ? null : byName.get(after),
+        after: after.map((upstream) => byName.get(upstream) as Stage),
       });
       byName.set(name, stage);
     }
@@ -283,11 +283,11 @@ export interface StageProps {
    */
   readonly name?: string;
   /**
-   * The stage that must approve a release before this one takes it; `null` for a stage
-   * fed by new releases.
+   * The stage that must approve a release before this one takes it, or the stages that
+   * must each approve it (a join); `null` for a stage fed by new releases.
    * @default - the stage added to the pipeline before this one; `null` for its first
    */
-  readonly after?: Stage | null;
+  readonly after?: Stage | readonly Stage[] | null;
   /** Where the stage deploys, in parallel: `Target.ecsService(…)`, `Target.codeDeployGroup(…)`, … */
   readonly targets: readonly (Target | TargetInput)[];
   /** How long to watch alarms after deploying, and the data points that must be seen. */
@@ -330,8 +330,8 @@ export class Stage extends Construct {
   readonly pipeline: Pipeline;
   /** The wave of a production stage; `undefined` before production. */
   readonly wave: Wave | undefined;
-  /** The stage it follows; `null` when new releases feed it. */
-  readonly after: Stage | null;
+  /** The stages it follows; none when new releases feed it. */
+  readonly after: readonly Stage[];
   /** The validated stage, as the pipeline's definition holds it. */
   readonly definition: StageDefinition;
 
@@ -346,16 +346,19 @@ export class Stage extends Construct {
     this.pipeline = pipeline;
     this.wave = scope instanceof Wave ? scope : undefined;
     const parts = joinable(pipeline, this);
-    this.after = props.after === undefined ? (parts.stages.at(-1) ?? null) : props.after;
-    if (this.after !== null && this.after.pipeline !== pipeline) {
-      throw new Error(
-        `Stage ${this.node.path} is after ${this.after.node.path}, a stage of another pipeline; pass a stage of ${pipeline.node.path}.`,
-      );
+    const after = props.after === undefined ? (parts.stages.at(-1) ?? null) : props.after;
+    this.after = after === null ? [] : Array.isArray(after) ? [...after] : [after as Stage];
+    for (const upstream of this.after) {
+      if (upstream.pipeline !== pipeline) {
+        throw new Error(
+          `Stage ${this.node.path} is after ${upstream.node.path}, a stage of another pipeline; pass a stage of ${pipeline.node.path}.`,
+        );
+      }
     }
 
     const input = {
       name: props.name ?? kebab(id),
-      after: this.after?.definition.name ?? null,
+      after: this.after.map((upstream) => upstream.definition.name),
       phase: this.wave === undefined ? 'pre-production' : 'production',
       wave: this.wave?.number ?? null,
       oneBox: props.oneBox ?? false,

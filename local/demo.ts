@@ -241,11 +241,15 @@ function check(
   const after = new Map(definition.stages.map((s) => [s.name, s.after]));
   const outOfOrder = events.filter((e, index) => {
     if (e.type !== 'Deployment Started' || e.stage === null) return false;
-    const before = after.get(e.stage);
-    if (before === null || before === undefined) return false;
-    return !events
-      .slice(0, index)
-      .some((p) => p.type === 'Stage Approved' && p.stage === before && p.release === e.release);
+    const before = after.get(e.stage) ?? [];
+    return before.some(
+      (upstream) =>
+        !events
+          .slice(0, index)
+          .some(
+            (p) => p.type === 'Stage Approved' && p.stage === upstream && p.release === e.release,
+          ),
+    );
   });
   const r1 = approvedEverywhere(1);
   const r3 = approvedEverywhere(3);

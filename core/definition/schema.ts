@@ -276,8 +276,18 @@ export type BakeDefinition = z.infer<typeof bakeSchema>;
 
 export const stageSchema = z.strictObject({
   name: name(STAGE_NAME_MAX),
-  /** The stage that must approve a release before this one takes it; `null` for a first stage fed by new releases. */
-  after: name(STAGE_NAME_MAX).nullable(),
+  /**
+   * The stages that must each approve a release before this one takes it: one name, or a
+   * list for a stage that joins several (the next wave after every Region's lane); `null`
+   * or `[]` for a first stage fed by new releases. Parsed to a list.
+   */
+  after: z
+    .union([
+      name(STAGE_NAME_MAX).transform((only) => [only]),
+      z.array(name(STAGE_NAME_MAX), expect('a list of stage names')),
+    ])
+    .nullable()
+    .transform((upstream): readonly string[] => upstream ?? []),
   phase: z.enum(['pre-production', 'production'], expect('pre-production or production')),
   /** 1-based wave number for production stages, `null` before production. */
   wave: wholeNumber(1).nullable(),

@@ -3,9 +3,10 @@ import type { PipelineDefinition, StageDefinition, TargetDefinition } from './sc
 
 /**
  * A validated definition with the lookups the rules need: stages by name, the stages
- * each one promotes to, the first and last stages. Stages form a tree (one upstream
- * each): fan-in would need two parallel stages to approve the *same* release, which
- * supersede makes unlikely, so a wave that must converge is one stage with many targets.
+ * each one follows and promotes to, the first and last stages. Stages form a directed
+ * acyclic graph in definition order: a stage may fan out to several (a wave's Regions,
+ * each in its own lane) and may join several (the next wave, once every lane of the one
+ * before approved the same release).
  */
 export class Topology {
   readonly definition: PipelineDefinition;
@@ -13,6 +14,7 @@ export class Topology {
   readonly leaves: readonly string[];
   readonly #stages = new Map<string, StageDefinition>();
   readonly #downstream = new Map<string, string[]>();
+  readonly #upstream = new Map<string, readonly string[]>();
 
   constructor(definition: PipelineDefinition) {
     this.definition = definition;
@@ -21,10 +23,11 @@ export class Topology {
       this.#downstream.set(stage.name, []);
     }
     for (const stage of definition.stages) {
-      if (stage.after !== null) this.#downstream.get(stage.after)?.push(stage.name);
+      this.#upstream.set(stage.name, stage.after);
+      for (const upstream of stage.after) this.#downstream.get(upstream)?.push(stage.name);
     }
     this.roots = definition.stages
-      .filter((stage) => stage.after === null)
+      .filter((stage) => stage.after.length === 0)
       .map((stage) => stage.name);
     this.leaves = definition.stages
       .filter((stage) => this.downstreamOf(stage.name).length === 0)
@@ -93,6 +96,11 @@ export class Topology {
 
   downstreamOf(name: string): readonly string[] {
     return this.#downstream.get(name) ?? [];
+  }
+
+  /** The stages that must each approve a release before `name` takes it (none for a root). */
+  upstreamOf(name: string): readonly string[] {
+    return this.#upstream.get(name) ?? [];
   }
 
   /** The stages after `name`, transitively, in definition order. */

@@ -44,12 +44,23 @@ function crossFieldIssues(definition: PipelineDefinition): DefinitionIssue[] {
       );
     }
 
-    if (index === 0 && stage.after !== null) {
-      issue(`${at}.after`, 'null: the first stage is fed by new releases', stage.after);
-    } else if (stage.after !== null && !seenStages.includes(stage.after)) {
-      const choices = seenStages.length > 0 ? ` (one of: ${seenStages.join(', ')})` : '';
-      issue(`${at}.after`, `the name of an earlier stage${choices}`, stage.after);
+    if (index === 0 && stage.after.length > 0) {
+      issue(
+        `${at}.after`,
+        'null: the first stage is fed by new releases',
+        stage.after.length === 1 ? stage.after[0] : stage.after,
+      );
     }
+    const choices = seenStages.length > 0 ? ` (one of: ${seenStages.join(', ')})` : '';
+    stage.after.forEach((upstream, position) => {
+      const where = stage.after.length === 1 ? `${at}.after` : `${at}.after[${position}]`;
+      if (index > 0 && !seenStages.includes(upstream)) {
+        issue(where, `the name of an earlier stage${choices}`, upstream);
+      }
+      if (stage.after.indexOf(upstream) !== position) {
+        issue(where, 'a stage named once', upstream);
+      }
+    });
 
     if (stage.phase === 'production' && stage.wave === null) {
       issue(`${at}.wave`, 'a wave number for a production stage', stage.wave);
@@ -57,12 +68,18 @@ function crossFieldIssues(definition: PipelineDefinition): DefinitionIssue[] {
     if (stage.phase === 'pre-production' && stage.wave !== null) {
       issue(`${at}.wave`, 'null for a pre-production stage', stage.wave);
     }
-    const upstream = stage.after === null ? undefined : phaseOf.get(stage.after);
-    if (upstream?.phase === 'production' && stage.phase === 'pre-production') {
-      issue(`${at}.phase`, `production after the production stage "${stage.after}"`, stage.phase);
-    }
-    if (upstream?.wave != null && stage.wave !== null && stage.wave < upstream.wave) {
-      issue(`${at}.wave`, `a wave ≥ ${upstream.wave}, the wave of "${stage.after}"`, stage.wave);
+    for (const upstreamName of stage.after) {
+      const upstream = phaseOf.get(upstreamName);
+      if (upstream?.phase === 'production' && stage.phase === 'pre-production') {
+        issue(
+          `${at}.phase`,
+          `production after the production stage "${upstreamName}"`,
+          stage.phase,
+        );
+      }
+      if (upstream?.wave != null && stage.wave !== null && stage.wave < upstream.wave) {
+        issue(`${at}.wave`, `a wave ≥ ${upstream.wave}, the wave of "${upstreamName}"`, stage.wave);
+      }
     }
 
     const stepNames = new Set<string>();

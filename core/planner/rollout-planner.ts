@@ -69,11 +69,16 @@ export function planRollout(input: PlanInput): RolloutPlan {
   const unreachable: { stage: string; reason: string }[] = [];
 
   for (const stage of topology.definition.stages) {
-    const reachedAt = stage.after === null ? input.start : approvedAt.get(stage.after);
-    if (reachedAt === undefined) {
-      unreachable.push({ stage: stage.name, reason: `${stage.after} is not reached` });
+    // A stage is reached when the last of the stages it follows has approved.
+    const missing = stage.after.filter((upstream) => !approvedAt.has(upstream));
+    if (missing.length > 0) {
+      unreachable.push({ stage: stage.name, reason: `${missing.join(', ')} is not reached` });
       continue;
     }
+    const reachedAt = stage.after.reduce((latest, upstream) => {
+      const at = approvedAt.get(upstream) as Date;
+      return at > latest ? at : latest;
+    }, input.start);
     const notes: string[] = [];
     const targets: TargetPlan[] = [];
     let blocked = false;

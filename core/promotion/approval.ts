@@ -176,7 +176,8 @@ function approve(draft: Draft, stage: string): void {
   const held = state.lastApproved;
   if (held !== null && held < run.release) {
     for (const next of draft.topology.downstreamOf(stage)) {
-      if (hasSeen(draft, next, held)) continue;
+      // A join may still take it once every stage it follows approves it (see `handOn`).
+      if (draft.topology.upstreamOf(next).length > 1 || hasSeen(draft, next, held)) continue;
       // Decided on the next stage's state, but the approval is the cause of what follows
       // there (the offer): it is written first, conditioned on the next stage as it is then.
       draft.dependsOn({ stage }, { stage: next }, { ordered: false });

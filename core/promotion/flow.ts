@@ -139,30 +139,85 @@ function seenUpTo(draft: Draft, stage: string): number {
 }
 
 /**
- * Hands the stage's last approved release to each next stage that has not seen it,
- * unless promotions out are disabled or an expedited release is in flight and this is not
- * it (then it waits here and goes on when the gate opens).
+ * Hands what the stage approved on to each next stage (see {@link handOn}), unless
+ * promotions out are disabled or an expedited release is in flight and this is not it
+ * (then it waits here and goes on when the gate opens).
  */
 export function promoteOut(draft: Draft, stage: string): void {
-  const state = draft.stage(stage);
-  const release = state.lastApproved;
-  if (release === null || !state.promotionsOut.enabled) return;
+  for (const next of draft.topology.downstreamOf(stage)) handOn(draft, next);
+}
+
+/**
+ * Offers `stage` the newest release every stage it follows approves (see {@link approves}),
+ * if it has not seen that one or a newer: after a single stage, that stage's last
+ * approval; at a join, the newest release approved by all of them (a release one lane
+ * approved waits there until the others approve it too, and a newer one approved by all
+ * replaces it). Nothing is offered while a stage it follows has promotions out disabled,
+ * or while an expedite is in flight and the candidate is not the expedited release.
+ *
+ * @example
+ * // prod-w2 joins prod-w1-dub and prod-w1-iad; dub approved r5, iad still bakes r5 (r4 approved):
+ * handOn(draft, 'prod-w2'); // offers r4 if prod-w2 has not seen it; r5 once iad approves it
+ */
+export function handOn(draft: Draft, stage: string): void {
+  const upstream = draft.topology.upstreamOf(stage);
+  if (upstream.some((name) => !draft.stage(name).promotionsOut.enabled)) return;
+  const release = candidate(draft, stage, upstream);
+  if (release === null || hasSeen(draft, stage, release)) return;
   const expedite = draft.meta.expedite;
   if (expedite !== null && expedite.release !== release) return;
 
-  for (const next of draft.topology.downstreamOf(stage)) {
-    if (hasSeen(draft, next, release)) continue;
-    // Offered because this stage approved it with its gate open and no expedite held it:
-    // the offer lands only if both items are still as read.
-    draft.dependsOn({ stage: next }, { stage });
-    draft.dependsOn({ stage: next }, 'meta');
-    // Announced with the offer it describes: it lands only if the next stage's item does.
-    draft.emit(
-      { type: 'Release Promoted', stage, release, occurrence: `to:${next}`, data: { to: next } },
-      { stage: next },
-    );
-    offer(draft, next, release);
+  // Offered because the stages before approved it with their gates open and no expedite
+  // held it: the offer lands only if their items and the meta item are still as read.
+  for (const name of upstream) draft.dependsOn({ stage }, { stage: name });
+  draft.dependsOn({ stage }, 'meta');
+  if (upstream.length > 1) {
+    // Releases every lane approved that the join never saw end here, passed over for this one.
+    for (let skipped = seenUpTo(draft, stage) + 1; skipped < release; skipped++) {
+      if (upstream.every((name) => approves(draft, name, skipped)))
+        supersede(draft, stage, skipped, release, { stage });
+    }
   }
+  for (const name of upstream) {
+    // Announced with the offer it describes: it lands only if this stage's item does.
+    draft.emit(
+      {
+        type: 'Release Promoted',
+        stage: name,
+        release,
+        occurrence: `to:${stage}`,
+        data: { to: stage },
+      },
+      { stage },
+    );
+  }
+  offer(draft, stage, release);
+}
+
+/** The release `stage` would take from the stages it follows, before gates and expedites. */
+function candidate(draft: Draft, stage: string, upstream: readonly string[]): ReleaseNumber | null {
+  if (upstream.length === 1) return draft.stage(upstream[0] as string).lastApproved;
+  const newest = Math.min(...upstream.map((name) => draft.stage(name).lastApproved ?? 0));
+  // Releases the stage has seen (or older) cannot be offered again: look no further back.
+  for (let release = newest; release > seenUpTo(draft, stage); release--) {
+    if (upstream.every((name) => approves(draft, name, release))) return release;
+  }
+  return null;
+}
+
+/**
+ * Whether `stage` approves `release` now: it is the stage's last approval, or an earlier
+ * one every target of the stage approved and no manual rollback has taken back since (a
+ * rollback takes back every approval newer than the release it goes back to).
+ */
+export function approves(draft: Draft, stage: string, release: ReleaseNumber): boolean {
+  const state = draft.stage(stage);
+  const last = state.lastApproved;
+  if (last === null || release > last) return false;
+  if (release === last) return true;
+  return draft.topology
+    .stage(stage)
+    .targets.every((target) => state.targets[target.id]?.approved.includes(release) ?? false);
 }
 
 /** Whether the stage approved `release` and holds it for a next stage that has not seen it. */
@@ -246,15 +301,17 @@ export function settle(draft: Draft): void {
  * `settle`, so it holds even if the rollback's process died before reaching this stage.
  */
 export function withdraw(draft: Draft, stage: string): void {
-  const upstream = draft.topology.stage(stage).after;
-  if (upstream === null) return;
-  const approved = draft.stage(upstream).lastApproved ?? 0;
+  const upstream = draft.topology.upstreamOf(stage);
+  if (upstream.length === 0) return;
+  // At a join, the stage that approves least decides.
+  const approved = Math.min(...upstream.map((name) => draft.stage(name).lastApproved ?? 0));
+  const by = upstream.filter((name) => (draft.stage(name).lastApproved ?? 0) === approved);
   const state = draft.stage(stage);
-  const reason = `withdrawn: a manual rollback at ${upstream} took back its approval`;
-  // No condition on the stage before (see `Draft.dependsOn`): a release withdrawn on a
-  // stale read is one that stage no longer approves whatever it did since, for it approves
-  // again only releases newer than any it started, this one among them; a fresh read
-  // would end it too (superseded by the newer one).
+  const reason = `withdrawn: a manual rollback at ${by.join(', ')} took back its approval`;
+  // No condition on the stages before (see `Draft.dependsOn`): a release withdrawn on a
+  // stale read is one such a stage no longer approves whatever it did since, for it
+  // approves again only releases newer than any it started, this one among them; a fresh
+  // read would end it too (superseded by the newer one).
   if (state.pending !== null && state.pending > approved) {
     draft.outcome(state.pending, stage, { status: 'rejected', at: draft.now, reason });
     draft.setStage(stage, { pending: null });

@@ -62,7 +62,8 @@ export interface RunView {
 
 export interface StageView {
   readonly stage: string;
-  readonly after: string | null;
+  /** The stages it follows (none for a first stage). */
+  readonly after: readonly string[];
   readonly phase: StageDefinition['phase'];
   readonly wave: number | null;
   readonly oneBox: boolean;

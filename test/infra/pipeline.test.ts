@@ -84,9 +84,9 @@ describe('Pipeline from a TeamPipeline', () => {
     const [alpha, beta] = api.stages;
     const firstOfWave2 = api.waves[1]?.stages[0];
 
-    expect(alpha?.after).toBeNull();
-    expect(beta?.after).toBe(alpha);
-    expect(firstOfWave2?.after?.node.path).toBe('Captain/Api/Wave1/prod-w1-z3');
+    expect(alpha?.after).toEqual([]);
+    expect(beta?.after).toEqual([alpha]);
+    expect(firstOfWave2?.after.map((s) => s.node.path)).toEqual(['Captain/Api/Wave1/prod-w1-z3']);
   });
 
   it('creates no resources: the ControlPlane runs it', () => {
@@ -189,10 +189,11 @@ describe('Pipeline by hand', () => {
 
     expect(
       pipeline.definition.stages.map(
-        (s) => `${s.name} after ${s.after}: ${s.phase} wave ${s.wave}${s.oneBox ? ' one-box' : ''}`,
+        (s) =>
+          `${s.name} after ${s.after.join(', ') || 'none'}: ${s.phase} wave ${s.wave}${s.oneBox ? ' one-box' : ''}`,
       ),
     ).toEqual([
-      'beta after null: pre-production wave null',
+      'beta after none: pre-production wave null',
       'gamma after beta: pre-production wave null',
       'prod-w1-z1-one-box after gamma: production wave 1 one-box',
       'prod-w1-z1 after prod-w1-z1-one-box: production wave 1',
@@ -237,11 +238,9 @@ describe('Pipeline by hand', () => {
     new Stage(wave, 'Eu', { targets: [ecs('eu')], bake });
     new Stage(wave, 'Us', { after: gamma, targets: [ecs('us', 'us-east-1')], bake });
 
-    expect(pipeline.definition.stages.map((s) => `${s.name} after ${s.after}`)).toEqual([
-      'gamma after null',
-      'eu after gamma',
-      'us after gamma',
-    ]);
+    expect(
+      pipeline.definition.stages.map((s) => `${s.name} after ${s.after.join(', ') || 'none'}`),
+    ).toEqual(['gamma after none', 'eu after gamma', 'us after gamma']);
     expect(pipeline.definition.kind).toBe('operator-tools');
   });
 

@@ -32,12 +32,12 @@ export function target(id: string, overrides: Partial<TargetInput> = {}): Target
 
 export function stage(
   name: string,
-  after: string | null,
+  after: string | readonly string[] | null,
   overrides: Partial<StageInput> = {},
 ): StageInput {
   return {
     name,
-    after,
+    after: typeof after === 'string' || after === null ? after : [...after],
     phase: 'pre-production',
     wave: null,
     oneBox: false,

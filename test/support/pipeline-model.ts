@@ -32,7 +32,10 @@ import {
 } from '../../core/index.js';
 import { initialState, release, stage, target } from './fixtures.js';
 
-/** beta → gamma → prod-1 (two targets, two time zones) → prod-2a and prod-2b (fan-out). */
+/**
+ * beta → gamma → prod-1 (two targets, two time zones) → prod-2a and prod-2b (fan-out, one
+ * lane each) → prod-3 (a join: it takes a release once both lanes approved it).
+ */
 export const definition: PipelineDefinition = parsePipelineDefinition({
   name: 'api',
   kind: 'application',
@@ -63,6 +66,11 @@ export const definition: PipelineDefinition = parsePipelineDefinition({
       phase: 'production',
       wave: 2,
       targets: [target('p2b-fra', { region: 'eu-central-1', timeZone: 'Europe/Berlin' })],
+    }),
+    stage('prod-3', ['prod-2a', 'prod-2b'], {
+      phase: 'production',
+      wave: 3,
+      targets: [target('p3-gru', { region: 'sa-east-1', timeZone: 'America/Sao_Paulo' })],
     }),
   ],
   organisationAlarms: ['org-large-scale-event'],

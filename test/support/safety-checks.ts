@@ -75,12 +75,13 @@ export function checkTransition(world: World, t: Transition, graph: Topology = t
     if (isNormalStart) {
       // 1: a run starts deploying a release only if the stage before it approved it (and
       // still does: a release rejected there by a manual rollback is withdrawn).
-      const upstream = graph.stage(s).after;
-      if (upstream !== null && runStarts)
+      // Over a graph: every stage it follows approved it (and still does).
+      for (const upstream of runStarts ? graph.upstreamOf(s) : []) {
         expect(
           world.approved.has(key(r, upstream)),
           `${event.id}: r${r} not approved at ${upstream}`,
         ).toBe(true);
+      }
       // Blockers: a release marked known-bad starts deploying nowhere (the model never
       // overrides one), even if the mark and the admission were decided at the same time.
       expect(
@@ -199,6 +200,19 @@ export function checkNothingLost(world: World): void {
       }
       if (outcome?.status === 'approved') {
         for (const next of topology.downstreamOf(s)) {
+          const upstream = topology.upstreamOf(next);
+          if (upstream.length > 1) {
+            // A join is owed only what every stage it follows approved; until then it waits
+            // in the lanes, and while the join has not seen it, it is still owed (a closed
+            // gate, an expedite, a crash before the offer). Once the join has seen a newer
+            // release, it must have been offered or passed over (superseded), not dropped.
+            if (!upstream.every((u) => world.approved.has(key(r, u)))) continue;
+            expect(
+              !seen(stageOf(world, next), r) || world.outcomes.has(key(r, next)),
+              `r${r} approved at every stage before the join ${next} but lost there`,
+            ).toBe(true);
+            continue;
+          }
           // Still held here (a closed gate, an expedite) is in flight, not lost.
           const held = state.lastApproved === r && !seen(stageOf(world, next), r);
           expect(
