@@ -18,6 +18,8 @@ export interface TeamDefaults {
   readonly wavePlan: WavePlan;
   /** @default - every zone of the central list; the seeds' sample uses 3 */
   readonly zonesPerRegion?: number;
+  /** Each Region of a wave in its own lane, or the wave's steps in lock step (see `waves`). @default 'step' */
+  readonly laneBy?: 'region' | 'step';
   readonly bakes: WaveBakes;
   /** Pre-production: alpha and beta run tests, gamma mirrors production (one-box first). */
   readonly preProduction: {
@@ -135,6 +137,7 @@ export abstract class TeamPipeline {
       after,
       timeWindow: team.productionWindow,
       ...(team.zonesPerRegion === undefined ? {} : { zonesPerRegion: team.zonesPerRegion }),
+      ...(team.laneBy === undefined ? {} : { laneBy: team.laneBy }),
     });
   }
 

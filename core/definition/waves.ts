@@ -52,6 +52,15 @@ export interface WavesOptions {
   readonly approvalSteps?: readonly ApprovalStepDefinition[];
   /** @default 'prod' */
   readonly namePrefix?: string;
+  /**
+   * How a wave's Regions move through its steps. `'region'`: each Region in a lane of its
+   * own (its one-box and zone steps one after the other, at its own pace, in its own time
+   * window), the lanes of a wave in parallel, and the next wave after every lane of this
+   * one (a join). `'step'`: each step one stage over every Region of the wave, in lock
+   * step: the wave waits at each step for its slowest Region.
+   * @default 'step'
+   */
+  readonly laneBy?: 'region' | 'step';
 }
 
 /**
@@ -71,6 +80,7 @@ export function waves(
   plan: WavePlan,
   options: WavesOptions,
 ): StageInput[] {
+  if (options.laneBy === 'region') return lanes(regions, plan, options);
   const groups = splitIntoWaves(regions, plan);
   const prefix = options.namePrefix ?? 'prod';
   const unit = options.unit ?? { kind: 'zone' };
@@ -122,6 +132,68 @@ export function waves(
         after = name;
       }
     }
+  });
+  return stages;
+}
+
+/**
+ * The lanes layout of {@link waves}: per wave, one lane per Region, each lane its one-box
+ * and zone (or cell) steps in order, named `<prefix>-w<wave>-<region>-<z|c><n>[-onebox]`.
+ * A wave's lanes all follow the stage (or the lanes) before the wave; the first stage of
+ * each lane of the next wave follows the last stage of every lane of this one.
+ *
+ * @example
+ * waves(regions('eu-west-1', 'us-east-1', 'us-west-2'), [1, 'rest'], { ...options, laneBy: 'region', zonesPerRegion: 1 })
+ *   .map((s) => `${s.name} after ${s.after}`);
+ * // ['prod-w1-eu-west-1-z1-onebox after gamma', 'prod-w1-eu-west-1-z1 after prod-w1-eu-west-1-z1-onebox',
+ * //  'prod-w2-us-east-1-z1-onebox after prod-w1-eu-west-1-z1', …, 'prod-w2-us-west-2-z1-onebox after prod-w1-eu-west-1-z1', …]
+ */
+function lanes(regions: readonly Region[], plan: WavePlan, options: WavesOptions): StageInput[] {
+  const prefix = options.namePrefix ?? 'prod';
+  const unit = options.unit ?? { kind: 'zone' };
+  const letter = unit.kind === 'cell' ? 'c' : 'z';
+  const stages: StageInput[] = [];
+  let before: string[] = [options.after];
+
+  splitIntoWaves(regions, plan).forEach((group, waveIndex) => {
+    const wave = waveIndex + 1;
+    const ends: string[] = [];
+    for (const region of group) {
+      const units: (string | null)[] =
+        unit.kind === 'cell'
+          ? Array.from({ length: unit.cells }, (_, i) => `cell${i + 1}`)
+          : region.zones.slice(0, options.zonesPerRegion ?? region.zones.length);
+      let after: string[] = before;
+      units.forEach((zone, step) => {
+        for (const oneBox of [true, false]) {
+          const name = `${prefix}-w${wave}-${region.code}-${letter}${step + 1}${oneBox ? '-onebox' : ''}`;
+          const lastOfLane = step === units.length - 1 && !oneBox;
+          const bake = oneBox
+            ? options.bakes.oneBox
+            : lastOfLane
+              ? options.bakes.afterWave(wave)
+              : options.bakes.zone;
+          stages.push({
+            name,
+            after: after.length === 1 ? (after[0] as string) : after,
+            phase: 'production',
+            wave,
+            oneBox,
+            targets: [
+              renderTarget(
+                options.target({ phase: 'production', stage: name, region, zone, wave, oneBox }),
+              ),
+            ],
+            bake: { ...bake },
+            approvalSteps: [...(options.approvalSteps ?? [])],
+            timeWindow: options.timeWindow ?? null,
+          });
+          after = [name];
+        }
+      });
+      ends.push(...after);
+    }
+    before = ends;
   });
   return stages;
 }

@@ -107,6 +107,66 @@ describe('waves', () => {
     ).toBe(true);
   });
 
+  it('puts each Region of a wave in a lane of its own with laneBy region, joined before the next wave', () => {
+    const stages = waves(
+      regions('eu-west-1', 'us-east-1', 'us-west-2', 'eu-central-1'),
+      [1, 2, 'rest'],
+      {
+        ...options,
+        zonesPerRegion: 2,
+        laneBy: 'region',
+      },
+    );
+    const after = (s: (typeof stages)[number]) => [s.after ?? []].flat().join(' + ');
+
+    expect(
+      stages.map(
+        (s) =>
+          `${s.name} after ${after(s)}: ${s.targets.map((t) => t.zone).join(',')} bake ${s.bake.durationSeconds / 3600}h`,
+      ),
+    ).toEqual([
+      'prod-w1-eu-west-1-z1-onebox after gamma: euw1-az1 bake 1h',
+      'prod-w1-eu-west-1-z1 after prod-w1-eu-west-1-z1-onebox: euw1-az1 bake 1h',
+      'prod-w1-eu-west-1-z2-onebox after prod-w1-eu-west-1-z1: euw1-az2 bake 1h',
+      'prod-w1-eu-west-1-z2 after prod-w1-eu-west-1-z2-onebox: euw1-az2 bake 12h',
+      // Wave 2 fans out: each Region's lane follows wave 1.
+      'prod-w2-us-east-1-z1-onebox after prod-w1-eu-west-1-z2: use1-az1 bake 1h',
+      'prod-w2-us-east-1-z1 after prod-w2-us-east-1-z1-onebox: use1-az1 bake 1h',
+      'prod-w2-us-east-1-z2-onebox after prod-w2-us-east-1-z1: use1-az2 bake 1h',
+      'prod-w2-us-east-1-z2 after prod-w2-us-east-1-z2-onebox: use1-az2 bake 3h',
+      'prod-w2-us-west-2-z1-onebox after prod-w1-eu-west-1-z2: usw2-az1 bake 1h',
+      'prod-w2-us-west-2-z1 after prod-w2-us-west-2-z1-onebox: usw2-az1 bake 1h',
+      'prod-w2-us-west-2-z2-onebox after prod-w2-us-west-2-z1: usw2-az2 bake 1h',
+      'prod-w2-us-west-2-z2 after prod-w2-us-west-2-z2-onebox: usw2-az2 bake 3h',
+      // Wave 3 joins: it starts once both lanes of wave 2 approved the release.
+      'prod-w3-eu-central-1-z1-onebox after prod-w2-us-east-1-z2 + prod-w2-us-west-2-z2: euc1-az1 bake 1h',
+      'prod-w3-eu-central-1-z1 after prod-w3-eu-central-1-z1-onebox: euc1-az1 bake 1h',
+      'prod-w3-eu-central-1-z2-onebox after prod-w3-eu-central-1-z1: euc1-az2 bake 1h',
+      'prod-w3-eu-central-1-z2 after prod-w3-eu-central-1-z2-onebox: euc1-az2 bake 3h',
+    ]);
+  });
+
+  it('builds the seeds’ sample in lanes: a valid graph with one stage per Region and step', () => {
+    class Lanes extends SampleApi {
+      protected override defaults(): TeamDefaults {
+        return { ...super.defaults(), laneBy: 'region' };
+      }
+    }
+    const definition = new Lanes().definition();
+    const topology = new Topology(definition);
+    const production = definition.stages.filter((s) => s.phase === 'production');
+
+    // 26 Regions × 3 zones × (one-box + fleet); every stage one target.
+    expect(production).toHaveLength(26 * 3 * 2);
+    expect(production.every((s) => s.targets.length === 1)).toBe(true);
+    expect(topology.upstreamOf('prod-w5-af-south-1-z1-onebox')).toHaveLength(12);
+    expect(definition.stages).toHaveLength(160);
+    expect(topology.leaves).toHaveLength(9); // the lanes of the last wave
+    for (const stage of production) {
+      expect(new Set(stage.targets.map((t) => t.region)).size).toBe(1);
+    }
+  });
+
   it('never deploys two zones of one Region in the same stage', () => {
     const stages = waves(REGIONS, [1, 1, 3, 12, 'rest'], options);
     for (const stage of stages) {
