@@ -76,6 +76,60 @@ export const definition: PipelineDefinition = parsePipelineDefinition({
   organisationAlarms: ['org-large-scale-event'],
 });
 export const topology = new Topology(definition);
+
+/** Places a random graph's targets run in: time zones far apart, so windows differ. */
+const PLACES = [
+  { region: 'eu-west-1', timeZone: 'Europe/Dublin', aggregate: 'team-aggregate-euw1' },
+  { region: 'us-east-1', timeZone: 'America/New_York', aggregate: 'team-aggregate-use1' },
+  { region: 'ap-southeast-2', timeZone: 'Australia/Sydney', aggregate: 'team-aggregate-apse2' },
+] as const;
+
+/**
+ * A random pipeline graph: beta, then 2 to 6 production stages, each after one to three
+ * earlier stages (fan-out where several follow one, joins where one follows several), each
+ * with one or two targets in different time zones, some with business-hours windows.
+ */
+export const randomGraph: fc.Arbitrary<Topology> = fc
+  .array(
+    fc.record({
+      upstream: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+      places: fc.array(fc.nat({ max: PLACES.length - 1 }), { minLength: 1, maxLength: 2 }),
+      window: fc.boolean(),
+    }),
+    { minLength: 2, maxLength: 6 },
+  )
+  .map((specs) => {
+    const names = ['beta', ...specs.map((_, n) => `prod-${n + 1}`)];
+    return new Topology(
+      parsePipelineDefinition({
+        name: 'api',
+        kind: 'application',
+        source: { repository: 'api', branch: 'main' },
+        stages: [
+          stage('beta', null, { bake: { durationSeconds: hours(1), minDataPoints: 10 } }),
+          ...specs.map((spec, n) => {
+            const earlier = names.slice(0, n + 1);
+            const after = [...new Set(spec.upstream.map((i) => earlier[i % earlier.length]))];
+            return stage(names[n + 1] as string, after as string[], {
+              phase: 'production',
+              wave: n + 1,
+              timeWindow: spec.window ? BUSINESS_HOURS : null,
+              targets: [...new Set(spec.places)].map((i, k) => {
+                const place = PLACES[i] as (typeof PLACES)[number];
+                const id = `p${n + 1}-${k + 1}`;
+                return target(id, {
+                  region: place.region,
+                  timeZone: place.timeZone,
+                  alarms: { rollback: `${id}-rollback`, aggregate: place.aggregate },
+                });
+              }),
+            });
+          }),
+        ],
+        organisationAlarms: ['org-large-scale-event'],
+      }),
+    );
+  });
 /** 1000 per `npm test`; scripts/check-safety-mutants.sh asks for more. */
 export const RUNS = Number(process.env.SAFETY_RUNS ?? 1000);
 /**
@@ -97,13 +151,16 @@ export const MODEL_TIME_LIMIT = SOAK
   : { interruptAfterTimeLimit: 150_000, markInterruptAsFailure: true };
 export const MODEL_TEST_TIMEOUT = SOAK ? 6 * 3_600_000 : 180_000;
 export const STAGES = topology.stageNames;
-export const ALARMS = [
-  ...new Set(
-    definition.stages.flatMap((s) =>
-      s.targets.flatMap((t) => [t.alarms.aggregate, t.alarms.rollback]),
+/** Every alarm of a pipeline's targets, and the organisation's. */
+export const alarmsOf = (graph: Topology): string[] =>
+  [
+    ...new Set(
+      graph.definition.stages.flatMap((s) =>
+        s.targets.flatMap((t) => [t.alarms.aggregate, t.alarms.rollback]),
+      ),
     ),
-  ),
-].concat('org-large-scale-event');
+  ].concat('org-large-scale-event');
+export const ALARMS = alarmsOf(topology);
 
 /** One random happening; numbers pick a stage, target or release when it is applied. */
 export type Step =
@@ -211,18 +268,18 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
 /** A request to a rule, ready to be applied (and applied again, for the duplicate check). */
 export type Request = (context: RuleContext, state: PipelineState) => Transition;
 
-/** Everything the rules decided so far, and the world around them. */
+/** Everything the rules decided so far, and the world around them, on one pipeline graph. */
 export class World {
-  state: PipelineState = initialState(topology);
+  readonly topology: Topology;
+  readonly alarmNames: readonly string[];
+  state: PipelineState;
   releases = new Map<number, Release>();
   /** Every event seen, by id, without its time. */
   eventsById = new Map<string, unknown>();
   /** Counts requests that carry an id of their own. */
   requests = 0;
   clock = Date.parse('2026-11-23T08:00:00.000Z');
-  alarms: Record<string, AlarmState> = Object.fromEntries(
-    ALARMS.map((a) => [a, 'OK' as AlarmState]),
-  );
+  alarms: Record<string, AlarmState>;
   outcomes = new Map<string, StageOutcome>();
   approved = new Set<string>();
   maxStarted = new Map<string, number>();
@@ -241,8 +298,15 @@ export class World {
     }
   >();
 
+  constructor(graph: Topology = topology) {
+    this.topology = graph;
+    this.alarmNames = alarmsOf(graph);
+    this.state = initialState(graph);
+    this.alarms = Object.fromEntries(this.alarmNames.map((a) => [a, 'OK' as AlarmState]));
+  }
+
   get context(): RuleContext {
-    return { topology, now: new Date(this.clock).toISOString() };
+    return { topology: this.topology, now: new Date(this.clock).toISOString() };
   }
 }
 
@@ -258,7 +322,8 @@ export const pick = <T>(items: readonly T[], n: number): T | undefined =>
 
 /** Turns a random step into a request against the current state, or `null` if it does not apply. */
 export function toRequest(world: World, step: Step): Request | null {
-  const stageName = 'stage' in step ? (pick(STAGES, step.stage) as string) : '';
+  const stages = world.topology.stageNames;
+  const stageName = 'stage' in step ? (pick(stages, step.stage) as string) : '';
   const run = stageName ? (world.state.stages[stageName]?.run ?? null) : null;
   switch (step.kind) {
     case 'create': {
@@ -272,7 +337,7 @@ export function toRequest(world: World, step: Step): Request | null {
       return (c, s) => createRelease(c, s, { release: created });
     }
     case 'progress': {
-      const active = STAGES.filter((name) => world.state.stages[name]?.run !== null);
+      const active = stages.filter((name) => world.state.stages[name]?.run !== null);
       const name = pick(active, step.pick);
       if (name === undefined) return null;
       const current = world.state.stages[name]?.run;
@@ -281,7 +346,7 @@ export function toRequest(world: World, step: Step): Request | null {
       const busy = Object.values(current.targets).some(
         (t) => t.status === 'deploying' || t.status === 'rolling-back',
       );
-      const index = STAGES.indexOf(name);
+      const index = stages.indexOf(name);
       if (current.step === 'baking')
         return toRequest(world, { kind: 'bake', stage: index, verdict: 'passed' });
       if (busy)
@@ -341,7 +406,7 @@ export function toRequest(world: World, step: Step): Request | null {
       return (c, s) =>
         failStage(c, s, { stage: stageName, seq: run.seq, reason: 'rollback alarm in ALARM' });
     case 'toggle-alarm': {
-      const alarm = pick(ALARMS, step.alarm) as string;
+      const alarm = pick(world.alarmNames, step.alarm) as string;
       world.alarms[alarm] = world.alarms[alarm] === 'ALARM' ? 'OK' : 'ALARM';
       return null;
     }
@@ -362,7 +427,7 @@ export function toRequest(world: World, step: Step): Request | null {
       return (c, s) => setKnownBad(c, s, { entry, present: step.present });
     }
     case 'rollback': {
-      const ids = topology.stage(stageName).targets.map((t) => t.id);
+      const ids = world.topology.stage(stageName).targets.map((t) => t.id);
       const chosen = ids.filter((_, i) => ((step.targets % (2 ** ids.length - 1)) + 1) & (1 << i));
       const to =
         step.to === null ? null : (step.to % Math.max(1, world.state.meta.latestRelease ?? 1)) + 1;

@@ -7,7 +7,7 @@
  */
 import { expect } from 'vitest';
 import type { StageState, Topology, Transition } from '../../core/index.js';
-import { STAGES, stageOf, topology, type World } from './pipeline-model.js';
+import { stageOf, type World } from './pipeline-model.js';
 
 export const key = (release: number, stage: string) => `${release}@${stage}`;
 
@@ -16,7 +16,11 @@ export const key = (release: number, stage: string) => `${release}@${stage}`;
  * `graph` is the pipeline as it is now: a target added to a stage later is one of its
  * targets from then on.
  */
-export function checkTransition(world: World, t: Transition, graph: Topology = topology): void {
+export function checkTransition(
+  world: World,
+  t: Transition,
+  graph: Topology = world.topology,
+): void {
   const after = t.state;
   // Outcomes first: an event of this transition may depend on an outcome it also decided.
   for (const change of t.outcomes) {
@@ -176,7 +180,7 @@ export function checkNothingLost(world: World): void {
   const { meta } = world.state;
   const latest = meta.latestRelease ?? 0;
   for (let r = 1; r <= latest; r++) {
-    for (const s of STAGES) {
+    for (const s of world.topology.stageNames) {
       const outcome = world.outcomes.get(key(r, s));
       const state = stageOf(world, s);
       if (outcome?.status === 'pending') expect(state.pending, `r${r} pending at ${s}`).toBe(r);
@@ -189,7 +193,7 @@ export function checkNothingLost(world: World): void {
       if (outcome?.status === 'blocked') {
         expect(state.run?.step, `r${r} blocked at ${s} but its run moved on`).toBe('waiting');
       }
-      if (topology.roots.includes(s) && outcome === undefined) {
+      if (world.topology.roots.includes(s) && outcome === undefined) {
         // Only releases held during an expedite, or whose admission a crash left to the next
         // decision (the stage has not seen the newest release yet), may not have reached it.
         const admissionPending = !seen(state, latest);
@@ -199,8 +203,8 @@ export function checkNothingLost(world: World): void {
         ).toBe(true);
       }
       if (outcome?.status === 'approved') {
-        for (const next of topology.downstreamOf(s)) {
-          const upstream = topology.upstreamOf(next);
+        for (const next of world.topology.downstreamOf(s)) {
+          const upstream = world.topology.upstreamOf(next);
           if (upstream.length > 1) {
             // A join is owed only what every stage it follows approved; until then it waits
             // in the lanes, and while the join has not seen it, it is still owed (a closed

@@ -15,6 +15,7 @@ import {
   InMemoryPromotionStore,
   type ItemKey,
   type PipelineState,
+  type Topology,
   type Transition,
 } from '../../../core/index.js';
 import {
@@ -24,7 +25,7 @@ import {
   MODEL_TIME_LIMIT,
   type Request,
   RUNS,
-  STAGES,
+  randomGraph,
   type Step,
   stepArbitrary,
   topology,
@@ -66,6 +67,8 @@ const REPLAYABLE_STEPS = new Set<Step['kind']>([
 ]);
 
 interface Plan {
+  /** The pipeline: the fixed one (fan-out, then a join) or a random graph. */
+  readonly graph: Topology;
   readonly steps: readonly Step[];
   readonly duplicateEvery: number;
   /** Per step: die after this many item writes (`null`: no crash). */
@@ -99,7 +102,7 @@ async function commit(
   store.failAfterWrites = crashes ? crashAfter : null;
   let conflicted = false;
   try {
-    await store.save(topology.pipeline, t);
+    await store.save(world.topology.pipeline, t);
   } catch (error) {
     // A decision raced by another (see `race`) may lose at any of its writes, after the
     // earlier ones landed: like a crash, what landed is observed.
@@ -108,7 +111,7 @@ async function commit(
   }
   store.failAfterWrites = null;
   const landed = store.committed.slice(mark);
-  world.state = await store.load(topology);
+  world.state = await store.load(world.topology);
   const observed: Transition = {
     ...t,
     state: world.state,
@@ -122,13 +125,13 @@ async function commit(
 }
 
 async function replay(plan: Plan, reach: Reach): Promise<void> {
-  const world = new World();
+  const world = new World(plan.graph);
   const store = new InMemoryPromotionStore();
   const engineRequests: Request[] = [];
   const observe = (before: PipelineState, observed: Transition) => {
     checkTransition(world, observed);
     checkNothingLost(world);
-    countReach(reach, before, observed);
+    countReach(world.topology, reach, before, observed);
   };
   /**
    * 6 across items: `request` is decided, the rival is written, then the decision. It
@@ -142,11 +145,11 @@ async function replay(plan: Plan, reach: Reach): Promise<void> {
     // (derived from the shape, not from what the rules declare, which is what is tested).
     const read = decided.writes.flatMap((write): ItemKey[] => {
       if (write.item === 'meta') return [];
-      return ['meta', ...topology.upstreamOf(write.stage).map((stage) => ({ stage }))];
+      return ['meta', ...world.topology.upstreamOf(write.stage).map((stage) => ({ stage }))];
     });
     const item = read[choice % read.length];
     if (item === undefined) return;
-    const rival = toRequest(world, rivalOf(item, decided, choice));
+    const rival = toRequest(world, rivalOf(world, item, decided, choice));
     if (rival === null) return;
     const rivalBefore = world.state;
     const rivalResult = await commit(world, store, rival, null);
@@ -205,10 +208,10 @@ async function replay(plan: Plan, reach: Reach): Promise<void> {
  * its promotions out or rolling it back; for the meta item, marking the decision's
  * release known-bad or approving or cancelling an expedite.
  */
-function rivalOf(item: ItemKey, decided: Transition, choice: number): Step {
+function rivalOf(world: World, item: ItemKey, decided: Transition, choice: number): Step {
   const variant = Math.floor(choice / 7);
   if (item !== 'meta') {
-    const stage = STAGES.indexOf(item.stage);
+    const stage = world.topology.stageNames.indexOf(item.stage);
     return variant % 2 === 0
       ? { kind: 'promotions', stage, direction: 'out', enabled: false }
       : { kind: 'rollback', stage, targets: variant, to: null };
@@ -224,10 +227,10 @@ function rivalOf(item: ItemKey, decided: Transition, choice: number): Step {
   }
 }
 
-function countReach(reach: Reach, before: PipelineState, t: Transition): void {
+function countReach(graph: Topology, reach: Reach, before: PipelineState, t: Transition): void {
   for (const e of t.events) {
     if (e.type === 'Stage Approved' && e.detail.stage?.startsWith('prod')) reach.prodApprovals++;
-    const joins = e.detail.stage !== null && topology.upstreamOf(e.detail.stage).length > 1;
+    const joins = e.detail.stage !== null && graph.upstreamOf(e.detail.stage).length > 1;
     if (e.type === 'Stage Approved' && joins) reach.joinApprovals++;
     if (e.type === 'Rollback Completed') reach.rollbacks++;
     if (e.type === 'Rollback Started' && e.id.includes('/rollback')) reach.manualRollbacks++;
@@ -258,6 +261,7 @@ describe('safety properties 1–8 over random histories', () => {
       await fc.assert(
         fc.asyncProperty(
           fc.record({
+            graph: fc.oneof(fc.constant(topology), randomGraph),
             steps: fc.array(stepArbitrary, { minLength: 1, maxLength: 100, size: 'max' }),
             duplicateEvery: fc.integer({ min: 1, max: 4 }),
             crashes: fc.array(fc.option(fc.nat({ max: 2 }), { nil: null, freq: 8 }), {
