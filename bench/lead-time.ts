@@ -18,8 +18,13 @@
  * windows force with nothing ahead of it) and simulates one commit alone, to compare.
  * Results: docs/benchmarks.md.
  *
+ * With `--scale`, instead: 100 releases through the lanes layout, one every 10 minutes
+ * and all at once, through the rules alone and through `PromotionService` with the
+ * in-memory ports, with the time taken and the state loads.
+ *
  * @example
  * npx tsx bench/lead-time.ts --days 5 --every-minutes 30
+ * npx tsx bench/lead-time.ts --scale
  */
 import { parseArgs } from 'node:util';
 import {
@@ -27,20 +32,27 @@ import {
   alarmsToCheck,
   createRelease,
   effectiveBakeSeconds,
+  InMemoryAuditLog,
+  InMemoryDeploymentLog,
+  InMemoryPromotionStore,
+  InMemoryReleaseStore,
+  InMemoryWorkflowStarter,
   initialMeta,
   initialStageState,
   minutes,
   type PipelineDefinition,
   type PipelineState,
+  PromotionService,
   planRollout,
+  RecordingEventPublisher,
   type Release,
+  type Rule,
   type RuleContext,
   type RunStart,
   recordBake,
   recordDeployment,
   type TeamDefaults,
   Topology,
-  type Transition,
 } from '../core/index.js';
 import { SampleApi } from '../examples/sample-pipeline.js';
 
@@ -50,6 +62,8 @@ const { values } = parseArgs({
     'every-minutes': { type: 'string', default: '30' },
     /** Virtual days after the last commit before the simulation gives up on the rest. */
     'horizon-days': { type: 'string', default: '20000' },
+    /** The issue's scale case instead: 100 releases through the lanes layout, by the service. */
+    scale: { type: 'boolean', default: false },
   },
 });
 const positive = (name: string, text: string) => {
@@ -111,12 +125,29 @@ type Job =
     }
   | { readonly kind: 'baked'; readonly at: number; readonly stage: string; readonly seq: number };
 
+/**
+ * How decisions are applied: `rules` calls the rules on the state in memory; `service`
+ * goes through `PromotionService` with the in-memory ports, as a handler does (load the
+ * state, apply, write each item with its outbox, relay, acknowledge).
+ */
+type Through = 'rules' | 'service';
+
+/** Counts the promotion store's loads. */
+class CountingStore extends InMemoryPromotionStore {
+  loads = 0;
+  override async load(topology: Topology): Promise<PipelineState> {
+    this.loads++;
+    return super.load(topology);
+  }
+}
+
 /** Runs one case to the end: every commit everywhere, or the horizon. */
-function simulate(
+async function simulate(
   definition: PipelineDefinition,
   commits: readonly number[],
   policy: Policy,
-): Outcome {
+  through: Through = 'rules',
+): Promise<Outcome & { readonly loads: number }> {
   const topology = new Topology(definition);
   let state: PipelineState = {
     stages: Object.fromEntries(
@@ -156,8 +187,20 @@ function simulate(
     jobs.splice(i, 0, job);
   };
   const context = (): RuleContext => ({ topology, now: new Date(now).toISOString() });
-  const apply = <I>(rule: (c: RuleContext, s: PipelineState, i: I) => Transition, input: I) => {
-    const t = rule(context(), state, input);
+  const store = new CountingStore();
+  const releaseStore = new InMemoryReleaseStore();
+  const service = new PromotionService(topology, {
+    promotions: store,
+    releases: releaseStore,
+    deployments: new InMemoryDeploymentLog(),
+    audit: new InMemoryAuditLog(),
+    events: new RecordingEventPublisher(),
+    workflows: new InMemoryWorkflowStarter(),
+    clock: { now: () => new Date(now) },
+  });
+  const apply = async <I>(rule: Rule<I>, input: I) => {
+    const t =
+      through === 'rules' ? rule(context(), state, input) : await service.apply(rule, input);
     state = t.state;
     transitions++;
     for (const start of t.starts) started(start);
@@ -178,7 +221,7 @@ function simulate(
     }
   };
   const inFlight = () => releases.some((r) => !everywhereAt.has(r.number));
-  const release = (merged: readonly number[]) => {
+  const release = async (merged: readonly number[]) => {
     const number = releases.length + 1;
     const created: Release = {
       pipeline: definition.name,
@@ -195,7 +238,9 @@ function simulate(
     };
     releases.push(created);
     for (const index of merged) releaseOf.set(index, number);
-    apply(createRelease, { release: created });
+    // As the release recorder does: the release first, then the decision that admits it.
+    if (through === 'service') await releaseStore.createRelease(created);
+    await apply(createRelease, { release: created });
   };
 
   while (jobs.length > 0) {
@@ -206,12 +251,12 @@ function simulate(
     if (job.kind !== 'commit' && (run === null || run.seq !== job.seq)) continue;
     switch (job.kind) {
       case 'commit':
-        if (policy === 'supersede') release([job.index]);
+        if (policy === 'supersede') await release([job.index]);
         else queue.push(job.index);
         break;
       case 'admit': {
         const before = run?.targets ?? {};
-        const t = apply(admitTargets, {
+        const t = await apply(admitTargets, {
           stage: job.stage,
           seq: job.seq,
           releases,
@@ -240,7 +285,7 @@ function simulate(
         break;
       }
       case 'deployed': {
-        const t = apply(recordDeployment, {
+        const t = await apply(recordDeployment, {
           stage: job.stage,
           seq: job.seq,
           target: job.target,
@@ -258,11 +303,15 @@ function simulate(
         break;
       }
       case 'baked':
-        apply(recordBake, { stage: job.stage, seq: job.seq, verdict: { verdict: 'passed' } });
+        await apply(recordBake, {
+          stage: job.stage,
+          seq: job.seq,
+          verdict: { verdict: 'passed' },
+        });
         break;
     }
     if (policy !== 'supersede' && queue.length > 0 && !inFlight()) {
-      release(policy === 'batched' ? queue.splice(0) : queue.splice(0, 1));
+      await release(policy === 'batched' ? queue.splice(0) : queue.splice(0, 1));
     }
   }
 
@@ -284,6 +333,7 @@ function simulate(
     transitions,
     stranded,
     endedAt: now,
+    loads: store.loads,
   };
 }
 
@@ -293,6 +343,33 @@ const quantile = (values: readonly number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 };
 const round = (value: number) => Math.round(value * 10) / 10;
+
+if (values.scale) {
+  // 100 releases through the 160 stages of the lanes layout: one every 10 minutes, and
+  // all at once; through the rules alone and through the service with in-memory ports.
+  const definition = new Lanes().definition();
+  const streams = {
+    'one every 10 min': Array.from({ length: 100 }, (_, n) => START + n * 10 * 60_000),
+    'all at once': Array.from({ length: 100 }, () => START),
+  };
+  for (const [name, commits] of Object.entries(streams)) {
+    for (const through of ['rules', 'service'] as const) {
+      const began = performance.now();
+      const outcome = await simulate(definition, commits, 'supersede', through);
+      console.log(
+        JSON.stringify({
+          case: `100 releases, ${name}, ${definition.stages.length} stages, through the ${through}`,
+          seconds: round((performance.now() - began) / 1000),
+          transitions: outcome.transitions,
+          stateLoads: outcome.loads,
+          stranded: outcome.stranded,
+          median: round(quantile(outcome.leadHours, 0.5)),
+        }),
+      );
+    }
+  }
+  process.exit(0);
+}
 
 const layouts = { lanes: new Lanes().definition(), 'lock step': new SampleApi().definition() };
 const stream = commitTimes(DAYS, EVERY_MINUTES);
@@ -305,7 +382,7 @@ for (const [layout, definition] of Object.entries(layouts)) {
     deploymentSeconds: (s) => deploySeconds(s.oneBox),
   });
   const boundHours = ((bound.completesAt?.getTime() ?? Number.NaN) - START) / HOUR;
-  const alone = simulate(definition, [START], 'supersede');
+  const alone = await simulate(definition, [START], 'supersede');
   rows.push({
     layout,
     case: 'one commit alone',
@@ -316,7 +393,7 @@ for (const [layout, definition] of Object.entries(layouts)) {
   });
   for (const policy of ['supersede', 'one at a time', 'batched'] as const) {
     const began = performance.now();
-    const outcome = simulate(definition, stream, policy);
+    const outcome = await simulate(definition, stream, policy);
     const days = (outcome.endedAt - START) / (24 * HOUR);
     rows.push({
       layout,
