@@ -7,8 +7,9 @@ import { type CaptainClient, CliError, EXIT } from './client.js';
 export const HELP = `Usage: captain <command> [arguments] [options]
 
 Reads
-  status                          every stage in order: release, step, pending, blockers, gates
-  releases [--limit n]            releases newest first with their outcome at every stage
+  status [--wave n] [--all]       every stage in order: release, step, pending, blockers, gates;
+                                  past 40 stages, an idle Region's lane is one line (--all: not)
+  releases [--limit n] [--wave n] releases newest first with their outcome at every stage
   release <rN>                    commits, reviews, artifacts, outcome and execution per stage
   history <target|stage>          deployments newest first, with the commits each brought
   where <commit>                  for every stage and target: does it run the commit, since when
@@ -66,6 +67,8 @@ const OPTIONS = {
   hours: { type: 'string', default: '4' },
   'bake-factor': { type: 'string', default: '0.1' },
   limit: { type: 'string' },
+  wave: { type: 'string' },
+  all: { type: 'boolean', default: false },
   'poll-ms': { type: 'string', default: '1000' },
   port: { type: 'string', default: '0' },
   help: { type: 'boolean', default: false },

@@ -60,6 +60,23 @@ export async function captain(argv: readonly string[], io: Io = processIo): Prom
   }
 }
 
+/** `--wave n`: a production wave the pipeline has (2 if not a number, 3 if no such wave). */
+export function waveOf(values: Values, status: PipelineStatus): number | undefined {
+  if (values.wave === undefined) return undefined;
+  const wave = Number(values.wave);
+  if (!Number.isInteger(wave) || wave < 1) {
+    throw usage(`--wave must be a wave number such as 2, got "${values.wave}"`);
+  }
+  const waves = [...new Set(status.groups.flatMap((g) => (g.wave === null ? [] : [g.wave])))];
+  if (!waves.includes(wave)) {
+    throw new CliError(
+      EXIT.notFound,
+      `${status.pipeline} has no wave ${wave}; its waves are ${waves.join(', ') || 'none'}.`,
+    );
+  }
+  return wave;
+}
+
 function endpoint(values: Values): Endpoint {
   if (values.region !== undefined) {
     return {
@@ -86,17 +103,21 @@ async function run(client: CaptainClient, args: string[], values: Values, io: Io
   const limit = values.limit;
 
   switch (command) {
-    case 'status':
-      return show(await client.get<PipelineStatus>(`${base}/status`), renderStatus);
+    case 'status': {
+      const status = await client.get<PipelineStatus>(`${base}/status`);
+      const wave = waveOf(values, status);
+      return show(status, (s) =>
+        renderStatus(s, { ...(wave === undefined ? {} : { wave }), all: values.all }),
+      );
+    }
     case 'releases': {
       const status = await client.get<PipelineStatus>(`${base}/status`);
+      const wave = waveOf(values, status);
       const releases = await client.get<ReleaseSummary[]>(`${base}/releases`, { limit });
-      return show(releases, (r) =>
-        renderReleases(
-          r,
-          status.stages.map((s) => s.stage),
-        ),
-      );
+      const columns = status.groups
+        .filter((group) => wave === undefined || group.wave === wave)
+        .flatMap((group) => group.stages);
+      return show(releases, (r) => renderReleases(r, columns));
     }
     case 'release':
       return show(

@@ -37,6 +37,42 @@ export function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
+/**
+ * The stages of a wave as shown: each stage alone, except that the consecutive stages of
+ * one Region's lane (single-Region stages, as `laneBy: 'region'` makes them) that are all
+ * idle, wait for nothing and have open gates are one part.
+ */
+function lanesOf(stages: readonly StageView[]): StageView[][] {
+  const regionOf = (stage: StageView) => {
+    const regions = new Set(stage.targets.map((t) => t.region));
+    return regions.size === 1 ? [...regions][0] : undefined;
+  };
+  const quiet = (stage: StageView) =>
+    stage.run === null &&
+    stage.pending === null &&
+    stage.promotionsIn.enabled &&
+    stage.promotionsOut.enabled;
+  // Lanes first: consecutive stages in one Region.
+  const lanes: StageView[][] = [];
+  for (const stage of stages) {
+    const lane = lanes.at(-1);
+    const region = regionOf(stage);
+    const first = lane?.[0];
+    if (
+      lane !== undefined &&
+      first !== undefined &&
+      region !== undefined &&
+      regionOf(first) === region
+    )
+      lane.push(stage);
+    else lanes.push([stage]);
+  }
+  // A lane with anything going on shows every stage.
+  return lanes.flatMap((lane) =>
+    lane.length > 1 && lane.every(quiet) ? [lane] : lane.map((stage) => [stage]),
+  );
+}
+
 function gate(stage: StageView): string {
   const closed = [
     stage.promotionsIn.enabled ? null : 'in',
@@ -76,14 +112,48 @@ export function formatSeconds(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)}h`;
 }
 
-export function renderStatus(status: PipelineStatus): string {
+/** Pipelines with more stages than this show each idle lane as one line (see `lanesOf`). */
+export const COLLAPSE_ABOVE_STAGES = 40;
+
+/** How `captain status` narrows what it shows. */
+export interface StatusOptions {
+  /** Only this production wave. */
+  readonly wave?: number;
+  /** Every stage on its own line, idle lanes too. */
+  readonly all?: boolean;
+  /** Idle lanes as one line each. @default - for a pipeline of more than {@link COLLAPSE_ABOVE_STAGES} stages */
+  readonly collapse?: boolean;
+}
+
+export function renderStatus(status: PipelineStatus, options: StatusOptions = {}): string {
   const byName = new Map(status.stages.map((s) => [s.stage, s]));
   const rows: string[][] = [['stage', 'runs', 'now', 'pending', 'notes']];
-  for (const group of status.groups) {
+  const groups =
+    options.wave === undefined
+      ? status.groups
+      : status.groups.filter((group) => group.wave === options.wave);
+  for (const group of groups) {
     if (group.wave !== null) rows.push([`wave ${group.wave}`, '', '', '', '']);
-    for (const name of group.stages) {
-      const stage = byName.get(name);
-      if (stage === undefined) continue;
+    const stages = group.stages
+      .map((name) => byName.get(name))
+      .filter((stage): stage is StageView => stage !== undefined);
+    const collapse =
+      !options.all && (options.collapse ?? status.stages.length > COLLAPSE_ABOVE_STAGES);
+    for (const part of collapse ? lanesOf(stages) : stages.map((stage) => [stage])) {
+      const first = part[0] as StageView;
+      const indent = group.wave === null ? '' : '  ';
+      if (part.length > 1) {
+        // A Region's lane with nothing to say: one line for all its steps.
+        rows.push([
+          `${indent}${first.targets[0]?.region} lane (${part.length} stages)`,
+          [...new Set(part.flatMap((s) => s.targets.map((t) => label(t.deployed))))].join(','),
+          'idle',
+          '',
+          '',
+        ]);
+        continue;
+      }
+      const stage = first;
       const runs = [...new Set(stage.targets.map((t) => label(t.deployed)))].join(',');
       const blockers =
         stage.run?.blockers.map((b) => `blocked: ${b.kind} ${b.subject} (${b.reason})`) ?? [];
@@ -95,7 +165,7 @@ export function renderStatus(status: PipelineStatus): string {
         .filter((n) => n !== '')
         .join('; ');
       rows.push([
-        `${group.wave === null ? '' : '  '}${name}`,
+        `${indent}${stage.stage}`,
         runs,
         doing(stage, status.now),
         label(stage.pending),
