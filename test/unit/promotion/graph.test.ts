@@ -5,8 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  approveExpedite,
   manualRollback,
   parsePipelineDefinition,
+  requestExpedite,
   setPromotions,
   Topology,
 } from '../../../core/index.js';
@@ -217,6 +219,35 @@ describe('a join', () => {
       stage: 'join',
       outcome: expect.objectContaining({ status: 'rejected' }),
     });
+  });
+});
+
+describe('an expedite through a join', () => {
+  it('takes the expedited release through both lanes and the join, then ends', () => {
+    // Prepare: r1 is at both lanes (not yet deploying); r2, at beta, is expedited.
+    const sb = started();
+    drive.create(sb, 2);
+    sb.apply(requestExpedite, {
+      release: 2,
+      requestedBy: 'ana',
+      reason: 'CVE fix',
+      bakeFactor: 0.5,
+    });
+    sb.apply(approveExpedite, { release: 2, approvedBy: 'bo', reason: 'read the fix' });
+
+    // Act: r2 passes beta, replaces r1 in both lanes (nothing of r1 was deployed), passes
+    // them and the join.
+    drive.pass(sb, 'beta');
+    expect([sb.run('lane-a').release, sb.run('lane-b').release]).toEqual([2, 2]);
+    drive.pass(sb, 'lane-a');
+    expect(join(sb)).toEqual({ pending: null, running: null });
+    drive.pass(sb, 'lane-b');
+    expect(join(sb)).toEqual({ pending: null, running: 2 });
+    drive.pass(sb, 'join');
+
+    // Assess: r2 is everywhere, so the expedite is over.
+    expect(sb.stage('join').lastApproved).toBe(2);
+    expect(sb.state.meta.expedite).toBeNull();
   });
 });
 
