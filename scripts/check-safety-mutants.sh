@@ -162,12 +162,14 @@ mutant 'a release leaves while promotions out are disabled' \
   core/promotion/flow.ts 'if (release === null || !state.promotionsOut.enabled) return;' 'if (release === null) return;' "$PROMOTION"
 mutant 'targets start while promotions in are disabled' \
   core/promotion/admit.ts 'promotionsIn: state.promotionsIn,' 'promotionsIn: { enabled: true },' "$PROMOTION"
-mutant 'an offer is not conditioned on the stage it leaves (read)' \
-  core/promotion/flow.ts "draft.dependsOn({ stage: next }, { stage });" '' "$PROMOTION"
+mutant 'an offer is not conditioned on the stages it leaves (read)' \
+  core/promotion/flow.ts "for (const name of upstream) draft.dependsOn({ stage }, { stage: name });" '' "$PROMOTION"
 mutant 'an offer is not conditioned on the expedite it read (read)' \
-  core/promotion/flow.ts "draft.dependsOn({ stage: next }, 'meta');" '' "$PROMOTION"
+  core/promotion/flow.ts "draft.dependsOn({ stage }, { stage: name });
+  draft.dependsOn({ stage }, 'meta');" "draft.dependsOn({ stage }, { stage: name });" "$PROMOTION"
 mutant 'a take is not conditioned on the expedite it read (read)' \
-  core/promotion/flow.ts "draft.dependsOn({ stage }, 'meta');" '' "$PROMOTION"
+  core/promotion/flow.ts "the take lands only if the meta item is as read.
+  draft.dependsOn({ stage }, 'meta');" 'the take lands only if the meta item is as read.' "$PROMOTION"
 mutant 'an admission is not conditioned on the known-bad marks it read (read)' \
   core/promotion/admit.ts "draft.dependsOn({ stage: input.stage }, 'meta');" '' "$PROMOTION"
 mutant 'a bake judged under a cancelled expedite passes (read)' \
