@@ -159,7 +159,7 @@ mutant 'supersede comparison flipped' \
 mutant 'a stage takes a release while promotions in are disabled' \
   core/promotion/flow.ts 'if (state.run !== null || state.pending === null || !state.promotionsIn.enabled) return;' 'if (state.run !== null || state.pending === null) return;' "$PROMOTION"
 mutant 'a release leaves while promotions out are disabled' \
-  core/promotion/flow.ts 'if (release === null || !state.promotionsOut.enabled) return;' 'if (release === null) return;' "$PROMOTION"
+  core/promotion/flow.ts 'if (upstream.some((name) => !draft.stage(name).promotionsOut.enabled)) return;' '' "$PROMOTION"
 mutant 'targets start while promotions in are disabled' \
   core/promotion/admit.ts 'promotionsIn: state.promotionsIn,' 'promotionsIn: { enabled: true },' "$PROMOTION"
 mutant 'an offer is not conditioned on the stages it leaves (read)' \
@@ -208,8 +208,8 @@ mutant 'a late request decides before the withdrawal a crash left undone' \
   core/promotion/rule.ts '    for (const stage of draft.topology.stageNames) withdraw(draft, stage);' '' "$PROMOTION"
 mutant 'a late retry of a gate request is carried out again' \
   core/promotion/controls.ts 'if (before.handledRequests.includes(input.requestId)) {' 'if (false) {' "$PROMOTION"
-mutant 'a failure from a replaced attempt fails the run' \
-  core/promotion/deployment.ts 'if (input.attempt !== undefined && run.attempt !== input.attempt) {' 'if (false) {' "$PROMOTION" "$SERVICE"
+mutant 'a call from a replaced attempt drives the run' \
+  core/promotion/run-ref.ts 'if (ref.attempt === undefined || ref.attempt === run.attempt) return run;' 'return run;' "$PROMOTION" "$SERVICE"
 
 # The alarm watch and the bake.
 mutant 'an alarm that came and went since the release ran is not a failure (only ALARM now counts)' \
@@ -248,7 +248,7 @@ mutant 'the alarm monitor is asked with no look-back (observe passes no since)' 
 mutant 'data points are counted from the epoch, not from the bake’s start' \
   "$S" 'from: new Date(bakeStartedAt),' 'from: new Date(0),' "$SERVICE"
 mutant 'an expedite of one release shortens the bake of another' \
-  "$S" 'expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null,' 'expedite !== null ? expedite.bakeFactor : null,' "$SERVICE"
+  "$S" 'expedite !== null && expedite.release === run.release ? expedite.bakeFactor : null;' 'expedite !== null ? expedite.bakeFactor : null;' "$SERVICE"
 mutant 'the stage approves without a last look at its alarms' \
   "$S" 'const failure = alarms.map(alarmFailure).find((reason) => reason !== null) ?? null;' 'const failure = step === undefined ? null : (alarms.map(alarmFailure).find((reason) => reason !== null) ?? null);' "$SERVICE"
 mutant 'approval steps and approval pass over alarms' \
