@@ -274,13 +274,9 @@ mutant 'a terminal error while rolling back loops the workflow' \
 mutant 'new commits are read from the run’s release only (releasesFor)' \
   "$D" 'const oldest = Math.min(run.release - 1, ...runs);' 'const oldest = run.release - 1;' "$SERVICE"
 mutant 'a target’s step from a replaced attempt carries on' \
-  "$D" "if (request.attempt !== undefined && run.attempt !== request.attempt) {
-      return waking(" "if (false) {
-      return waking(" "$SERVICE"
+  "$D" 'if (fence.attempt !== undefined && run.attempt !== fence.attempt) {' 'if (false) {' "$SERVICE"
 mutant 'the stage’s step from a replaced attempt carries on' \
-  "$S" "if (request.attempt !== undefined && run.attempt !== request.attempt) {
-      return { action: 'done', reason: replaced(request, run) };" "if (false) {
-      return { action: 'done', reason: replaced(request, run) };" "$SERVICE"
+  "$S" 'if (fence.attempt !== undefined && run.attempt !== fence.attempt) {' 'if (false) {' "$SERVICE"
 mutant 'a loop never hands its run over, however long its history (withinHistory)' \
   "$C" 'if (request.looks + 1 < budget) return' 'if (true) return' "$SERVICE"
 mutant 'a wait does not register its attempt’s subject' \
