@@ -177,11 +177,11 @@ mutant 'a bake judged under a cancelled expedite passes (read)' \
 mutant 'the store writes without checking what a decision read (read)' \
   core/ports/memory/promotion-store.ts 'for (const dependency of write.dependsOn) {' 'for (const dependency of []) {' "$PROMOTION"
 mutant 'a join takes a release only one lane approved (graph)' \
-  core/promotion/flow.ts 'if (upstream.every((name) => approves(draft, name, release))) return release;' 'if (upstream.some((name) => approves(draft, name, release))) return release;' "$PROMOTION"
+  core/promotion/flow.ts '.filter((release) => upstream.every((name) => approves(draft, name, release)))' '.filter((release) => upstream.some((name) => approves(draft, name, release)))' "$PROMOTION"
 mutant 'a join looks only at its first lane’s gate (graph)' \
   core/promotion/flow.ts 'if (upstream.some((name) => !draft.stage(name).promotionsOut.enabled)) return;' "if (!draft.stage(upstream[0] ?? '').promotionsOut.enabled) return;" "$PROMOTION"
 mutant 'a join drops a release it skipped without an outcome (graph)' \
-  core/promotion/flow.ts 'if (upstream.every((name) => approves(draft, name, skipped)))' 'if (false)' "$PROMOTION"
+  core/promotion/flow.ts 'if (skipped > seen && skipped < release) supersede(' 'if (false) supersede(' "$PROMOTION"
 mutant 'a withdrawal at a join looks at the lane that approves most (graph)' \
   core/promotion/flow.ts 'const approved = Math.min(...upstream.map((name) => draft.stage(name).lastApproved ?? 0));' 'const approved = Math.max(...upstream.map((name) => draft.stage(name).lastApproved ?? 0));' "$PROMOTION"
 mutant 'an approval supersedes a held release at a join (graph)' \

@@ -173,9 +173,9 @@ export function handOn(draft: Draft, stage: string): void {
   draft.dependsOn({ stage }, 'meta');
   if (upstream.length > 1) {
     // Releases every lane approved that the join never saw end here, passed over for this one.
-    for (let skipped = seenUpTo(draft, stage) + 1; skipped < release; skipped++) {
-      if (upstream.every((name) => approves(draft, name, skipped)))
-        supersede(draft, stage, skipped, release, { stage });
+    const seen = seenUpTo(draft, stage);
+    for (const skipped of approvedByAll(draft, upstream)) {
+      if (skipped > seen && skipped < release) supersede(draft, stage, skipped, release, { stage });
     }
   }
   for (const name of upstream) {
@@ -197,12 +197,31 @@ export function handOn(draft: Draft, stage: string): void {
 /** The release `stage` would take from the stages it follows, before gates and expedites. */
 function candidate(draft: Draft, stage: string, upstream: readonly string[]): ReleaseNumber | null {
   if (upstream.length === 1) return draft.stage(upstream[0] as string).lastApproved;
-  const newest = Math.min(...upstream.map((name) => draft.stage(name).lastApproved ?? 0));
-  // Releases the stage has seen (or older) cannot be offered again: look no further back.
-  for (let release = newest; release > seenUpTo(draft, stage); release--) {
-    if (upstream.every((name) => approves(draft, name, release))) return release;
-  }
-  return null;
+  // Releases the stage has seen (or older) cannot be offered again.
+  const seen = seenUpTo(draft, stage);
+  const newest = approvedByAll(draft, upstream)
+    .filter((release) => release > seen)
+    .at(-1);
+  return newest ?? null;
+}
+
+/**
+ * The releases every one of `upstream` approves (see {@link approves}), oldest first. Only
+ * the first stage's last approval and its first target's approved history can qualify
+ * (every target must have approved an earlier one), so the work is bounded by that
+ * history, not by the number of releases.
+ */
+function approvedByAll(draft: Draft, upstream: readonly string[]): ReleaseNumber[] {
+  const first = upstream[0] as string;
+  const state = draft.stage(first);
+  const target = draft.topology.stage(first).targets[0]?.id;
+  const possible = new Set([
+    ...(state.lastApproved === null ? [] : [state.lastApproved]),
+    ...(target === undefined ? [] : (state.targets[target]?.approved ?? [])),
+  ]);
+  return [...possible]
+    .filter((release) => upstream.every((name) => approves(draft, name, release)))
+    .sort((a, b) => a - b);
 }
 
 /**
