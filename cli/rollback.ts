@@ -10,6 +10,12 @@ import { type Io, post, reasonOf, releaseArg, usage, type Values } from './args.
 import { type CaptainClient, EXIT } from './client.js';
 import { renderRollbackPlan } from './render.js';
 
+/**
+ * How long a finished rollback's deployment record may take to appear in the history (it
+ * is relayed after the run's end is written): a guard, normally it is there at once.
+ */
+const RECORD_WAIT_MS = 30_000;
+
 interface RollbackAnswer {
   readonly changed: boolean;
   readonly plan: RollbackPlan | null;
@@ -85,11 +91,19 @@ async function follow(
   }
   let failed = 0;
   for (const target of plan.targets) {
-    const history = await client.get<HistoryEntry[]>(
-      `${base}/history/${encodeURIComponent(target.target)}`,
-      { limit: 5 },
-    );
-    const record = history.find((h) => h.kind === 'rollback' && h.to === target.to);
+    // The run ends when its stage item is written; the deployment record it brought about
+    // is relayed from that item's outbox a moment later: wait for it rather than read once.
+    const deadline = Date.now() + RECORD_WAIT_MS;
+    let record: HistoryEntry | undefined;
+    for (;;) {
+      const history = await client.get<HistoryEntry[]>(
+        `${base}/history/${encodeURIComponent(target.target)}`,
+        { limit: 5 },
+      );
+      record = history.find((h) => h.kind === 'rollback' && h.to === target.to);
+      if (record !== undefined || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
     const ok = record?.result === 'succeeded';
     if (!ok) failed++;
     io.out(
