@@ -83,57 +83,80 @@ export function waves(
   if (options.laneBy === 'region') return lanes(regions, plan, options);
   const groups = splitIntoWaves(regions, plan);
   const prefix = options.namePrefix ?? 'prod';
-  const unit = options.unit ?? { kind: 'zone' };
   const stages: StageInput[] = [];
   let after = options.after;
 
   groups.forEach((group, waveIndex) => {
     const wave = waveIndex + 1;
-    const unitsOf = (region: Region): (string | null)[] => {
-      if (unit.kind === 'cell') return Array.from({ length: unit.cells }, (_, i) => `cell${i + 1}`);
-      const zones = options.zonesPerRegion ?? region.zones.length;
-      return region.zones.slice(0, zones);
-    };
-    const steps = Math.max(...group.map((region) => unitsOf(region).length));
-    const letter = unit.kind === 'cell' ? 'c' : 'z';
-
+    const steps = Math.max(...group.map((region) => unitsOf(region, options).length));
     for (let step = 0; step < steps; step++) {
-      const present = group.filter((region) => unitsOf(region)[step] !== undefined);
+      const present = group.filter((region) => unitsOf(region, options)[step] !== undefined);
       for (const oneBox of [true, false]) {
-        const name = `${prefix}-w${wave}-${letter}${step + 1}${oneBox ? '-onebox' : ''}`;
-        const lastOfWave = step === steps - 1 && !oneBox;
-        const bake = oneBox
-          ? options.bakes.oneBox
-          : lastOfWave
-            ? options.bakes.afterWave(wave)
-            : options.bakes.zone;
-        stages.push({
-          name,
-          after,
-          phase: 'production',
-          wave,
-          oneBox,
-          targets: present.map((region) =>
-            renderTarget(
-              options.target({
-                phase: 'production',
-                stage: name,
-                region,
-                zone: unitsOf(region)[step] ?? null,
-                wave,
-                oneBox,
-              }),
-            ),
+        const name = `${prefix}-w${wave}-${stepName(options, step, oneBox)}`;
+        const last = step === steps - 1 && !oneBox;
+        stages.push(
+          productionStage(options, { name, after, wave, oneBox, last }, (target) =>
+            present.map((region) => target(region, unitsOf(region, options)[step] ?? null)),
           ),
-          bake: { ...bake },
-          approvalSteps: [...(options.approvalSteps ?? [])],
-          timeWindow: options.timeWindow ?? null,
-        });
+        );
         after = name;
       }
     }
   });
   return stages;
+}
+
+/** The zones (or cells) a Region is deployed in, one step each. */
+function unitsOf(region: Region, options: WavesOptions): (string | null)[] {
+  const unit = options.unit ?? { kind: 'zone' };
+  if (unit.kind === 'cell') return Array.from({ length: unit.cells }, (_, i) => `cell${i + 1}`);
+  return region.zones.slice(0, options.zonesPerRegion ?? region.zones.length);
+}
+
+/** `z2-onebox`, `c1`: a step's part of a stage name. */
+function stepName(options: WavesOptions, step: number, oneBox: boolean): string {
+  const letter = options.unit?.kind === 'cell' ? 'c' : 'z';
+  return `${letter}${step + 1}${oneBox ? '-onebox' : ''}`;
+}
+
+/**
+ * One production stage of a wave: the one-box bake after a one-box step, the wave's bake
+ * after its last step (`last`), the zone bake otherwise; its targets from `targets`, given
+ * a function that renders the target of one Region and zone.
+ */
+function productionStage(
+  options: WavesOptions,
+  stage: {
+    readonly name: string;
+    readonly after: string | readonly string[];
+    readonly wave: number;
+    readonly oneBox: boolean;
+    readonly last: boolean;
+  },
+  targets: (target: (region: Region, zone: string | null) => TargetInput) => TargetInput[],
+): StageInput {
+  const { name, after, wave, oneBox, last } = stage;
+  const bake = oneBox
+    ? options.bakes.oneBox
+    : last
+      ? options.bakes.afterWave(wave)
+      : options.bakes.zone;
+  return {
+    name,
+    after:
+      typeof after === 'string' ? after : after.length === 1 ? (after[0] as string) : [...after],
+    phase: 'production',
+    wave,
+    oneBox,
+    targets: targets((region, zone) =>
+      renderTarget(
+        options.target({ phase: 'production', stage: name, region, zone, wave, oneBox }),
+      ),
+    ),
+    bake: { ...bake },
+    approvalSteps: [...(options.approvalSteps ?? [])],
+    timeWindow: options.timeWindow ?? null,
+  };
 }
 
 /**
@@ -150,8 +173,6 @@ export function waves(
  */
 function lanes(regions: readonly Region[], plan: WavePlan, options: WavesOptions): StageInput[] {
   const prefix = options.namePrefix ?? 'prod';
-  const unit = options.unit ?? { kind: 'zone' };
-  const letter = unit.kind === 'cell' ? 'c' : 'z';
   const stages: StageInput[] = [];
   let before: string[] = [options.after];
 
@@ -159,35 +180,17 @@ function lanes(regions: readonly Region[], plan: WavePlan, options: WavesOptions
     const wave = waveIndex + 1;
     const ends: string[] = [];
     for (const region of group) {
-      const units: (string | null)[] =
-        unit.kind === 'cell'
-          ? Array.from({ length: unit.cells }, (_, i) => `cell${i + 1}`)
-          : region.zones.slice(0, options.zonesPerRegion ?? region.zones.length);
+      const units = unitsOf(region, options);
       let after: string[] = before;
       units.forEach((zone, step) => {
         for (const oneBox of [true, false]) {
-          const name = `${prefix}-w${wave}-${region.code}-${letter}${step + 1}${oneBox ? '-onebox' : ''}`;
-          const lastOfLane = step === units.length - 1 && !oneBox;
-          const bake = oneBox
-            ? options.bakes.oneBox
-            : lastOfLane
-              ? options.bakes.afterWave(wave)
-              : options.bakes.zone;
-          stages.push({
-            name,
-            after: after.length === 1 ? (after[0] as string) : after,
-            phase: 'production',
-            wave,
-            oneBox,
-            targets: [
-              renderTarget(
-                options.target({ phase: 'production', stage: name, region, zone, wave, oneBox }),
-              ),
-            ],
-            bake: { ...bake },
-            approvalSteps: [...(options.approvalSteps ?? [])],
-            timeWindow: options.timeWindow ?? null,
-          });
+          const name = `${prefix}-w${wave}-${region.code}-${stepName(options, step, oneBox)}`;
+          const last = step === units.length - 1 && !oneBox;
+          stages.push(
+            productionStage(options, { name, after, wave, oneBox, last }, (target) => [
+              target(region, zone),
+            ]),
+          );
           after = [name];
         }
       });

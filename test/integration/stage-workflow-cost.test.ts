@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BAKE_RECHECK_MAX_SECONDS,
   type NextStep,
+  type StageDefinition,
   type TeamDefaults,
   workflowDecision,
 } from '../../core/index.js';
@@ -105,19 +106,25 @@ async function runStage(targets: string[], bakeSeconds: number): Promise<Measure
   return { transitions, events };
 }
 
+/** The transitions of one execution per stage, each target and bake waiting as above. */
+async function transitionsOf(stages: readonly StageDefinition[]): Promise<number> {
+  let transitions = 0;
+  for (const stage of stages) {
+    const measured = await runStage(
+      stage.targets.map((t) => t.id),
+      stage.bake.durationSeconds,
+    );
+    transitions += measured.transitions;
+  }
+  return transitions;
+}
+
 describe('the stage workflow’s cost', { timeout: 60_000 }, () => {
   it('takes a release through the sample pipeline (33 stages, 159 deployments) in at most 2,000 transitions', async () => {
     const stages = new SampleApi().definition().stages.filter((s) => s.name !== 'alpha');
     expect(stages).toHaveLength(33);
 
-    let transitions = 0;
-    for (const stage of stages) {
-      const measured = await runStage(
-        stage.targets.map((t) => t.id),
-        stage.bake.durationSeconds,
-      );
-      transitions += measured.transitions;
-    }
+    const transitions = await transitionsOf(stages);
 
     // Per stage: the counter's Pass, the Map, then Advance stage → choice → (await →
     // advance → choice →)… → settled, one await per hour of bake; per target: advance →
@@ -137,14 +144,7 @@ describe('the stage workflow’s cost', { timeout: 60_000 }, () => {
     const stages = new Lanes().definition().stages.filter((s) => s.name !== 'alpha');
     expect(stages).toHaveLength(159);
 
-    let transitions = 0;
-    for (const stage of stages) {
-      const measured = await runStage(
-        stage.targets.map((t) => t.id),
-        stage.bake.durationSeconds,
-      );
-      transitions += measured.transitions;
-    }
+    const transitions = await transitionsOf(stages);
 
     // One target per stage, so no target watches for others; the goal for this
     // layout is at most 1,500, which needs a leaner workflow per stage (not done yet).

@@ -160,7 +160,6 @@ export const alarmsOf = (graph: Topology): string[] =>
       ),
     ),
   ].concat('org-large-scale-event');
-export const ALARMS = alarmsOf(topology);
 
 /** One random happening; numbers pick a stage, target or release when it is applied. */
 export type Step =

@@ -36,6 +36,20 @@ function started(): Sandbox {
   return sb;
 }
 
+/** Both lanes approved r1 and r2; the join deploys r1 and has r2 pending. */
+function joinDeploysR1WithR2Pending(): Sandbox {
+  const sb = started();
+  drive.pass(sb, 'lane-a');
+  drive.pass(sb, 'lane-b');
+  drive.admit(sb, 'join');
+  drive.create(sb, 2);
+  drive.pass(sb, 'beta');
+  drive.pass(sb, 'lane-a');
+  drive.pass(sb, 'lane-b');
+  expect(join(sb)).toEqual({ pending: 2, running: 1 });
+  return sb;
+}
+
 const join = (sb: Sandbox) => {
   const state = sb.stage('join');
   return { pending: state.pending, running: state.run?.release ?? null };
@@ -126,15 +140,7 @@ describe('a join', () => {
 
   it('keeps one pending release, replaced only by a newer one every lane approved', () => {
     // Prepare: the join runs r1 and has r2 pending (both lanes approved it).
-    const sb = started();
-    drive.pass(sb, 'lane-a');
-    drive.pass(sb, 'lane-b');
-    drive.admit(sb, 'join');
-    drive.create(sb, 2);
-    drive.pass(sb, 'beta');
-    drive.pass(sb, 'lane-a');
-    drive.pass(sb, 'lane-b');
-    expect(join(sb)).toEqual({ pending: 2, running: 1 });
+    const sb = joinDeploysR1WithR2Pending();
 
     // Act: r3 is approved by lane-a only, then by lane-b.
     drive.create(sb, 3);
@@ -193,15 +199,7 @@ describe('a join', () => {
 
   it('withdraws a release one lane no longer approves (a manual rollback there)', () => {
     // Prepare: the join runs r1 and has r2 pending.
-    const sb = started();
-    drive.pass(sb, 'lane-a');
-    drive.pass(sb, 'lane-b');
-    drive.admit(sb, 'join');
-    drive.create(sb, 2);
-    drive.pass(sb, 'beta');
-    drive.pass(sb, 'lane-a');
-    drive.pass(sb, 'lane-b');
-    expect(join(sb)).toEqual({ pending: 2, running: 1 });
+    const sb = joinDeploysR1WithR2Pending();
 
     // Act: lane-b is rolled back to r1.
     sb.apply(manualRollback, {

@@ -43,6 +43,23 @@ class Stored {
     return this.store.load(this.sb.topology);
   }
 
+  /**
+   * Writes what was decided so far, then beta's approval of its run, dying after beta's
+   * item and before the offer to gamma, which is left to the next decision.
+   */
+  async approveBetaThenCrash(): Promise<void> {
+    const approval = drive.bakePassed(this.sb, 'beta');
+    this.sb.transitions.pop();
+    await this.flush();
+    expect(approval.writes.map((w) => (w.item === 'meta' ? 'meta' : w.stage))).toEqual([
+      'beta',
+      'gamma',
+    ]);
+    const memory = this.store as InMemoryPromotionStore;
+    memory.failAfterWrites = 1;
+    await expect(this.store.save('api', approval)).rejects.toThrow('simulated crash');
+  }
+
   /** An operator's decision, on fresh state, written at once. */
   async operator(decide: (state: PipelineState) => Transition): Promise<void> {
     await this.store.save('api', decide(await this.read()));
@@ -69,19 +86,10 @@ describe('a decision that read another item, raced by a write to it (write skew)
   it('does not hand r1 on from beta after an operator closed beta’s promotions out', async () => {
     // Prepare: beta approved r1 and the process died before gamma's offer was written.
     const p = new Stored();
-    const memory = p.store as InMemoryPromotionStore;
     drive.create(p.sb, 1);
     drive.admit(p.sb, 'beta');
     drive.finish(p.sb, 'beta');
-    const approval = drive.bakePassed(p.sb, 'beta');
-    p.sb.transitions.pop();
-    await p.flush();
-    expect(approval.writes.map((w) => (w.item === 'meta' ? 'meta' : w.stage))).toEqual([
-      'beta',
-      'gamma',
-    ]);
-    memory.failAfterWrites = 1;
-    await expect(p.store.save('api', approval)).rejects.toThrow('simulated crash');
+    await p.approveBetaThenCrash();
 
     // Act: the reconciler reads and decides that gamma takes r1; before it writes, an
     // operator closes beta's promotions out and is told nothing more leaves beta.
@@ -172,7 +180,6 @@ describe('a decision that read another item, raced by a write to it (write skew)
     // Prepare: gamma is busy with r1; r3 waits at beta with an expedite requested; beta
     // approved r2, and the process died before gamma's offer was written.
     const p = new Stored();
-    const memory = p.store as InMemoryPromotionStore;
     drive.create(p.sb, 1);
     drive.pass(p.sb, 'beta');
     drive.admit(p.sb, 'gamma');
@@ -182,15 +189,7 @@ describe('a decision that read another item, raced by a write to it (write skew)
     drive.create(p.sb, 3);
     const request = { release: 3, reason: 'CVE fix', bakeFactor: 0.5 };
     p.sb.apply(requestExpedite, { ...request, requestedBy: 'ana' });
-    const approval = drive.bakePassed(p.sb, 'beta');
-    p.sb.transitions.pop();
-    await p.flush();
-    expect(approval.writes.map((w) => (w.item === 'meta' ? 'meta' : w.stage))).toEqual([
-      'beta',
-      'gamma',
-    ]);
-    memory.failAfterWrites = 1;
-    await expect(p.store.save('api', approval)).rejects.toThrow('simulated crash');
+    await p.approveBetaThenCrash();
 
     // Act: the reconciler decides to hand r2 to gamma; the expedite is approved first.
     const handOn = reconcile(p.sb.context, await p.read(), {});
